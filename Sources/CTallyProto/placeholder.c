@@ -1,0 +1,1 @@
+int tally_proto_placeholder(void) { return 0; }

@@ -1,0 +1,1 @@
+// Codec: gRPC framing, status, metadata, protobuf-c bindings, generated messages.

@@ -1,0 +1,1 @@
+// Domain: product services and storage engines.

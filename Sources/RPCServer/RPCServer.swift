@@ -1,0 +1,1 @@
+// RPCServer: HTTP/2 transport and gRPC dispatch.
