@@ -39,7 +39,10 @@ let package = Package(
 
         .target(
             name: "Codec",
-            dependencies: ["CProtobufC", "CTallyProto", "CZlib"],
+            dependencies: [
+                "CProtobufC", "CTallyProto", "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

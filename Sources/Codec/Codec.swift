@@ -1,1 +1,0 @@
-// Codec: gRPC framing, status, metadata, protobuf-c bindings, generated messages.
