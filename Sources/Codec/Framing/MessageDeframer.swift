@@ -1,0 +1,72 @@
+public import NIOCore
+
+/// Reassembles gRPC length-prefixed messages from DATA frame payloads.
+///
+/// Each message is a 1-byte compressed flag, a 4-byte big-endian length and the payload;
+/// messages may span DATA frames and a frame may hold several. Payloads larger than
+/// `maxMessageSize` (before or after decompression) fail with RESOURCE_EXHAUSTED, as gRPC does.
+public struct MessageDeframer {
+    public let maxMessageSize: Int
+    /// The algorithm from the peer's `grpc-encoding` header (nil: none announced).
+    public let encoding: MessageEncoding?
+
+    private var buffer: ByteBuffer
+
+    public init(maxMessageSize: Int, encoding: MessageEncoding?, allocator: ByteBufferAllocator = .init()) {
+        self.maxMessageSize = maxMessageSize
+        self.encoding = encoding
+        self.buffer = allocator.buffer(capacity: 0)
+    }
+
+    /// True when bytes of an incomplete message are buffered.
+    public var hasPartialMessage: Bool { buffer.readableBytes > 0 }
+
+    /// Buffered bytes not yet returned as messages.
+    public var bufferedBytes: Int { buffer.readableBytes }
+
+    /// Buffers received DATA bytes.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if buffer.readableBytes == 0 { buffer.clear() }
+        buffer.writeBytes(bytes)
+    }
+
+    public mutating func append(_ bytes: ByteBuffer) {
+        if buffer.readableBytes == 0 { buffer.clear() }
+        var bytes = bytes
+        buffer.writeBuffer(&bytes)
+    }
+
+    /// The next complete message payload (decompressed), or nil if more bytes are needed.
+    public mutating func next() throws(RPCError) -> ByteBuffer? {
+        guard buffer.readableBytes >= 5,
+            let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
+            let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
+        else { return nil }
+        guard flag <= 1 else {
+            throw RPCError(.internalError, "invalid gRPC message prefix: compressed flag \(flag)")
+        }
+        guard length <= maxMessageSize else {
+            throw RPCError(
+                .resourceExhausted,
+                "grpc: received message larger than max (\(length) vs. \(maxMessageSize))")
+        }
+        guard buffer.readableBytes >= 5 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 5)
+        let payload = buffer.readSlice(length: Int(length))!
+        if flag == 0 { return payload }
+        switch encoding {
+        case nil, .identity:
+            throw RPCError(.internalError, "compressed message received without a grpc-encoding")
+        case .gzip:
+            do {
+                return try Gzip.decompress(payload, limit: maxMessageSize)
+            } catch .tooLarge {
+                throw RPCError(
+                    .resourceExhausted,
+                    "grpc: received message after decompression larger than max (\(maxMessageSize))")
+            } catch {
+                throw RPCError(.internalError, "grpc: failed to decompress the received message")
+            }
+        }
+    }
+}
