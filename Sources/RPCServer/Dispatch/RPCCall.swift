@@ -1,0 +1,25 @@
+public import Codec
+public import NIOCore
+
+/// The transport's side of one call, as the dispatch layer sees it.
+///
+/// Implemented by the HTTP/2 stream; confined to the connection's event loop, which is where
+/// handlers run (see `EventLoopTaskExecutor`).
+public protocol RPCCall: AnyObject, Sendable {
+    var context: ServerContext { get }
+
+    /// The next request message payload, or nil once the client half-closed.
+    func receive() async throws -> ByteBuffer?
+
+    /// Sends one response message, waiting while too much output is buffered.
+    func send(_ message: some ProtobufMessage) async throws
+
+    /// Metadata to send with the response headers (before the first message).
+    func setInitialMetadata(_ metadata: Metadata)
+
+    /// Ends the call: OK when `error` is nil, else the status the error maps to.
+    func finish(error: (any Error)?, trailers: Metadata)
+
+    /// Sends the only response message and ends the call OK, in one go (unary fast path).
+    func finish(with message: some ProtobufMessage, trailers: Metadata)
+}

@@ -1,1 +1,0 @@
-// RPCServer: HTTP/2 transport and gRPC dispatch.

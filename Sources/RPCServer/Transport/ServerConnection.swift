@@ -1,0 +1,481 @@
+internal import CNGHTTP2
+import Codec
+import Logging
+import NIOCore
+
+/// One HTTP/2 connection: bytes from the socket go into nghttp2, which calls back with
+/// headers and data per stream; responses come out of nghttp2 and are written once per read
+/// batch (or once per batch of late completions).
+///
+/// The nghttp2 session lives on the channel's event loop and is only touched there; so do
+/// all streams and the handlers' tasks (see `EventLoopTaskExecutor`).
+final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {  // confined to its event loop
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let configuration: ServerConfiguration
+    let router: RPCRouter
+    let executor: EventLoopTaskExecutor
+    let registry: ConnectionRegistry
+    let logger: Logger
+    let eventLoop: any EventLoop
+    private(set) var session: OpaquePointer?
+    private(set) var allocator = ByteBufferAllocator()
+    private(set) var peer = ""
+
+    private var channelContext: ChannelHandlerContext?
+    private var streams: [Int32: ServerStream] = [:]
+    private var inReadCycle = false
+    private var flushScheduled = false
+    private var closing = false
+    private var accepted = false
+
+    // Deadlines: one timer per connection, set for the earliest pending deadline.
+    private var deadlineTimer: Scheduled<Void>?
+    private var deadlineTimerAt: NIODeadline?
+
+    // Keepalive and PING policy.
+    private var lastReadAt = NIODeadline.now()
+    private var keepaliveTimer: Scheduled<Void>?
+    private var keepaliveAckTimer: Scheduled<Void>?
+    private var lastPingReceivedAt: NIODeadline?
+    private var pingStrikes = 0
+    private var idleTimer: Scheduled<Void>?
+
+    // Graceful shutdown.
+    private(set) var draining = false
+    private var finalGoAwaySent = false
+
+    private static let keepalivePingData: [UInt8] = Array("tallyka1".utf8)
+    private static let drainPingData: [UInt8] = Array("tallydr1".utf8)
+
+    init(
+        configuration: ServerConfiguration, router: RPCRouter, executor: EventLoopTaskExecutor,
+        registry: ConnectionRegistry, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.router = router
+        self.executor = executor
+        self.registry = registry
+        self.logger = logger
+        self.eventLoop = executor.eventLoop
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        channelContext = context
+        allocator = context.channel.allocator
+        peer = context.channel.remoteAddress.map(Self.describe) ?? "unknown"
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard session == nil else { return }
+        session = NGHTTP2Session.makeServer(userData: Unmanaged.passUnretained(self).toOpaque())
+        submitSettings()
+        accepted = registry.add(self)
+        if !accepted {
+            logger.info("connection refused: connection limit reached", metadata: ["peer": "\(peer)"])
+            let reason = Array("max connections reached".utf8)
+            nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, NGHTTP2_ENHANCE_YOUR_CALM.rawValue, reason, reason.count)
+            flushOutput()
+            close()
+            return
+        }
+        logger.debug("connection open", metadata: ["peer": "\(peer)"])
+        scheduleKeepalive()
+        scheduleIdleTimer()
+        flushOutput()
+    }
+
+    private func submitSettings() {
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(configuration.maxConcurrentStreams)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(configuration.initialStreamWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(configuration.maxHeaderListSize)),
+        ]
+        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(configuration.connectionWindowSize))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session, !closing else { return }
+        let buffer = unwrapInboundIn(data)
+        inReadCycle = true
+        lastReadAt = .now()
+        let result = buffer.withUnsafeReadableBytes { bytes in
+            nghttp2_session_mem_recv(session, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count)
+        }
+        if result < 0 {
+            inReadCycle = false
+            logger.debug(
+                "HTTP/2 protocol error, closing", metadata: ["peer": "\(peer)", "error": "\(String(cString: nghttp2_strerror(Int32(result))))"])
+            flushOutput()
+            close()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadCycle = false
+        flushOutput()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushOutput() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        teardown()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        teardown()
+        channelContext = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        close()
+    }
+
+    /// Ends every call (their handlers are cancelled) and frees the session. nghttp2 does not
+    /// call `on_stream_close` from `nghttp2_session_del`, so streams are closed here.
+    private func teardown() {
+        guard let session else { return }
+        closing = true
+        for stream in streams.values { stream.streamClosed() }
+        streams.removeAll()
+        deadlineTimer?.cancel()
+        keepaliveTimer?.cancel()
+        keepaliveAckTimer?.cancel()
+        idleTimer?.cancel()
+        nghttp2_session_del(session)
+        self.session = nil
+        if accepted { registry.remove(self) }
+        logger.debug("connection closed", metadata: ["peer": "\(peer)"])
+    }
+
+    private func close() {
+        guard !closing else { return }
+        closing = true
+        channelContext?.close(promise: nil)
+    }
+
+    // MARK: - Output
+
+    /// Flushes soon: at the end of the current read batch, or on the next loop tick.
+    func scheduleFlush() {
+        guard !inReadCycle, !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute {
+            self.flushScheduled = false
+            self.flushOutput()
+        }
+    }
+
+    /// Drains nghttp2's output into one buffer and writes it with a single flush.
+    private func flushOutput() {
+        guard let session, let context = channelContext else { return }
+        guard context.channel.isWritable else { return }  // resumed by channelWritabilityChanged
+        var output: ByteBuffer?
+        while true {
+            var chunk: UnsafePointer<UInt8>?
+            let count = nghttp2_session_mem_send(session, &chunk)
+            if count < 0 {
+                logger.debug("nghttp2 send failed", metadata: ["peer": "\(peer)"])
+                close()
+                return
+            }
+            guard count > 0, let chunk else { break }
+            if output == nil { output = allocator.buffer(capacity: max(count, 4096)) }
+            output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
+            if output!.readableBytes >= 256 * 1024 { break }
+        }
+        if let output {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            if nghttp2_session_want_write(session) != 0 { scheduleFlush() }
+        }
+        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+            close()
+        }
+    }
+
+    // MARK: - Streams (called from the nghttp2 callbacks)
+
+    func beginStream(id: Int32) {
+        guard let session else { return }
+        let stream = ServerStream(id: id, connection: self)
+        streams[id] = stream
+        nghttp2_session_set_stream_user_data(session, id, Unmanaged.passUnretained(stream).toOpaque())
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    func stream(_ id: Int32) -> ServerStream? {
+        guard let session, let raw = nghttp2_session_get_stream_user_data(session, id) else { return nil }
+        return Unmanaged<ServerStream>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The request headers are complete: route, validate, and start the handler.
+    func requestHeadersComplete(_ stream: ServerStream, endStream: Bool) {
+        let head = stream.request
+        if head.tooLarge {
+            stream.finish(error: RPCError(.resourceExhausted, "request headers exceed \(configuration.maxHeaderListSize) bytes"), trailers: Metadata())
+            return
+        }
+        guard head.method == "POST" else {
+            stream.rejectHTTP(status: 405, message: "gRPC requires POST, got \(head.method)")
+            return
+        }
+        guard head.isGRPC else {
+            stream.rejectHTTP(status: 415, message: "invalid gRPC request content-type \"\(head.contentType)\"")
+            return
+        }
+        if head.invalidMetadata {
+            stream.finish(error: RPCError(.internalError, "invalid base64 in -bin metadata"), trailers: Metadata())
+            return
+        }
+        guard let method = router.method(forPath: head.path) else {
+            stream.finish(error: unknownMethodError(head.path), trailers: Metadata())
+            return
+        }
+        var encoding: MessageEncoding?
+        if let name = head.encoding {
+            guard let known = MessageEncoding(rawValue: name) else {
+                var metadata = Metadata()
+                metadata.add("grpc-accept-encoding", MessageEncoding.acceptHeaderValue)
+                stream.finish(
+                    error: RPCError(.unimplemented, "grpc: Decompressor is not installed for grpc-encoding \"\(name)\"", metadata: metadata),
+                    trailers: Metadata())
+                return
+            }
+            encoding = known
+        }
+        var timeout: Duration?
+        if let value = head.timeout {
+            guard let parsed = GRPCTimeout.parse(value) else {
+                stream.finish(error: RPCError(.internalError, "malformed grpc-timeout \"\(value)\""), trailers: Metadata())
+                return
+            }
+            timeout = parsed
+        }
+        // Answer compressed requests in kind when the client accepts it (as grpc-go does).
+        let responseEncoding: MessageEncoding? =
+            encoding == .gzip && head.acceptEncoding.map { MessageEncoding.preferred(fromAcceptHeader: $0) == .gzip } == true
+            ? .gzip : nil
+        stream.open(method: method, encoding: encoding, responseEncoding: responseEncoding, timeout: timeout)
+        if let deadline = stream.deadline { trackDeadline(deadline) }
+        if endStream { stream.endOfInput() }
+        startIfReady(stream)
+    }
+
+    private func unknownMethodError(_ path: String) -> RPCError {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0].isEmpty, router.serviceNames.contains(String(parts[1])) {
+            return RPCError(.unimplemented, "unknown method \(parts[2]) for service \(parts[1])")
+        }
+        if parts.count == 3, parts[0].isEmpty {
+            return RPCError(.unimplemented, "unknown service \(parts[1])")
+        }
+        return RPCError(.unimplemented, "malformed method name: \"\(path)\"")
+    }
+
+    func startIfReady(_ stream: ServerStream) {
+        guard stream.readyToStart, let method = stream.method else { return }
+        stream.started = true
+        pingStrikes = 0
+        stream.task = Task.immediate(executorPreference: executor) {
+            await method.body(stream)
+        }
+    }
+
+    func streamClosed(id: Int32, errorCode: UInt32) {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        stream.streamClosed()
+        if streams.isEmpty {
+            if draining { closeIfDrained() } else { scheduleIdleTimer() }
+        }
+    }
+
+    /// Every call's end passes here: log failures, count.
+    func callFinished(_ stream: ServerStream, status: RPCError) {
+        registry.statistics.recordCall(ok: status.code == .ok)
+        if status.code != .ok {
+            logger.info(
+                "rpc failed",
+                metadata: [
+                    "path": "\(stream.request.path)", "code": "\(status.code.name)", "message": "\(status.message)",
+                    "peer": "\(peer)",
+                ])
+        }
+    }
+
+    /// Maps whatever a handler threw to the status the client sees; internals never leak.
+    func status(for error: any Error) -> RPCError {
+        if let convertible = error as? any RPCErrorConvertible { return convertible.rpcError }
+        if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
+        logger.error("handler threw an unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+        return RPCError(.unknown, "internal server error")
+    }
+
+    // MARK: - Deadlines
+
+    private func trackDeadline(_ deadline: NIODeadline) {
+        if let current = deadlineTimerAt, current <= deadline { return }
+        deadlineTimer?.cancel()
+        deadlineTimerAt = deadline
+        deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { self.expireDeadlines() }
+    }
+
+    private func expireDeadlines() {
+        deadlineTimer = nil
+        deadlineTimerAt = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for stream in streams.values where !stream.finished {
+            guard let deadline = stream.deadline else { continue }
+            if deadline <= now {
+                stream.deadlineExceeded()
+            } else if next == nil || deadline < next! {
+                next = deadline
+            }
+        }
+        if let next { trackDeadline(next) }
+        flushOutput()
+    }
+
+    // MARK: - Keepalive and PING policy
+
+    func noteResponseActivity() {
+        pingStrikes = 0
+    }
+
+    private func scheduleKeepalive() {
+        guard let interval = configuration.keepaliveTime else { return }
+        keepaliveTimer = eventLoop.scheduleTask(deadline: lastReadAt + .nanoseconds(interval.nanoseconds)) {
+            self.keepaliveTick()
+        }
+    }
+
+    private func keepaliveTick() {
+        guard let interval = configuration.keepaliveTime, session != nil, !closing else { return }
+        if NIODeadline.now() - lastReadAt < .nanoseconds(interval.nanoseconds) {
+            scheduleKeepalive()
+            return
+        }
+        Self.keepalivePingData.withUnsafeBufferPointer { _ = nghttp2_submit_ping(session, 0, $0.baseAddress) }
+        flushOutput()
+        keepaliveAckTimer = eventLoop.scheduleTask(in: .nanoseconds(configuration.keepaliveTimeout.nanoseconds)) {
+            self.logger.debug("keepalive PING not acknowledged, closing", metadata: ["peer": "\(self.peer)"])
+            self.goAway(error: NGHTTP2_NO_ERROR.rawValue, reason: "keepalive timeout")
+            self.close()
+        }
+    }
+
+    func pingReceived(ack: Bool, data: [UInt8]) {
+        if ack {
+            if data == Self.keepalivePingData {
+                keepaliveAckTimer?.cancel()
+                keepaliveAckTimer = nil
+                scheduleKeepalive()
+            } else if data == Self.drainPingData {
+                sendFinalGoAway()
+            }
+            return
+        }
+        let now = NIODeadline.now()
+        if let last = lastPingReceivedAt, now - last < .nanoseconds(configuration.minPingInterval.nanoseconds), streams.isEmpty {
+            pingStrikes += 1
+            if pingStrikes > configuration.maxPingStrikes {
+                logger.info("too many pings, closing", metadata: ["peer": "\(peer)"])
+                goAway(error: NGHTTP2_ENHANCE_YOUR_CALM.rawValue, reason: "too_many_pings")
+                flushOutput()
+                close()
+            }
+        }
+        lastPingReceivedAt = now
+    }
+
+    private func goAway(error: UInt32, reason: String) {
+        guard let session else { return }
+        let data = Array(reason.utf8)
+        nghttp2_submit_goaway(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), error, data, data.count)
+    }
+
+    private func scheduleIdleTimer() {
+        guard let idle = configuration.maxConnectionIdle, idleTimer == nil else { return }
+        idleTimer = eventLoop.scheduleTask(in: .nanoseconds(idle.nanoseconds)) {
+            self.idleTimer = nil
+            guard self.streams.isEmpty else { return }
+            self.logger.debug("connection idle, closing", metadata: ["peer": "\(self.peer)"])
+            self.beginGracefulShutdown(grace: .seconds(1))
+        }
+    }
+
+    // MARK: - Graceful shutdown
+
+    /// GOAWAY twice, as gRPC servers do: first a notice (no new streams, please), then after a
+    /// PING round trip the final GOAWAY naming the last stream that will be served. Calls in
+    /// flight run to completion, or are cancelled when `grace` runs out.
+    func beginGracefulShutdown(grace: Duration) {
+        guard let session, !draining, !closing else { return }
+        draining = true
+        nghttp2_submit_shutdown_notice(session)
+        Self.drainPingData.withUnsafeBufferPointer { _ = nghttp2_submit_ping(session, 0, $0.baseAddress) }
+        flushOutput()
+        eventLoop.scheduleTask(in: .seconds(1)) { self.sendFinalGoAway() }
+        eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { self.forceClose() }
+    }
+
+    private func sendFinalGoAway() {
+        guard let session, draining, !finalGoAwaySent else { return }
+        finalGoAwaySent = true
+        nghttp2_submit_goaway(
+            session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+            NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        flushOutput()
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard draining, finalGoAwaySent, streams.isEmpty else { return }
+        flushOutput()
+        close()
+    }
+
+    private func forceClose() {
+        guard session != nil, !closing else { return }
+        for stream in streams.values where !stream.finished {
+            stream.finish(error: RPCError(.unavailable, "server is shutting down"), trailers: Metadata())
+            stream.task?.cancel()
+        }
+        sendFinalGoAway()
+        flushOutput()
+        close()
+    }
+
+    private static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4(let v4): "\(v4.host):\(address.port ?? 0)"
+        case .v6(let v6): "[\(v6.host)]:\(address.port ?? 0)"
+        case .unixDomainSocket: "unix"
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

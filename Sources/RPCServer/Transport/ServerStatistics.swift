@@ -1,0 +1,39 @@
+import Synchronization
+
+/// Process-wide counters of the transport, read by health and admin stats.
+public final class ServerStatistics: Sendable {
+    private let connections = Atomic<Int>(0)
+    private let connectionsTotal = Atomic<Int>(0)
+    private let connectionsRefused = Atomic<Int>(0)
+    private let callsOK = Atomic<Int>(0)
+    private let callsFailed = Atomic<Int>(0)
+
+    public struct Snapshot: Sendable, Hashable {
+        public var openConnections: Int
+        public var totalConnections: Int
+        public var refusedConnections: Int
+        public var callsSucceeded: Int
+        public var callsFailed: Int
+    }
+
+    func connectionOpened() {
+        connections.add(1, ordering: .relaxed)
+        connectionsTotal.add(1, ordering: .relaxed)
+    }
+
+    func connectionClosed() { connections.subtract(1, ordering: .relaxed) }
+    func connectionRefused() { connectionsRefused.add(1, ordering: .relaxed) }
+
+    func recordCall(ok: Bool) {
+        if ok { callsOK.add(1, ordering: .relaxed) } else { callsFailed.add(1, ordering: .relaxed) }
+    }
+
+    public var snapshot: Snapshot {
+        Snapshot(
+            openConnections: connections.load(ordering: .relaxed),
+            totalConnections: connectionsTotal.load(ordering: .relaxed),
+            refusedConnections: connectionsRefused.load(ordering: .relaxed),
+            callsSucceeded: callsOK.load(ordering: .relaxed),
+            callsFailed: callsFailed.load(ordering: .relaxed))
+    }
+}

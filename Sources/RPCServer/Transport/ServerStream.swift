@@ -1,0 +1,371 @@
+internal import CNGHTTP2
+import Codec
+import NIOCore
+
+/// One gRPC call on one HTTP/2 stream: the request as it arrives, the handler's task, and the
+/// response waiting for nghttp2 to pull it.
+///
+/// Flow control is end to end: request bytes are returned to the client as window credit only
+/// when the handler takes the message that holds them (bytes of a message still being
+/// reassembled are credited at once, so a message larger than the window cannot deadlock).
+final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the connection's event loop
+    let id: Int32
+    let connection: ServerConnection
+    var request = RequestHead()
+    private(set) var method: RPCMethod?
+    private(set) var context: ServerContext
+    var task: Task<Void, Never>?
+    /// Set when the handler has been started (its task may already have finished).
+    var started = false
+    /// When the deadline passes, the connection's timer finishes the call with DEADLINE_EXCEEDED.
+    private(set) var deadline: NIODeadline?
+
+    // Request side.
+    private var deframer: MessageDeframer
+    private var inbound: [(payload: ByteBuffer, wireBytes: Int)] = []
+    private var inboundHead = 0
+    private(set) var inputClosed = false
+    private var inputError: RPCError?
+    private var receiver: CheckedContinuation<ByteBuffer?, any Error>?
+    private var receivedBytes = 0
+    private var consumedBytes = 0
+    private var heldBytes = 0
+
+    // Response side.
+    private var responseStarted = false
+    private(set) var finished = false
+    private(set) var closed = false
+    private var initialMetadata = Metadata()
+    private var responseEncoding: MessageEncoding?
+    private var outbound: ByteBuffer
+    private var pendingTrailers: HeaderBlock?
+    private var writer: CheckedContinuation<Void, any Error>?
+
+    init(id: Int32, connection: ServerConnection) {
+        self.id = id
+        self.connection = connection
+        self.context = ServerContext(path: "", metadata: Metadata(), deadline: nil, peer: connection.peer)
+        self.deframer = MessageDeframer(maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: nil)
+        self.outbound = connection.allocator.buffer(capacity: 0)
+    }
+
+    private var session: OpaquePointer? { connection.session }
+
+    // MARK: - Request
+
+    /// Called once the request headers are complete and valid: prepares the call.
+    func open(method: RPCMethod, encoding: MessageEncoding?, responseEncoding: MessageEncoding?, timeout: Duration?) {
+        self.method = method
+        self.deframer = MessageDeframer(
+            maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: encoding,
+            allocator: connection.allocator)
+        self.responseEncoding = responseEncoding
+        var timeout = timeout
+        if timeout == nil, method.kind == .unary || method.kind == .clientStreaming {
+            timeout = connection.configuration.defaultUnaryDeadline
+        }
+        var instant: ContinuousClock.Instant?
+        if let timeout {
+            instant = .now + timeout
+            let (seconds, attoseconds) = timeout.components
+            deadline = .now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        }
+        context = ServerContext(path: request.path, metadata: request.metadata, deadline: instant, peer: connection.peer)
+    }
+
+    /// Whether the handler can start now: streaming requests start at once, single-request
+    /// calls when the whole request is in (so a unary handler never waits for its message).
+    var readyToStart: Bool {
+        guard let method, !started, !finished else { return false }
+        return method.kind.hasSingleRequest ? inputClosed : true
+    }
+
+    /// Request DATA as it arrives from nghttp2.
+    func receiveData(_ bytes: UnsafeRawBufferPointer) {
+        receivedBytes += bytes.count
+        if finished || inputError != nil {
+            // Nobody will read these bytes: return their credit right away.
+            returnCredit()
+            return
+        }
+        deframer.append(bytes)
+        do {
+            while true {
+                let before = deframer.bufferedBytes
+                guard let payload = try deframer.next() else { break }
+                let wireBytes = before - deframer.bufferedBytes
+                inbound.append((payload, wireBytes))
+                heldBytes += wireBytes
+            }
+        } catch {
+            failInput(error)
+            return
+        }
+        returnCredit()
+        wakeReceiver()
+    }
+
+    /// The client half-closed the stream (END_STREAM on HEADERS, DATA or trailers).
+    func endOfInput() {
+        inputClosed = true
+        if deframer.hasPartialMessage && inputError == nil {
+            failInput(RPCError(.internalError, "grpc: request stream ended in the middle of a message"))
+            return
+        }
+        wakeReceiver()
+    }
+
+    private func failInput(_ error: RPCError) {
+        inputError = error
+        inbound.removeAll()
+        inboundHead = 0
+        heldBytes = 0
+        returnCredit()
+        if !started {
+            // No handler yet (single-request call): answer now.
+            finish(error: error, trailers: Metadata())
+        } else {
+            wakeReceiver()
+        }
+    }
+
+    private func returnCredit() {
+        let target = receivedBytes - heldBytes
+        guard target > consumedBytes, let session, !closed else { return }
+        nghttp2_session_consume(session, id, target - consumedBytes)
+        consumedBytes = target
+    }
+
+    private func wakeReceiver() {
+        guard let receiver else { return }
+        self.receiver = nil
+        do {
+            receiver.resume(returning: try takeMessage())
+        } catch {
+            receiver.resume(throwing: error)
+        }
+    }
+
+    /// A buffered message, nil at the clean end of input; throws on a broken request.
+    /// Only called when a message is buffered or input has ended.
+    private func takeMessage() throws -> ByteBuffer? {
+        if inboundHead < inbound.count {
+            let (payload, wireBytes) = inbound[inboundHead]
+            inboundHead += 1
+            if inboundHead == inbound.count {
+                inbound.removeAll(keepingCapacity: true)
+                inboundHead = 0
+            }
+            heldBytes -= wireBytes
+            returnCredit()
+            return payload
+        }
+        if let inputError { throw inputError }
+        if closed { throw CancellationError() }
+        return nil
+    }
+
+    private var hasInput: Bool {
+        inboundHead < inbound.count || inputClosed || inputError != nil || closed
+    }
+
+    func receive() async throws -> ByteBuffer? {
+        if hasInput { return try takeMessage() }
+        let loop = connection.eventLoop
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if hasInput {
+                    continuation.resume(with: Result { try takeMessage() })
+                } else {
+                    receiver = continuation
+                }
+            }
+        } onCancel: {
+            loop.execute {
+                guard let receiver = self.receiver else { return }
+                self.receiver = nil
+                receiver.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    // MARK: - Response
+
+    func setInitialMetadata(_ metadata: Metadata) {
+        guard !responseStarted else { return }
+        initialMetadata = metadata
+    }
+
+    func send(_ message: some ProtobufMessage) async throws {
+        guard !finished, !closed else { throw RPCError(.cancelled, "the call has ended") }
+        try appendMessage(message)
+        connection.scheduleFlush()
+        if outbound.readableBytes > connection.configuration.streamOutputHighWater {
+            try await withCheckedThrowingContinuation { continuation in
+                writer = continuation
+            }
+        }
+    }
+
+    func finish(with message: some ProtobufMessage, trailers: Metadata) {
+        guard !finished, !closed else { return }
+        do {
+            try appendMessage(message)
+            finish(error: nil, trailers: trailers)
+        } catch {
+            finish(error: error, trailers: trailers)
+        }
+    }
+
+    private func appendMessage(_ message: some ProtobufMessage) throws(RPCError) {
+        let before = outbound.readableBytes
+        MessageFramer.frame(message, into: &outbound, compression: responseEncoding)
+        let size = outbound.readableBytes - before - 5
+        if size > connection.configuration.maxSendMessageSize {
+            outbound.moveWriterIndex(to: outbound.writerIndex - size - 5)
+            throw RPCError(
+                .resourceExhausted,
+                "grpc: trying to send message larger than max (\(size) vs. \(connection.configuration.maxSendMessageSize))")
+        }
+        connection.noteResponseActivity()
+        startResponse()
+        if let session { nghttp2_session_resume_data(session, id) }
+    }
+
+    /// Submits the response headers with a data provider that pulls from `outbound`.
+    private func startResponse() {
+        guard !responseStarted, let session else { return }
+        responseStarted = true
+        var provider = nghttp2_data_provider()
+        provider.read_callback = serverStreamDataRead
+        if initialMetadata.isEmpty && responseEncoding == nil {
+            ResponseHeaders.ok.withNameValues { nva, count in
+                _ = nghttp2_submit_response(session, id, nva, count, &provider)
+            }
+        } else {
+            var headers = ResponseHeaders.okBlock(encoding: responseEncoding)
+            for (name, value) in initialMetadata.wireHeaders { headers.add(name, value) }
+            headers.withNameValues { nva, count in
+                _ = nghttp2_submit_response(session, id, nva, count, &provider)
+            }
+        }
+    }
+
+    func finish(error: (any Error)?, trailers: Metadata) {
+        guard !finished else { return }
+        finished = true
+        let status = error.map(connection.status(for:)) ?? RPCError(.ok, "")
+        connection.callFinished(self, status: status)
+        guard !closed, let session else { return }
+        if !responseStarted {
+            // Trailers-Only: a single HEADERS frame with END_STREAM carries the status.
+            responseStarted = true
+            var block = ResponseHeaders.okBlock(encoding: nil)
+            Self.appendStatus(status, trailers: trailers, to: &block)
+            block.withNameValues { nva, count in _ = nghttp2_submit_response(session, id, nva, count, nil) }
+        } else if status.code == .ok && status.metadata.isEmpty && trailers.isEmpty {
+            pendingTrailers = ResponseHeaders.okTrailers
+            nghttp2_session_resume_data(session, id)
+        } else {
+            var block = HeaderBlock()
+            Self.appendStatus(status, trailers: trailers, to: &block)
+            pendingTrailers = block
+            nghttp2_session_resume_data(session, id)
+        }
+        connection.scheduleFlush()
+    }
+
+    private static func appendStatus(_ status: RPCError, trailers: Metadata, to block: inout HeaderBlock) {
+        block.add("grpc-status", status.code.headerValue)
+        if !status.message.isEmpty { block.add("grpc-message", GRPCMessageEncoding.encode(status.message)) }
+        for (name, value) in status.metadata.wireHeaders { block.add(name, value) }
+        for (name, value) in trailers.wireHeaders { block.add(name, value) }
+    }
+
+    /// nghttp2 pulls response bytes: copy what is buffered; at the end, trailers.
+    func readResponse(into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        let count = min(length, outbound.readableBytes)
+        if count > 0 {
+            outbound.withUnsafeReadableBytes { bytes in
+                UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: count)
+            }
+            outbound.moveReaderIndex(forwardBy: count)
+            if outbound.readableBytes == 0 { outbound.clear() }
+            if let writer, outbound.readableBytes <= connection.configuration.streamOutputHighWater / 2 {
+                self.writer = nil
+                writer.resume()
+            }
+        }
+        if outbound.readableBytes == 0, let trailers = pendingTrailers, let session {
+            pendingTrailers = nil
+            flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue) | UInt32(NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue)
+            trailers.withNameValues { nva, count in _ = nghttp2_submit_trailer(session, id, nva, count) }
+            return count
+        }
+        return count == 0 ? Int(NGHTTP2_ERR_DEFERRED.rawValue) : count
+    }
+
+    // MARK: - Termination
+
+    /// Answers a request that is not gRPC at all (wrong method or content-type) with a plain
+    /// HTTP status, as the gRPC spec asks, plus a grpc-status for clients that look for one.
+    func rejectHTTP(status httpStatus: Int, message: String) {
+        guard !finished, !closed, let session else { return }
+        finished = true
+        responseStarted = true
+        connection.callFinished(self, status: RPCError(.internalError, message))
+        let block = HeaderBlock([
+            (":status", String(httpStatus)),
+            ("content-type", "application/grpc"),
+            ("grpc-status", StatusCode.internalError.headerValue),
+            ("grpc-message", GRPCMessageEncoding.encode(message)),
+        ])
+        block.withNameValues { nva, count in _ = nghttp2_submit_response(session, id, nva, count, nil) }
+        connection.scheduleFlush()
+    }
+
+    /// The deadline passed before the handler finished.
+    func deadlineExceeded() {
+        guard !finished else { return }
+        finish(error: RPCError(.deadlineExceeded, "deadline exceeded"), trailers: Metadata())
+        task?.cancel()
+    }
+
+    /// nghttp2 closed the stream (completed, reset by the client, or connection gone).
+    func streamClosed() {
+        guard !closed else { return }
+        closed = true
+        if !finished {
+            finished = true
+            connection.callFinished(self, status: RPCError(.cancelled, "cancelled by the client"))
+        }
+        task?.cancel()
+        if let receiver {
+            self.receiver = nil
+            receiver.resume(throwing: CancellationError())
+        }
+        if let writer {
+            self.writer = nil
+            writer.resume(throwing: RPCError(.cancelled, "the call has ended"))
+        }
+        // Stream-level credit dies with the stream; connection-level credit must come back.
+        if let session, receivedBytes > consumedBytes {
+            nghttp2_session_consume_connection(session, receivedBytes - consumedBytes)
+            consumedBytes = receivedBytes
+        }
+        inbound.removeAll()
+    }
+}
+
+/// nghttp2's pull callback for response DATA; the stream is the stream's user data.
+func serverStreamDataRead(
+    session: OpaquePointer?, streamID: Int32, buffer: UnsafeMutablePointer<UInt8>?, length: Int,
+    flags: UnsafeMutablePointer<UInt32>?, source: UnsafeMutablePointer<nghttp2_data_source>?,
+    userData: UnsafeMutableRawPointer?
+) -> Int {
+    guard let raw = nghttp2_session_get_stream_user_data(session, streamID), let buffer, let flags else {
+        return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+    }
+    let stream = Unmanaged<ServerStream>.fromOpaque(raw).takeUnretainedValue()
+    return stream.readResponse(into: buffer, length: length, flags: flags)
+}
