@@ -5,40 +5,45 @@ public import NIOCore
 /// Each message is a 1-byte compressed flag, a 4-byte big-endian length and the payload;
 /// messages may span DATA frames and a frame may hold several. Payloads larger than
 /// `maxMessageSize` (before or after decompression) fail with RESOURCE_EXHAUSTED, as gRPC does.
-public struct MessageDeframer {
+public struct MessageDeframer: Sendable {
     public let maxMessageSize: Int
     /// The algorithm from the peer's `grpc-encoding` header (nil: none announced).
     public let encoding: MessageEncoding?
 
-    private var buffer: ByteBuffer
+    private let allocator: ByteBufferAllocator
+    /// Allocated on the first bytes: most calls carry one small message, and a stream that
+    /// never sends data should cost nothing.
+    private var buffer: ByteBuffer?
 
     public init(maxMessageSize: Int, encoding: MessageEncoding?, allocator: ByteBufferAllocator = .init()) {
         self.maxMessageSize = maxMessageSize
         self.encoding = encoding
-        self.buffer = allocator.buffer(capacity: 0)
+        self.allocator = allocator
     }
 
     /// True when bytes of an incomplete message are buffered.
-    public var hasPartialMessage: Bool { buffer.readableBytes > 0 }
+    public var hasPartialMessage: Bool { (buffer?.readableBytes ?? 0) > 0 }
 
     /// Buffered bytes not yet returned as messages.
-    public var bufferedBytes: Int { buffer.readableBytes }
+    public var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
 
     /// Buffers received DATA bytes.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if buffer.readableBytes == 0 { buffer.clear() }
-        buffer.writeBytes(bytes)
+        if buffer == nil {
+            buffer = allocator.buffer(capacity: bytes.count)
+        } else if buffer!.readableBytes == 0 {
+            buffer!.clear()
+        }
+        buffer!.writeBytes(bytes)
     }
 
     public mutating func append(_ bytes: ByteBuffer) {
-        if buffer.readableBytes == 0 { buffer.clear() }
-        var bytes = bytes
-        buffer.writeBuffer(&bytes)
+        bytes.withUnsafeReadableBytes { append($0) }
     }
 
     /// The next complete message payload (decompressed), or nil if more bytes are needed.
     public mutating func next() throws(RPCError) -> ByteBuffer? {
-        guard buffer.readableBytes >= 5,
+        guard var buffer, buffer.readableBytes >= 5,
             let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
         else { return nil }
@@ -53,6 +58,7 @@ public struct MessageDeframer {
         guard buffer.readableBytes >= 5 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 5)
         let payload = buffer.readSlice(length: Int(length))!
+        self.buffer = buffer
         if flag == 0 { return payload }
         switch encoding {
         case nil, .identity:

@@ -18,9 +18,9 @@ public struct RPCMethod: Sendable {
             do {
                 let request = try await receiveSingle(Request.self, call)
                 let response = try await handler(request, call.context)
-                call.finish(with: response, trailers: Metadata())
+                call.finish(with: response, trailers: call.context.response.trailing)
             } catch {
-                call.finish(error: error, trailers: Metadata())
+                call.finish(error: error, trailers: call.context.response.trailing)
             }
         }
     }
@@ -32,9 +32,9 @@ public struct RPCMethod: Sendable {
         RPCMethod(path: path, kind: .clientStreaming) { call in
             do {
                 let response = try await handler(RequestStream(call: call), call.context)
-                call.finish(with: response, trailers: Metadata())
+                call.finish(with: response, trailers: call.context.response.trailing)
             } catch {
-                call.finish(error: error, trailers: Metadata())
+                call.finish(error: error, trailers: call.context.response.trailing)
             }
         }
     }
@@ -47,9 +47,9 @@ public struct RPCMethod: Sendable {
             do {
                 let request = try await receiveSingle(Request.self, call)
                 try await handler(request, ResponseWriter(call: call), call.context)
-                call.finish(error: nil, trailers: Metadata())
+                call.finish(error: nil, trailers: call.context.response.trailing)
             } catch {
-                call.finish(error: error, trailers: Metadata())
+                call.finish(error: error, trailers: call.context.response.trailing)
             }
         }
     }
@@ -62,9 +62,9 @@ public struct RPCMethod: Sendable {
         RPCMethod(path: path, kind: .bidirectionalStreaming) { call in
             do {
                 try await handler(RequestStream(call: call), ResponseWriter(call: call), call.context)
-                call.finish(error: nil, trailers: Metadata())
+                call.finish(error: nil, trailers: call.context.response.trailing)
             } catch {
-                call.finish(error: error, trailers: Metadata())
+                call.finish(error: error, trailers: call.context.response.trailing)
             }
         }
     }

@@ -1,10 +1,18 @@
 import Codec
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The request headers of one stream, as they arrive from nghttp2.
+///
+/// Parsed straight from nghttp2's byte buffers: the headers every gRPC request carries are
+/// recognised by their bytes and never become Strings unless their value is needed.
 struct RequestHead {
+    var isPOST = false
     var method = ""
     var path = ""
     var contentType = ""
+    var isGRPCContentType = false
     var timeout: String?
     var encoding: String?
     var acceptEncoding: String?
@@ -15,33 +23,81 @@ struct RequestHead {
     var invalidMetadata = false
 
     /// Records one header field; the name is already lower-case (nghttp2 enforces it).
-    mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int) {
+    mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, limit: Int, paths: inout PathCache) {
         size += name.count + value.count + 32
         if size > limit {
             tooLarge = true
             return
         }
-        // Header names are short: these Strings stay inline, no allocation.
-        let key = String(decoding: name, as: UTF8.self)
-        switch key {
-        case ":method": method = String(decoding: value, as: UTF8.self)
-        case ":path": path = String(decoding: value, as: UTF8.self)
-        case "content-type": contentType = String(decoding: value, as: UTF8.self)
-        case "grpc-timeout": timeout = String(decoding: value, as: UTF8.self)
-        case "grpc-encoding": encoding = String(decoding: value, as: UTF8.self)
-        case "grpc-accept-encoding": acceptEncoding = String(decoding: value, as: UTF8.self)
-        default:
-            guard !Metadata.isReserved(key) else { return }
-            if !metadata.addWireHeader(name: key, value: String(decoding: value, as: UTF8.self)) {
-                invalidMetadata = true
+        switch name.count {
+        case 2 where name.equals("te"):
+            return
+        case 5 where name.equals(":path"):
+            path = paths.string(for: value)
+            return
+        case 7 where name.equals(":method"):
+            isPOST = value.equals("POST")
+            if !isPOST { method = String(decoding: value, as: UTF8.self) }
+            return
+        case 7 where name.equals(":scheme"), 10 where name.equals(":authority"),
+            10 where name.equals("user-agent"):
+            return
+        case 12 where name.equals("content-type"):
+            if value.equals("application/grpc") {
+                isGRPCContentType = true
+            } else {
+                contentType = String(decoding: value, as: UTF8.self)
+                isGRPCContentType = Self.isGRPC(contentType)
             }
+            return
+        case 12 where name.equals("grpc-timeout"):
+            timeout = String(decoding: value, as: UTF8.self)
+            return
+        case 13 where name.equals("grpc-encoding"):
+            encoding = String(decoding: value, as: UTF8.self)
+            return
+        case 20 where name.equals("grpc-accept-encoding"):
+            acceptEncoding = String(decoding: value, as: UTF8.self)
+            return
+        default:
+            break
+        }
+        let key = String(decoding: name, as: UTF8.self)
+        guard !Metadata.isReserved(key) else { return }
+        if !metadata.addWireHeader(name: key, value: String(decoding: value, as: UTF8.self)) {
+            invalidMetadata = true
         }
     }
 
-    /// Whether the content-type is gRPC's (`application/grpc`, `+proto` or `;params`).
-    var isGRPC: Bool {
+    /// Whether a content-type is gRPC's (`application/grpc`, `+proto` or `;params`).
+    static func isGRPC(_ contentType: String) -> Bool {
         guard contentType.hasPrefix("application/grpc") else { return false }
         let rest = contentType.utf8.dropFirst(16)
         return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Byte equality with an ASCII literal, without generic sequence machinery.
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        count == literal.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0)
+    }
+}
+
+/// The `:path` strings a connection has seen: a client calls few methods, so each path
+/// becomes a String once per connection instead of once per call.
+struct PathCache {
+    private var entries: [(bytes: [UInt8], path: String)] = []
+
+    mutating func string(for bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.count > 0 else { return "" }
+        for entry in entries where entry.bytes.count == bytes.count {
+            let same = entry.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if same { return entry.path }
+        }
+        let path = String(decoding: bytes, as: UTF8.self)
+        if entries.count < 16 { entries.append((Array(bytes), path)) }
+        return path
     }
 }

@@ -22,14 +22,15 @@ func onHeader(
     session: OpaquePointer?, frame: UnsafePointer<nghttp2_frame>?, name: UnsafePointer<UInt8>?, nameLength: Int,
     value: UnsafePointer<UInt8>?, valueLength: Int, flags: UInt8, userData: UnsafeMutableRawPointer?
 ) -> Int32 {
+    let owner = connection(userData)
     guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
         frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST,
-        let stream = connection(userData).stream(frame.pointee.hd.stream_id)
+        let stream = owner.stream(frame.pointee.hd.stream_id)
     else { return 0 }  // trailers from the client carry nothing gRPC uses
     stream.request.add(
         name: UnsafeBufferPointer(start: name, count: nameLength),
         value: UnsafeBufferPointer(start: value, count: valueLength),
-        limit: stream.connection.configuration.maxHeaderListSize)
+        limit: owner.configuration.maxHeaderListSize, paths: &owner.paths)
     return 0
 }
 

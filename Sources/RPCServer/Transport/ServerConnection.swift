@@ -25,6 +25,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     private var channelContext: ChannelHandlerContext?
     private var streams: [Int32: ServerStream] = [:]
+    /// `:path` Strings already seen on this connection (see `RequestHead`).
+    var paths = PathCache()
     private var inReadCycle = false
     private var flushScheduled = false
     private var closing = false
@@ -232,11 +234,11 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             stream.finish(error: RPCError(.resourceExhausted, "request headers exceed \(configuration.maxHeaderListSize) bytes"), trailers: Metadata())
             return
         }
-        guard head.method == "POST" else {
+        guard head.isPOST else {
             stream.rejectHTTP(status: 405, message: "gRPC requires POST, got \(head.method)")
             return
         }
-        guard head.isGRPC else {
+        guard head.isGRPCContentType else {
             stream.rejectHTTP(status: 415, message: "invalid gRPC request content-type \"\(head.contentType)\"")
             return
         }

@@ -35,7 +35,6 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private var responseStarted = false
     private(set) var finished = false
     private(set) var closed = false
-    private var initialMetadata = Metadata()
     private var responseEncoding: MessageEncoding?
     private var outbound: ByteBuffer
     private var pendingTrailers: HeaderBlock?
@@ -44,12 +43,18 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     init(id: Int32, connection: ServerConnection) {
         self.id = id
         self.connection = connection
-        self.context = ServerContext(path: "", metadata: Metadata(), deadline: nil, peer: connection.peer)
-        self.deframer = MessageDeframer(maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: nil)
-        self.outbound = connection.allocator.buffer(capacity: 0)
+        // Placeholders until `open`: shared, so a stream that is never opened allocates nothing.
+        self.context = Self.unopenedContext
+        self.deframer = Self.unopenedDeframer
+        self.outbound = Self.emptyBuffer
     }
 
     private var session: OpaquePointer? { connection.session }
+
+    private static let unopenedContext = ServerContext(path: "", metadata: Metadata(), deadline: nil, peer: "")
+    private static let unopenedDeframer = MessageDeframer(maxMessageSize: 0, encoding: nil)
+    /// Writing to it copies on write, so the first response byte allocates the real buffer.
+    private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
 
     // MARK: - Request
 
@@ -193,7 +198,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
 
     func setInitialMetadata(_ metadata: Metadata) {
         guard !responseStarted else { return }
-        initialMetadata = metadata
+        context.response.initial = metadata
     }
 
     func send(_ message: some ProtobufMessage) async throws {
@@ -238,6 +243,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         responseStarted = true
         var provider = nghttp2_data_provider()
         provider.read_callback = serverStreamDataRead
+        let initialMetadata = context.response.initial
         if initialMetadata.isEmpty && responseEncoding == nil {
             ResponseHeaders.ok.withNameValues { nva, count in
                 _ = nghttp2_submit_response(session, id, nva, count, &provider)
@@ -261,6 +267,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             // Trailers-Only: a single HEADERS frame with END_STREAM carries the status.
             responseStarted = true
             var block = ResponseHeaders.okBlock(encoding: nil)
+            for (name, value) in context.response.initial.wireHeaders { block.add(name, value) }
             Self.appendStatus(status, trailers: trailers, to: &block)
             block.withNameValues { nva, count in _ = nghttp2_submit_response(session, id, nva, count, nil) }
         } else if status.code == .ok && status.metadata.isEmpty && trailers.isEmpty {

@@ -1,0 +1,100 @@
+"""Fixtures for the over-the-wire tests with Python's grpcio, a gRPC client nobody here wrote.
+
+The suite starts its own `tally serve` (binary from $TALLY_BIN, default .build/debug/tally)
+on a free loopback port, with the benchmark Echo service on, and generates Python stubs from
+proto/ with grpcio-tools into a temporary directory.
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tally exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"tally did not listen on port {port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def stubs():
+    """Python modules generated from proto/ (bench.v1 and tally.v1)."""
+    from grpc_tools import protoc
+    import grpc_tools
+
+    out = tempfile.mkdtemp(prefix="tally-stubs-")
+    proto_dir = ROOT / "proto"
+    files = [str(p.relative_to(proto_dir)) for p in proto_dir.rglob("*.proto")
+             if p.parts[-3:-1] != ("health", "v1") and "reflection" not in p.parts]
+    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
+    rc = protoc.main(["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
+                      f"--grpc_python_out={out}", *files])
+    assert rc == 0, "grpc_tools.protoc failed"
+    sys.path.insert(0, out)
+    return out
+
+
+def start_tally(*args: str, env: dict | None = None):
+    binary = os.environ.get("TALLY_BIN", str(ROOT / ".build" / "debug" / "tally"))
+    port = free_port()
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    log = tempfile.NamedTemporaryFile(prefix="tally-", suffix=".log", delete=False)
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    wait_for_port(port, proc)
+    return proc, port, log.name
+
+
+def stop_tally(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+    return proc.returncode
+
+
+@pytest.fixture(scope="session")
+def tally():
+    """A running Tally; yields "127.0.0.1:PORT". Stopped with SIGTERM at the end, which must
+    exit 0 (graceful shutdown)."""
+    proc, port, log = start_tally("--bench-echo", "--max-receive-message-bytes", "4194304")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        code = stop_tally(proc)
+        if code != 0:
+            print(open(log).read())
+        assert code == 0, f"tally exited with {code} on SIGTERM"
+
+
+@pytest.fixture
+def channel(tally):
+    import grpc
+    with grpc.insecure_channel(tally, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as ch:
+        yield ch

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine of this kind: installs the Debian packages, checks
+# generated code is up to date, starts a private PostgreSQL and Redis (tools/services.sh),
+# builds, runs the Swift tests (unit + over-the-wire) and the Python grpcio suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "Debian packages"
+bash tools/install-deps.sh
+
+step "generated code is up to date"
+bash tools/codegen/generate.sh --check
+
+step "Python venv (grpcio, protobuf, pytest)"
+[[ -x .venv/bin/python3 ]] || python3 -m venv .venv
+.venv/bin/pip install -q -r Tests/python/requirements.txt
+export TALLY_PYTHON=$ROOT/.venv/bin/python3
+
+step "local PostgreSQL and Redis"
+bash tools/services.sh start
+set -a; source .tally/services.env; set +a
+
+step "build"
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Wrapping|Planning)' || true
+swift build --build-tests > /dev/null
+
+step "codec fixtures from Python's protobuf"
+export TALLY_CODEC_FIXTURES=$ROOT/.build/codec-fixtures
+rm -rf "$TALLY_CODEC_FIXTURES"
+.venv/bin/python3 tools/codegen/make_fixtures.py --out "$TALLY_CODEC_FIXTURES"
+
+step "Swift tests"
+swift test --skip-build
+
+step "Python grpcio tests"
+TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q Tests/python
