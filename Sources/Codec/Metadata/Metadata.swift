@@ -38,6 +38,16 @@ public struct Metadata: Hashable, Sendable, Sequence {
         entries.append(Entry(key: key.lowercased(), value: .binary(value)))
     }
 
+    /// Appends an entry as is.
+    public mutating func append(_ entry: Entry) {
+        entries.append(entry)
+    }
+
+    /// Appends every entry of `other`, in order.
+    public mutating func append(contentsOf other: Metadata) {
+        entries.append(contentsOf: other.entries)
+    }
+
     /// The first ASCII value for `key`.
     public subscript(key: String) -> String? {
         for entry in entries where entry.key == key {

@@ -11,15 +11,22 @@ public protocol RPCCall: AnyObject, Sendable {
     /// The next request message payload, or nil once the client half-closed.
     func receive() async throws -> ByteBuffer?
 
+    /// The one request message of a unary or server-streaming call. The transport starts
+    /// those handlers only once the whole request is in, so this never waits.
+    func singleRequest() throws -> ByteBuffer
+
     /// Sends one response message, waiting while too much output is buffered.
     func send(_ message: some ProtobufMessage) async throws
 
     /// Metadata to send with the response headers (before the first message).
     func setInitialMetadata(_ metadata: Metadata)
 
+    /// Adds metadata to send with the status.
+    func addTrailingMetadata(_ metadata: Metadata)
+
     /// Ends the call: OK when `error` is nil, else the status the error maps to.
-    func finish(error: (any Error)?, trailers: Metadata)
+    func finish(error: (any Error)?)
 
     /// Sends the only response message and ends the call OK, in one go (unary fast path).
-    func finish(with message: some ProtobufMessage, trailers: Metadata)
+    func finish(with message: some ProtobufMessage)
 }

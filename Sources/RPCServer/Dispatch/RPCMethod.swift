@@ -16,11 +16,11 @@ public struct RPCMethod: Sendable {
     ) -> RPCMethod {
         RPCMethod(path: path, kind: .unary) { call in
             do {
-                let request = try await receiveSingle(Request.self, call)
+                let request = try Request.decodeRequest(try call.singleRequest())
                 let response = try await handler(request, call.context)
-                call.finish(with: response, trailers: call.context.response.trailing)
+                call.finish(with: response)
             } catch {
-                call.finish(error: error, trailers: call.context.response.trailing)
+                call.finish(error: error)
             }
         }
     }
@@ -32,9 +32,9 @@ public struct RPCMethod: Sendable {
         RPCMethod(path: path, kind: .clientStreaming) { call in
             do {
                 let response = try await handler(RequestStream(call: call), call.context)
-                call.finish(with: response, trailers: call.context.response.trailing)
+                call.finish(with: response)
             } catch {
-                call.finish(error: error, trailers: call.context.response.trailing)
+                call.finish(error: error)
             }
         }
     }
@@ -45,11 +45,11 @@ public struct RPCMethod: Sendable {
     ) -> RPCMethod {
         RPCMethod(path: path, kind: .serverStreaming) { call in
             do {
-                let request = try await receiveSingle(Request.self, call)
+                let request = try Request.decodeRequest(try call.singleRequest())
                 try await handler(request, ResponseWriter(call: call), call.context)
-                call.finish(error: nil, trailers: call.context.response.trailing)
+                call.finish(error: nil)
             } catch {
-                call.finish(error: error, trailers: call.context.response.trailing)
+                call.finish(error: error)
             }
         }
     }
@@ -62,25 +62,10 @@ public struct RPCMethod: Sendable {
         RPCMethod(path: path, kind: .bidirectionalStreaming) { call in
             do {
                 try await handler(RequestStream(call: call), ResponseWriter(call: call), call.context)
-                call.finish(error: nil, trailers: call.context.response.trailing)
+                call.finish(error: nil)
             } catch {
-                call.finish(error: error, trailers: call.context.response.trailing)
+                call.finish(error: error)
             }
         }
-    }
-
-    /// The one request of a unary or server-streaming call; anything but exactly one message
-    /// is a protocol violation.
-    private static func receiveSingle<Request: ProtobufMessage>(
-        _: Request.Type, _ call: any RPCCall
-    ) async throws -> Request {
-        guard let payload = try await call.receive() else {
-            throw RPCError(.internalError, "grpc: client sent no request message for a unary request")
-        }
-        let request = try Request.decodeRequest(payload)
-        guard try await call.receive() == nil else {
-            throw RPCError(.internalError, "grpc: client sent more than one request message for a unary request")
-        }
-        return request
     }
 }

@@ -12,26 +12,29 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// The remote address, e.g. `127.0.0.1:53122`.
     public let peer: String
-    /// Metadata the handler wants sent back: initial (with the response headers, so set it
-    /// before the first message) and trailing (with the status).
-    public let response: ResponseMetadata
+    /// The call, for response metadata. Unowned: the call outlives its handler.
+    unowned let call: any RPCCall
 
-    public init(path: String, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) {
+    public init(path: String, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String, call: any RPCCall) {
         self.path = path
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
-        self.response = ResponseMetadata()
+        self.call = call
+    }
+
+    /// Metadata sent with the response headers; effective only before the first message.
+    public func setInitialMetadata(_ metadata: Metadata) {
+        call.setInitialMetadata(metadata)
+    }
+
+    /// Metadata sent with the status at the end of the call.
+    public func addTrailingMetadata(_ metadata: Metadata) {
+        call.addTrailingMetadata(metadata)
     }
 
     /// Time left before the deadline (zero once passed), nil without a deadline.
     public var timeRemaining: Duration? {
         deadline.map { max(.zero, $0 - .now) }
     }
-}
-
-/// Response metadata a handler sets while it runs.
-public final class ResponseMetadata: @unchecked Sendable {  // used only on the call's event loop
-    public var initial = Metadata()
-    public var trailing = Metadata()
 }

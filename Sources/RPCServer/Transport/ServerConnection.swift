@@ -231,7 +231,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     func requestHeadersComplete(_ stream: ServerStream, endStream: Bool) {
         let head = stream.request
         if head.tooLarge {
-            stream.finish(error: RPCError(.resourceExhausted, "request headers exceed \(configuration.maxHeaderListSize) bytes"), trailers: Metadata())
+            stream.finish(error: RPCError(.resourceExhausted, "request headers exceed \(configuration.maxHeaderListSize) bytes"))
             return
         }
         guard head.isPOST else {
@@ -243,11 +243,11 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             return
         }
         if head.invalidMetadata {
-            stream.finish(error: RPCError(.internalError, "invalid base64 in -bin metadata"), trailers: Metadata())
+            stream.finish(error: RPCError(.internalError, "invalid base64 in -bin metadata"))
             return
         }
         guard let method = router.method(forPath: head.path) else {
-            stream.finish(error: unknownMethodError(head.path), trailers: Metadata())
+            stream.finish(error: unknownMethodError(head.path))
             return
         }
         var encoding: MessageEncoding?
@@ -256,8 +256,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
                 var metadata = Metadata()
                 metadata.add("grpc-accept-encoding", MessageEncoding.acceptHeaderValue)
                 stream.finish(
-                    error: RPCError(.unimplemented, "grpc: Decompressor is not installed for grpc-encoding \"\(name)\"", metadata: metadata),
-                    trailers: Metadata())
+                    error: RPCError(.unimplemented, "grpc: Decompressor is not installed for grpc-encoding \"\(name)\"", metadata: metadata))
                 return
             }
             encoding = known
@@ -265,7 +264,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         var timeout: Duration?
         if let value = head.timeout {
             guard let parsed = GRPCTimeout.parse(value) else {
-                stream.finish(error: RPCError(.internalError, "malformed grpc-timeout \"\(value)\""), trailers: Metadata())
+                stream.finish(error: RPCError(.internalError, "malformed grpc-timeout \"\(value)\""))
                 return
             }
             timeout = parsed
@@ -458,7 +457,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private func forceClose() {
         guard session != nil, !closing else { return }
         for stream in streams.values where !stream.finished {
-            stream.finish(error: RPCError(.unavailable, "server is shutting down"), trailers: Metadata())
+            stream.finish(error: RPCError(.unavailable, "server is shutting down"))
             stream.task?.cancel()
         }
         sendFinalGoAway()

@@ -13,7 +13,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     let connection: ServerConnection
     var request = RequestHead()
     private(set) var method: RPCMethod?
-    private(set) var context: ServerContext
+    private var openedContext: ServerContext?
+    var context: ServerContext { openedContext! }
     var task: Task<Void, Never>?
     /// Set when the handler has been started (its task may already have finished).
     var started = false
@@ -37,6 +38,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private(set) var closed = false
     private var responseEncoding: MessageEncoding?
     private var outbound: ByteBuffer
+    private var initialMetadata = Metadata()
+    private var trailingMetadata = Metadata()
     private var pendingTrailers: HeaderBlock?
     private var writer: CheckedContinuation<Void, any Error>?
 
@@ -44,14 +47,12 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         self.id = id
         self.connection = connection
         // Placeholders until `open`: shared, so a stream that is never opened allocates nothing.
-        self.context = Self.unopenedContext
         self.deframer = Self.unopenedDeframer
         self.outbound = Self.emptyBuffer
     }
 
     private var session: OpaquePointer? { connection.session }
 
-    private static let unopenedContext = ServerContext(path: "", metadata: Metadata(), deadline: nil, peer: "")
     private static let unopenedDeframer = MessageDeframer(maxMessageSize: 0, encoding: nil)
     /// Writing to it copies on write, so the first response byte allocates the real buffer.
     private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
@@ -75,7 +76,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             let (seconds, attoseconds) = timeout.components
             deadline = .now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         }
-        context = ServerContext(path: request.path, metadata: request.metadata, deadline: instant, peer: connection.peer)
+        openedContext = ServerContext(
+            path: request.path, metadata: request.metadata, deadline: instant, peer: connection.peer, call: self)
     }
 
     /// Whether the handler can start now: streaming requests start at once, single-request
@@ -128,7 +130,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         returnCredit()
         if !started {
             // No handler yet (single-request call): answer now.
-            finish(error: error, trailers: Metadata())
+            finish(error: error)
         } else {
             wakeReceiver()
         }
@@ -198,7 +200,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
 
     func setInitialMetadata(_ metadata: Metadata) {
         guard !responseStarted else { return }
-        context.response.initial = metadata
+        initialMetadata = metadata
     }
 
     func send(_ message: some ProtobufMessage) async throws {
@@ -212,14 +214,28 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         }
     }
 
-    func finish(with message: some ProtobufMessage, trailers: Metadata) {
+    func finish(with message: some ProtobufMessage) {
         guard !finished, !closed else { return }
         do {
             try appendMessage(message)
-            finish(error: nil, trailers: trailers)
+            finish(error: nil)
         } catch {
-            finish(error: error, trailers: trailers)
+            finish(error: error)
         }
+    }
+
+    func addTrailingMetadata(_ metadata: Metadata) {
+        trailingMetadata.append(contentsOf: metadata)
+    }
+
+    func singleRequest() throws -> ByteBuffer {
+        guard let payload = try takeMessage() else {
+            throw RPCError(.internalError, "grpc: client sent no request message for a unary request")
+        }
+        guard inboundHead >= inbound.count else {
+            throw RPCError(.internalError, "grpc: client sent more than one request message for a unary request")
+        }
+        return payload
     }
 
     private func appendMessage(_ message: some ProtobufMessage) throws(RPCError) {
@@ -243,7 +259,6 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         responseStarted = true
         var provider = nghttp2_data_provider()
         provider.read_callback = serverStreamDataRead
-        let initialMetadata = context.response.initial
         if initialMetadata.isEmpty && responseEncoding == nil {
             ResponseHeaders.ok.withNameValues { nva, count in
                 _ = nghttp2_submit_response(session, id, nva, count, &provider)
@@ -257,7 +272,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         }
     }
 
-    func finish(error: (any Error)?, trailers: Metadata) {
+    func finish(error: (any Error)?) {
+        let trailers = trailingMetadata
         guard !finished else { return }
         finished = true
         let status = error.map(connection.status(for:)) ?? RPCError(.ok, "")
@@ -267,7 +283,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             // Trailers-Only: a single HEADERS frame with END_STREAM carries the status.
             responseStarted = true
             var block = ResponseHeaders.okBlock(encoding: nil)
-            for (name, value) in context.response.initial.wireHeaders { block.add(name, value) }
+            for (name, value) in initialMetadata.wireHeaders { block.add(name, value) }
             Self.appendStatus(status, trailers: trailers, to: &block)
             block.withNameValues { nva, count in _ = nghttp2_submit_response(session, id, nva, count, nil) }
         } else if status.code == .ok && status.metadata.isEmpty && trailers.isEmpty {
@@ -334,7 +350,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// The deadline passed before the handler finished.
     func deadlineExceeded() {
         guard !finished else { return }
-        finish(error: RPCError(.deadlineExceeded, "deadline exceeded"), trailers: Metadata())
+        finish(error: RPCError(.deadlineExceeded, "deadline exceeded"))
         task?.cancel()
     }
 
