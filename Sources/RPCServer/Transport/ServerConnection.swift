@@ -30,6 +30,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private var inReadCycle = false
     private var flushScheduled = false
     private var closing = false
+    /// Close once the pending output (e.g. a GOAWAY) is written.
+    private var closeAfterFlush = false
     private var accepted = false
 
     // Deadlines: one timer per connection, set for the earliest pending deadline.
@@ -185,6 +187,9 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     }
 
     /// Drains nghttp2's output into one buffer and writes it with a single flush.
+    ///
+    /// Never called from inside an nghttp2 callback (nghttp2 forbids `mem_send` during
+    /// `mem_recv`): callbacks use `scheduleFlush`, which the end of the read batch honours.
     private func flushOutput() {
         guard let session, let context = channelContext else { return }
         guard context.channel.isWritable else { return }  // resumed by channelWritabilityChanged
@@ -204,9 +209,9 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         }
         if let output {
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-            if nghttp2_session_want_write(session) != 0 { scheduleFlush() }
+            if nghttp2_session_want_write(session) != 0 && !closeAfterFlush { scheduleFlush() }
         }
-        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+        if closeAfterFlush || nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
             close()
         }
     }
@@ -378,7 +383,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         keepaliveAckTimer = eventLoop.scheduleTask(in: .nanoseconds(configuration.keepaliveTimeout.nanoseconds)) {
             self.logger.debug("keepalive PING not acknowledged, closing", metadata: ["peer": "\(self.peer)"])
             self.goAway(error: NGHTTP2_NO_ERROR.rawValue, reason: "keepalive timeout")
-            self.close()
+            self.closeAfterFlush = true
+            self.flushOutput()
         }
     }
 
@@ -399,8 +405,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             if pingStrikes > configuration.maxPingStrikes {
                 logger.info("too many pings, closing", metadata: ["peer": "\(peer)"])
                 goAway(error: NGHTTP2_ENHANCE_YOUR_CALM.rawValue, reason: "too_many_pings")
-                flushOutput()
-                close()
+                closeAfterFlush = true
+                scheduleFlush()
             }
         }
         lastPingReceivedAt = now
@@ -444,14 +450,14 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         nghttp2_submit_goaway(
             session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
             NGHTTP2_NO_ERROR.rawValue, nil, 0)
-        flushOutput()
+        scheduleFlush()
         closeIfDrained()
     }
 
     private func closeIfDrained() {
         guard draining, finalGoAwaySent, streams.isEmpty else { return }
-        flushOutput()
-        close()
+        closeAfterFlush = true
+        scheduleFlush()
     }
 
     private func forceClose() {
@@ -461,8 +467,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             stream.task?.cancel()
         }
         sendFinalGoAway()
+        closeAfterFlush = true
         flushOutput()
-        close()
     }
 
     private static func describe(_ address: SocketAddress) -> String {

@@ -10,7 +10,8 @@ struct Tally: AsyncParsableCommand {
             Every option can also be set with the environment variable named in its help \
             (a flag wins over the environment).
             """,
-        subcommands: [],
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self
         
     )
 }

@@ -1,1 +1,0 @@
-int tally_proto_placeholder(void) { return 0; }

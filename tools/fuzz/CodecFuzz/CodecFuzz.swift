@@ -1,0 +1,53 @@
+import Codec
+import NIOCore
+
+/// libFuzzer target for what a client controls on the way in: the gRPC deframer (prefix,
+/// lengths, compressed flag, gzip) and protobuf decoding of the request types.
+///
+/// The first input byte picks the deframer's settings, the rest is DATA split into chunks
+/// at positions the input also chooses. Build and run with tools/fuzz/run.sh. Without
+/// `-DFUZZING` the same code builds as a replayer: `CodecFuzz FILE...` runs each file once.
+enum CodecFuzz {
+    static func run(_ bytes: UnsafeRawBufferPointer) {
+        guard let control = bytes.first else { return }
+        let data = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
+        let encoding: MessageEncoding? = control & 1 == 0 ? nil : .gzip
+        let limit = control & 2 == 0 ? 4 * 1024 * 1024 : 64
+        var deframer = MessageDeframer(maxMessageSize: limit, encoding: encoding)
+        let chunk = max(1, Int(control >> 2))
+        var offset = 0
+        while offset < data.count {
+            let end = min(data.count, offset + chunk)
+            deframer.append(UnsafeRawBufferPointer(rebasing: data[offset..<end]))
+            offset = end
+            do {
+                while let message = try deframer.next() {
+                    FuzzedMessages.decodeAll(message)
+                }
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func codecFuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    CodecFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+#else
+import Foundation
+
+@main
+struct CodecFuzzReplay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes.withUnsafeBytes { CodecFuzz.run($0) }
+            print("replayed \(path): no crash")
+        }
+    }
+}
+#endif
