@@ -4,17 +4,28 @@ extension ProtoDescriptors {
     static let generatedFiles: [ProtoFileDescriptor] = [
         ProtoFileDescriptor(
             name: "bench/v1/echo.proto", dependencies: [],
-            symbols: ["bench.v1.EchoRequest", "bench.v1.EchoResponse", "bench.v1.Echo", "bench.v1.Echo.Echo"],
-            base64: "ChNiZW5jaC92MS9lY2hvLnByb3RvEghiZW5jaC52MSInCgtFY2hvUmVxdWVzdBIYCgdwYXlsb2FkGAEgASgMUgdwYXlsb2Fk" +
-                "IigKDEVjaG9SZXNwb25zZRIYCgdwYXlsb2FkGAEgASgMUgdwYXlsb2FkMj0KBEVjaG8SNQoERWNobxIVLmJlbmNoLnYxLkVj" +
-                "aG9SZXF1ZXN0GhYuYmVuY2gudjEuRWNob1Jlc3BvbnNlStYDCgYSBAIAEQEKrwEKAQwSAwIAEhqkASBUaGUgYmVuY2htYXJr" +
-                "IG1ldGhvZDogdGhlIHNhbWUgc2VydmljZSBhcyB0aGUgcmVmZXJlbmNlIHNlcnZlcnMgaW4gc2hhcmVkL3BlZXJzLCBzbwog" +
-                "VGFsbHkgY2FuIGJlIG1lYXN1cmVkIGJlc2lkZSB0aGVtIHVuZGVyIGlkZW50aWNhbCBsb2FkICh0b29scy9iZW5jaC93aXJl" +
-                "LnNoKS4KCggKAQISAwQAEQoKCgIEABIEBgAJAQoKCgMEAAESAwYIEwowCgQEAAIAEgMIAhQaIyBBbnkgYnl0ZXM7IGVjaG9l" +
-                "ZCBiYWNrIHVuY2hhbmdlZC4KCgwKBQQAAgAFEgMIAgcKDAoFBAACAAESAwgIDwoMCgUEAAIAAxIDCBITCgoKAgQBEgQLAA0B" +
-                "CgoKAwQBARIDCwgUCgsKBAQBAgASAwwCFAoMCgUEAQIABRIDDAIHCgwKBQQBAgABEgMMCA8KDAoFBAECAAMSAwwSEwoKCgIG" +
-                "ABIEDwARAQoKCgMGAAESAw8IDAoLCgQGAAIAEgMQAi8KDAoFBgACAAESAxAGCgoMCgUGAAIAAhIDEAsWCgwKBQYAAgADEgMQ" +
-                "IS1iBnByb3RvMw=="),
+            symbols: ["bench.v1.EchoRequest", "bench.v1.EchoResponse", "bench.v1.Echo", "bench.v1.Echo.Echo", "bench.v1.Echo.EchoStream", "bench.v1.Echo.Collect", "bench.v1.Echo.Expand"],
+            base64: "ChNiZW5jaC92MS9lY2hvLnByb3RvEghiZW5jaC52MSI/CgtFY2hvUmVxdWVzdBIYCgdwYXlsb2FkGAEgASgMUgdwYXlsb2Fk" +
+                "EhYKBnJlcGVhdBgCIAEoBVIGcmVwZWF0IigKDEVjaG9SZXNwb25zZRIYCgdwYXlsb2FkGAEgASgMUgdwYXlsb2FkMvUBCgRF" +
+                "Y2hvEjUKBEVjaG8SFS5iZW5jaC52MS5FY2hvUmVxdWVzdBoWLmJlbmNoLnYxLkVjaG9SZXNwb25zZRI/CgpFY2hvU3RyZWFt" +
+                "EhUuYmVuY2gudjEuRWNob1JlcXVlc3QaFi5iZW5jaC52MS5FY2hvUmVzcG9uc2UoATABEjoKB0NvbGxlY3QSFS5iZW5jaC52" +
+                "MS5FY2hvUmVxdWVzdBoWLmJlbmNoLnYxLkVjaG9SZXNwb25zZSgBEjkKBkV4cGFuZBIVLmJlbmNoLnYxLkVjaG9SZXF1ZXN0" +
+                "GhYuYmVuY2gudjEuRWNob1Jlc3BvbnNlMAFKyAgKBhIEAwAbAQr5AQoBDBIDAwASGu4BIFRoZSBiZW5jaG1hcmsgc2Vydmlj" +
+                "ZS4gRWNoby9FY2hvIGlzIHRoZSB2ZXJ5IG1ldGhvZCBvZiB0aGUgcmVmZXJlbmNlIHNlcnZlcnMgaW4KIHNoYXJlZC9wZWVy" +
+                "cywgc28gVGFsbHkgY2FuIGJlIG1lYXN1cmVkIGJlc2lkZSB0aGVtIHVuZGVyIGlkZW50aWNhbCBsb2FkCiAodG9vbHMvYmVu" +
+                "Y2gvd2lyZS5zaCk7IHRoZSBzdHJlYW1pbmcgbWV0aG9kcyBleGVyY2lzZSB0aGUgb3RoZXIgdGhyZWUgY2FsbCBzaGFwZXMu" +
+                "CgoICgECEgMFABEKCgoCBAASBAcADAEKCgoDBAABEgMHCBMKMAoEBAACABIDCQIUGiMgQW55IGJ5dGVzOyBlY2hvZWQgYmFj" +
+                "ayB1bmNoYW5nZWQuCgoMCgUEAAIABRIDCQIHCgwKBQQAAgABEgMJCA8KDAoFBAACAAMSAwkSEwo+CgQEAAIBEgMLAhMaMSBF" +
+                "eHBhbmQ6IGhvdyBtYW55IHJlc3BvbnNlcyB0byBzZW5kICgwLi4xMDAwMDApLgoKDAoFBAACAQUSAwsCBwoMCgUEAAIBARID" +
+                "CwgOCgwKBQQAAgEDEgMLERIKCgoCBAESBA4AEAEKCgoDBAEBEgMOCBQKCwoEBAECABIDDwIUCgwKBQQBAgAFEgMPAgcKDAoF" +
+                "BAECAAESAw8IDwoMCgUEAQIAAxIDDxITCgoKAgYAEgQSABsBCgoKAwYAARIDEggMCiAKBAYAAgASAxQCLxoTIFRoZSBwYXls" +
+                "b2FkIGJhY2suCgoMCgUGAAIAARIDFAYKCgwKBQYAAgACEgMUCxYKDAoFBgACAAMSAxQhLQpfCgQGAAIBEgMWAkMaUiBPbmUg" +
+                "cmVzcG9uc2UgcGVyIHJlcXVlc3QgbWVzc2FnZSwgZWFjaCBlY2hvaW5nIGl0LCB1bnRpbCB0aGUgY2xpZW50IGhhbGYtY2xv" +
+                "c2VzLgoKDAoFBgACAQESAxYGEAoMCgUGAAIBBRIDFhEXCgwKBQYAAgECEgMWGCMKDAoFBgACAQYSAxYuNAoMCgUGAAIBAxID" +
+                "FjVBCk4KBAYAAgISAxgCORpBIEFsbCByZXF1ZXN0IHBheWxvYWRzIGNvbmNhdGVuYXRlZCwgb25jZSB0aGUgY2xpZW50IGhh" +
+                "bGYtY2xvc2VzLgoKDAoFBgACAgESAxgGDQoMCgUGAAICBRIDGA4UCgwKBQYAAgICEgMYFSAKDAoFBgACAgMSAxgrNwpACgQG" +
+                "AAIDEgMaAjgaMyBUaGUgcGF5bG9hZCBgcmVwZWF0YCB0aW1lcywgYXMgc2VwYXJhdGUgbWVzc2FnZXMuCgoMCgUGAAIDARID" +
+                "GgYMCgwKBQYAAgMCEgMaDRgKDAoFBgACAwYSAxojKQoMCgUGAAIDAxIDGio2YgZwcm90bzM="),
         ProtoFileDescriptor(
             name: "grpc/health/v1/health.proto", dependencies: [],
             symbols: ["grpc.health.v1.HealthCheckRequest", "grpc.health.v1.HealthCheckResponse", "grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc.health.v1.Health", "grpc.health.v1.Health.Check", "grpc.health.v1.Health.Watch"],
@@ -606,6 +617,9 @@ extension ProtoDescriptors {
     static let generatedServices: [ProtoServiceDescriptor] = [
         ProtoServiceDescriptor(name: "bench.v1.Echo", methods: [
             .init(name: "Echo", input: "bench.v1.EchoRequest", output: "bench.v1.EchoResponse", clientStreaming: false, serverStreaming: false),
+            .init(name: "EchoStream", input: "bench.v1.EchoRequest", output: "bench.v1.EchoResponse", clientStreaming: true, serverStreaming: true),
+            .init(name: "Collect", input: "bench.v1.EchoRequest", output: "bench.v1.EchoResponse", clientStreaming: true, serverStreaming: false),
+            .init(name: "Expand", input: "bench.v1.EchoRequest", output: "bench.v1.EchoResponse", clientStreaming: false, serverStreaming: true),
         ]),
         ProtoServiceDescriptor(name: "grpc.health.v1.Health", methods: [
             .init(name: "Check", input: "grpc.health.v1.HealthCheckRequest", output: "grpc.health.v1.HealthCheckResponse", clientStreaming: false, serverStreaming: false),

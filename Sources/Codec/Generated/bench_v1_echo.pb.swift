@@ -7,6 +7,8 @@ internal import CTallyProto
 public struct Bench_V1_EchoRequest: Sendable, Hashable {
     /// Any bytes; echoed back unchanged.
     public var payload: [UInt8] = []
+    /// Expand: how many responses to send (0..100000).
+    public var `repeat`: Int32 = 0
 
     public init() {}
 }
@@ -24,12 +26,14 @@ extension Bench_V1_EchoRequest: ProtobufMessage {
         self.init()
         let c = pointer.pointee
         self.payload = ProtobufC.bytes(c.payload)
+        self.`repeat` = c.`repeat`
     }
 
     func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Bench__V1__EchoRequest> {
         let c = arena.allocate(Bench__V1__EchoRequest.self)
         bench__v1__echo_request__init(c)
         if !payload.isEmpty { c.pointee.payload = arena.bytes(payload) }
+        c.pointee.`repeat` = `repeat`
         return c
     }
 

@@ -1,34 +1,74 @@
 import Codec
 
-/// `bench.v1.Echo`: echoes the payload. The benchmark method, served through the same
-/// dispatch path as every product RPC (no fast path of its own).
+/// `bench.v1.Echo`: the benchmark service, served through the same dispatch path as every
+/// product RPC (no fast path of its own), one method per call shape.
 ///
-/// Like gRPC's interop test server it echoes `x-grpc-test-echo-initial` as initial metadata
-/// and `x-grpc-test-echo-trailing-bin` as trailing metadata, and honours
-/// `x-tally-echo-delay-ms` (sleeps first), so tests can check metadata, deadlines and
-/// cancellation against a real method.
+/// Like gRPC's interop test server, Echo echoes `x-grpc-test-echo-initial` as initial
+/// metadata and `x-grpc-test-echo-trailing-bin` as trailing metadata, and it honours
+/// `x-tally-echo-delay-ms` (sleeps first), so tests can check metadata, deadlines,
+/// cancellation and graceful shutdown against a real method.
 public struct EchoService: RPCService {
+    /// Upper bound of Expand's `repeat`.
+    static let maxRepeat = 100_000
+
     public init() {}
 
     public var methods: [RPCMethod] {
         [
-            .unary(RPCMethod.path(service: "bench.v1.Echo", method: "Echo")) {
-                (request: Bench_V1_EchoRequest, context: ServerContext) in
-                if let echo = context.metadata["x-grpc-test-echo-initial"] {
-                    context.setInitialMetadata(Metadata(["x-grpc-test-echo-initial": echo]))
-                }
-                if let echo = context.metadata.binary("x-grpc-test-echo-trailing-bin") {
-                    var trailing = Metadata()
-                    trailing.add("x-grpc-test-echo-trailing-bin", binary: echo)
-                    context.addTrailingMetadata(trailing)
-                }
+            .unary(Self.path("Echo")) { (request: Bench_V1_EchoRequest, context: ServerContext) in
+                Self.echoMetadata(context)
                 if let delay = context.metadata["x-tally-echo-delay-ms"].flatMap(Int.init), delay > 0 {
                     try await Task.sleep(for: .milliseconds(min(delay, 60_000)))
                 }
-                var response = Bench_V1_EchoResponse()
-                response.payload = request.payload
-                return response
-            }
+                return Self.response(request.payload)
+            },
+            .bidirectionalStreaming(Self.path("EchoStream")) {
+                (requests: RequestStream<Bench_V1_EchoRequest>, writer: ResponseWriter<Bench_V1_EchoResponse>, context: ServerContext) in
+                Self.echoMetadata(context)
+                for try await request in requests {
+                    try await writer.write(Self.response(request.payload))
+                }
+            },
+            .clientStreaming(Self.path("Collect")) { (requests: RequestStream<Bench_V1_EchoRequest>, context: ServerContext) in
+                Self.echoMetadata(context)
+                var payload: [UInt8] = []
+                for try await request in requests {
+                    payload += request.payload
+                }
+                return Self.response(payload)
+            },
+            .serverStreaming(Self.path("Expand")) {
+                (request: Bench_V1_EchoRequest, writer: ResponseWriter<Bench_V1_EchoResponse>, context: ServerContext) in
+                guard (0...Self.maxRepeat).contains(Int(request.repeat)) else {
+                    throw RPCError(.invalidArgument, "repeat must be between 0 and \(Self.maxRepeat), got \(request.repeat)")
+                }
+                Self.echoMetadata(context)
+                let response = Self.response(request.payload)
+                for _ in 0..<request.repeat {
+                    try await writer.write(response)
+                }
+            },
         ]
+    }
+
+    private static func path(_ method: String) -> String {
+        RPCMethod.path(service: "bench.v1.Echo", method: method)
+    }
+
+    private static func response(_ payload: [UInt8]) -> Bench_V1_EchoResponse {
+        var response = Bench_V1_EchoResponse()
+        response.payload = payload
+        return response
+    }
+
+    private static func echoMetadata(_ context: ServerContext) {
+        if let echo = context.metadata["x-grpc-test-echo-initial"] {
+            context.setInitialMetadata(Metadata(["x-grpc-test-echo-initial": echo]))
+        }
+        if let echo = context.metadata.binary("x-grpc-test-echo-trailing-bin") {
+            var trailing = Metadata()
+            trailing.add("x-grpc-test-echo-trailing-bin", binary: echo)
+            context.addTrailingMetadata(trailing)
+        }
     }
 }

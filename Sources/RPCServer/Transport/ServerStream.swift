@@ -144,7 +144,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     }
 
     private func wakeReceiver() {
-        guard let receiver else { return }
+        guard let receiver, hasInput else { return }
         self.receiver = nil
         do {
             receiver.resume(returning: try takeMessage())

@@ -97,7 +97,7 @@ void   bench__v1__echo_response__free_unpacked
   assert(message->base.descriptor == &bench__v1__echo_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor bench__v1__echo_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor bench__v1__echo_request__field_descriptors[2] =
 {
   {
     "payload",
@@ -111,14 +111,27 @@ static const ProtobufCFieldDescriptor bench__v1__echo_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "repeat",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Bench__V1__EchoRequest, repeat),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned bench__v1__echo_request__field_indices_by_name[] = {
   0,   /* field[0] = payload */
+  1,   /* field[1] = repeat */
 };
 static const ProtobufCIntRange bench__v1__echo_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor bench__v1__echo_request__descriptor =
 {
@@ -128,7 +141,7 @@ const ProtobufCMessageDescriptor bench__v1__echo_request__descriptor =
   "Bench__V1__EchoRequest",
   "bench.v1",
   sizeof(Bench__V1__EchoRequest),
-  1,
+  2,
   bench__v1__echo_request__field_descriptors,
   bench__v1__echo_request__field_indices_by_name,
   1,  bench__v1__echo_request__number_ranges,
@@ -173,12 +186,18 @@ const ProtobufCMessageDescriptor bench__v1__echo_response__descriptor =
   (ProtobufCMessageInit) bench__v1__echo_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor bench__v1__echo__method_descriptors[1] =
+static const ProtobufCMethodDescriptor bench__v1__echo__method_descriptors[4] =
 {
   { "Echo", &bench__v1__echo_request__descriptor, &bench__v1__echo_response__descriptor },
+  { "EchoStream", &bench__v1__echo_request__descriptor, &bench__v1__echo_response__descriptor },
+  { "Collect", &bench__v1__echo_request__descriptor, &bench__v1__echo_response__descriptor },
+  { "Expand", &bench__v1__echo_request__descriptor, &bench__v1__echo_response__descriptor },
 };
 const unsigned bench__v1__echo__method_indices_by_name[] = {
-  0         /* Echo */
+  2,        /* Collect */
+  0,        /* Echo */
+  1,        /* EchoStream */
+  3         /* Expand */
 };
 const ProtobufCServiceDescriptor bench__v1__echo__descriptor =
 {
@@ -187,7 +206,7 @@ const ProtobufCServiceDescriptor bench__v1__echo__descriptor =
   "Echo",
   "Bench__V1__Echo",
   "bench.v1",
-  1,
+  4,
   bench__v1__echo__method_descriptors,
   bench__v1__echo__method_indices_by_name
 };
@@ -198,6 +217,30 @@ void bench__v1__echo__echo(ProtobufCService *service,
 {
   assert(service->descriptor == &bench__v1__echo__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bench__v1__echo__echo_stream(ProtobufCService *service,
+                                  const Bench__V1__EchoRequest *input,
+                                  Bench__V1__EchoResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &bench__v1__echo__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bench__v1__echo__collect(ProtobufCService *service,
+                              const Bench__V1__EchoRequest *input,
+                              Bench__V1__EchoResponse_Closure closure,
+                              void *closure_data)
+{
+  assert(service->descriptor == &bench__v1__echo__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void bench__v1__echo__expand(ProtobufCService *service,
+                             const Bench__V1__EchoRequest *input,
+                             Bench__V1__EchoResponse_Closure closure,
+                             void *closure_data)
+{
+  assert(service->descriptor == &bench__v1__echo__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void bench__v1__echo__init (Bench__V1__Echo_Service *service,
                             Bench__V1__Echo_ServiceDestroy destroy)

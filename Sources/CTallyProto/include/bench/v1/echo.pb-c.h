@@ -31,10 +31,14 @@ struct  Bench__V1__EchoRequest
    * Any bytes; echoed back unchanged.
    */
   ProtobufCBinaryData payload;
+  /*
+   * Expand: how many responses to send (0..100000).
+   */
+  int32_t repeat;
 };
 #define BENCH__V1__ECHO_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&bench__v1__echo_request__descriptor) \
-    , {0,NULL} }
+    , {0,NULL}, 0 }
 
 
 struct  Bench__V1__EchoResponse
@@ -104,6 +108,18 @@ struct Bench__V1__Echo_Service
                const Bench__V1__EchoRequest *input,
                Bench__V1__EchoResponse_Closure closure,
                void *closure_data);
+  void (*echo_stream)(Bench__V1__Echo_Service *service,
+                      const Bench__V1__EchoRequest *input,
+                      Bench__V1__EchoResponse_Closure closure,
+                      void *closure_data);
+  void (*collect)(Bench__V1__Echo_Service *service,
+                  const Bench__V1__EchoRequest *input,
+                  Bench__V1__EchoResponse_Closure closure,
+                  void *closure_data);
+  void (*expand)(Bench__V1__Echo_Service *service,
+                 const Bench__V1__EchoRequest *input,
+                 Bench__V1__EchoResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Bench__V1__Echo_ServiceDestroy)(Bench__V1__Echo_Service *);
 void bench__v1__echo__init (Bench__V1__Echo_Service *service,
@@ -112,11 +128,26 @@ void bench__v1__echo__init (Bench__V1__Echo_Service *service,
     { &bench__v1__echo__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define BENCH__V1__ECHO__INIT(function_prefix__) \
     { BENCH__V1__ECHO__BASE_INIT,\
-      function_prefix__ ## echo  }
+      function_prefix__ ## echo,\
+      function_prefix__ ## echo_stream,\
+      function_prefix__ ## collect,\
+      function_prefix__ ## expand  }
 void bench__v1__echo__echo(ProtobufCService *service,
                            const Bench__V1__EchoRequest *input,
                            Bench__V1__EchoResponse_Closure closure,
                            void *closure_data);
+void bench__v1__echo__echo_stream(ProtobufCService *service,
+                                  const Bench__V1__EchoRequest *input,
+                                  Bench__V1__EchoResponse_Closure closure,
+                                  void *closure_data);
+void bench__v1__echo__collect(ProtobufCService *service,
+                              const Bench__V1__EchoRequest *input,
+                              Bench__V1__EchoResponse_Closure closure,
+                              void *closure_data);
+void bench__v1__echo__expand(ProtobufCService *service,
+                             const Bench__V1__EchoRequest *input,
+                             Bench__V1__EchoResponse_Closure closure,
+                             void *closure_data);
 
 /* --- descriptors --- */
 
