@@ -111,6 +111,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // libFuzzer target for the deframer and protobuf decoding (tools/fuzz/run.sh).
+        .executableTarget(
+            name: "CodecFuzz",
+            dependencies: ["Codec", .product(name: "NIOCore", package: "swift-nio")],
+            path: "tools/fuzz/CodecFuzz",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "CodecTests", dependencies: ["Codec"], swiftSettings: swiftSettings),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Codec"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,0 +1,107 @@
+import Codec
+import NIOCore
+import Testing
+
+@Suite("gRPC message framing")
+struct MessageDeframerTests {
+    private func frame(_ payload: [UInt8], compressed: Bool = false) -> [UInt8] {
+        var buffer = ByteBuffer()
+        MessageFramer.frame(payload: ByteBuffer(bytes: payload), compressed: compressed, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    private func drain(_ deframer: inout MessageDeframer) throws -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        while let message = try deframer.next() { messages.append(Array(message.readableBytesView)) }
+        return messages
+    }
+
+    @Test("messages reassemble whatever the DATA frame boundaries", arguments: [1, 2, 3, 5, 7, 64, 1000])
+    func reassembly(chunkSize: Int) throws {
+        let payloads: [[UInt8]] = [[], [1], Array(repeating: 7, count: 300), Array(0..<255)]
+        let wire = payloads.flatMap { frame($0) }
+        var deframer = MessageDeframer(maxMessageSize: 4096, encoding: nil)
+        var received: [[UInt8]] = []
+        var offset = 0
+        while offset < wire.count {
+            let end = min(wire.count, offset + chunkSize)
+            wire[offset..<end].withUnsafeBytes { deframer.append($0) }
+            received += try drain(&deframer)
+            offset = end
+        }
+        #expect(received == payloads)
+        #expect(!deframer.hasPartialMessage)
+    }
+
+    @Test("a message over the limit is RESOURCE_EXHAUSTED before it is buffered")
+    func oversize() {
+        var deframer = MessageDeframer(maxMessageSize: 100, encoding: nil)
+        let header: [UInt8] = [0, 0, 0, 0, 101]
+        header.withUnsafeBytes { deframer.append($0) }
+        #expect(throws: RPCError.self) { try deframer.next() }
+        do {
+            _ = try deframer.next()
+        } catch {
+            #expect(error.code == .resourceExhausted)
+        }
+    }
+
+    @Test("an invalid compressed flag is INTERNAL")
+    func invalidFlag() {
+        var deframer = MessageDeframer(maxMessageSize: 100, encoding: nil)
+        [2, 0, 0, 0, 0].withUnsafeBytes { deframer.append($0) }
+        do {
+            _ = try deframer.next()
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .internalError)
+        }
+    }
+
+    @Test("a compressed message without grpc-encoding is INTERNAL")
+    func compressedWithoutEncoding() {
+        var deframer = MessageDeframer(maxMessageSize: 100, encoding: nil)
+        frame([1, 2, 3], compressed: true).withUnsafeBytes { deframer.append($0) }
+        do {
+            _ = try deframer.next()
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .internalError)
+        }
+    }
+
+    @Test("gzip round trip", arguments: [0, 1, 100, 100_000])
+    func gzipRoundTrip(size: Int) throws {
+        let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 * 31) }
+        let compressed = Gzip.compress(ByteBuffer(bytes: payload))
+        var deframer = MessageDeframer(maxMessageSize: 1 << 20, encoding: .gzip)
+        frame(Array(compressed.readableBytesView), compressed: true).withUnsafeBytes { deframer.append($0) }
+        #expect(try drain(&deframer) == [payload])
+    }
+
+    @Test("a gzip bomb stops at the limit with RESOURCE_EXHAUSTED")
+    func gzipBomb() {
+        let compressed = Gzip.compress(ByteBuffer(repeating: 0, count: 10_000_000))
+        #expect(compressed.readableBytes < 100_000)
+        var deframer = MessageDeframer(maxMessageSize: 1 << 20, encoding: .gzip)
+        frame(Array(compressed.readableBytesView), compressed: true).withUnsafeBytes { deframer.append($0) }
+        do {
+            _ = try deframer.next()
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .resourceExhausted)
+        }
+    }
+
+    @Test("corrupt gzip is INTERNAL", arguments: [[UInt8]([0x1f, 0x8b]), [1, 2, 3, 4], []])
+    func corruptGzip(bytes: [UInt8]) {
+        var deframer = MessageDeframer(maxMessageSize: 1 << 20, encoding: .gzip)
+        frame(bytes, compressed: true).withUnsafeBytes { deframer.append($0) }
+        do {
+            _ = try deframer.next()
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == .internalError)
+        }
+    }
+}
