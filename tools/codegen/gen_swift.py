@@ -105,6 +105,31 @@ class Model:
         m = self.messages[full][0]
         return m.options.map_entry
 
+    def contains(self, outer: str, target: str) -> bool:
+        """Whether a value of message `outer` stores a `target` inline (through singular
+        message fields and oneof members; arrays and dictionaries are already indirect)."""
+        seen, pending = set(), [outer]
+        while pending:
+            current = pending.pop()
+            for f in self.messages[current][0].field:
+                if f.type != FD.TYPE_MESSAGE or f.label == FD.LABEL_REPEATED:
+                    continue
+                child = f.type_name.lstrip(".")
+                if child == target:
+                    return True
+                if child not in seen:
+                    seen.add(child)
+                    pending.append(child)
+        return False
+
+    def needs_box(self, owner: str, f) -> bool:
+        """A singular message field whose type contains its owner needs heap indirection,
+        or the Swift struct would contain itself."""
+        if f.type != FD.TYPE_MESSAGE or f.label == FD.LABEL_REPEATED:
+            return False
+        child = f.type_name.lstrip(".")
+        return child == owner or self.contains(child, owner)
+
 
 class Field:
     """How one field looks in Swift and in the protobuf-c struct."""
@@ -196,7 +221,7 @@ def to_c(model: Model, f, value: str) -> str:
         return f".init(rawValue: .init(truncatingIfNeeded: {value}.rawValue))"
     full = f.type_name.lstrip(".")
     ctype = model.cnames.messages[full][0]
-    return f"{value}.makeC(arena: arena) as UnsafeMutablePointer<{ctype}>"
+    return f"{value}.makeC(arena: &arena) as UnsafeMutablePointer<{ctype}>"
 
 
 def gen_enum(model: Model, full: str, indent: str) -> list:
@@ -257,12 +282,23 @@ def gen_message_struct(model: Model, full: str, indent: str, comments: dict, pat
             oneofs.setdefault(f.oneof_index, []).append((fld, i))
             continue
         out += comment_lines(comments.get(path + (2, i), ""), indent + "    ")
-        out.append(f"{indent}    public var {fld.swift}: {fld.swift_type()} = {fld.default()}")
+        if model.needs_box(full, f):
+            storage = "_" + fld.swift.strip("`")
+            out.append(f"{indent}    public var {fld.swift}: {fld.swift_type()} {{")
+            out.append(f"{indent}        get {{ {storage}?.value }}")
+            out.append(f"{indent}        set {{ {storage} = newValue.map(ProtobufIndirect.init) }}")
+            out.append(f"{indent}    }}")
+            out.append(f"{indent}    private var {storage}: ProtobufIndirect<{fld.element_swift()}>? = nil")
+        else:
+            out.append(f"{indent}    public var {fld.swift}: {fld.swift_type()} = {fld.default()}")
     for index, members in sorted(oneofs.items()):
         oneof = m.oneof_decl[index]
         enum_name = "OneOf_" + camel(oneof.name, upper=True)
         out.append("")
-        out.append(f"{indent}    public enum {enum_name}: Sendable, Hashable {{")
+        # A member containing this message makes the enum recursive.
+        recursive = any(model.needs_box(full, fld.proto) for fld, _ in members)
+        keyword = "indirect enum" if recursive else "enum"
+        out.append(f"{indent}    public {keyword} {enum_name}: Sendable, Hashable {{")
         for fld, i in members:
             out += comment_lines(comments.get(path + (2, i), ""), indent + "        ")
             out.append(f"{indent}        case {fld.swift}({fld.element_swift()})")
@@ -333,7 +369,7 @@ def gen_bridge(model: Model, full: str) -> list:
     out.append("    }")
     out.append("")
     # Encode: build the C struct in the arena.
-    out.append(f"    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<{ctype}> {{")
+    out.append(f"    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<{ctype}> {{")
     out.append(f"        let c = arena.allocate({ctype}.self)")
     out.append(f"        {cprefix}__init(c)")
     for fld in fields:
@@ -345,7 +381,9 @@ def gen_bridge(model: Model, full: str) -> list:
             ectype, eprefix = model.cnames.messages[fld.type_name]
             out.append(f"        if !{fld.swift}.isEmpty {{")
             out.append(f"            let entries = arena.allocateArray(UnsafeMutablePointer<{ectype}>?.self, count: {fld.swift}.count)")
-            out.append(f"            for (index, key) in {fld.swift}.keys.sorted().enumerated() {{")
+            # Sorted keys keep the encoding deterministic (Bool is not Comparable).
+            order = ".sorted { !$0 && $1 }" if k.type == FD.TYPE_BOOL else ".sorted()"
+            out.append(f"            for (index, key) in {fld.swift}.keys{order}.enumerated() {{")
             out.append(f"                let entry = arena.allocate({ectype}.self)")
             out.append(f"                {eprefix}__init(entry)")
             out.append(f"                entry.pointee.key = {to_c(model, k, 'key')}")
@@ -402,11 +440,11 @@ def gen_bridge(model: Model, full: str) -> list:
     out.append("    }")
     out.append("")
     out.append("    public func encode(into buffer: inout ByteBuffer) {")
-    out.append("        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }")
+    out.append("        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }")
     out.append("    }")
     out.append("")
     out.append("    public var encodedSize: Int {")
-    out.append("        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }")
+    out.append("        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }")
     out.append("    }")
     out.append("}")
     return out
@@ -447,12 +485,19 @@ def gen_file(model: Model, f) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def published(f) -> bool:
+    """Whether server reflection lists the file: the codec's test messages are no API."""
+    return not f.package.startswith("tally.testing.")
+
+
 def gen_descriptors(fds) -> str:
     """Reflection data: each file's serialized FileDescriptorProto, its dependencies, the
     symbols it declares and the services' methods."""
     out = [HEADER.format(source="proto/ (all files)"), "extension ProtoDescriptors {"]
     out.append("    static let generatedFiles: [ProtoFileDescriptor] = [")
     for f in sorted(fds.file, key=lambda x: x.name):
+        if not published(f):
+            continue
         encoded = base64.b64encode(f.SerializeToString(deterministic=True)).decode()
         symbols = []
 
@@ -480,6 +525,8 @@ def gen_descriptors(fds) -> str:
     out.append("")
     out.append("    static let generatedServices: [ProtoServiceDescriptor] = [")
     for f in sorted(fds.file, key=lambda x: x.name):
+        if not published(f):
+            continue
         for s in f.service:
             out.append(f'        ProtoServiceDescriptor(name: "{f.package}.{s.name}", methods: [')
             for meth in s.method:

@@ -4,6 +4,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
+#include "tally/testing/v1/codec_test.pb-c.h"
 #include "tally/v1/admin.pb-c.h"
 #include "tally/v1/common.pb-c.h"
 #include "tally/v1/events.pb-c.h"

@@ -29,7 +29,7 @@ extension Bench_V1_EchoRequest: ProtobufMessage {
         self.`repeat` = c.`repeat`
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Bench__V1__EchoRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Bench__V1__EchoRequest> {
         let c = arena.allocate(Bench__V1__EchoRequest.self)
         bench__v1__echo_request__init(c)
         if !payload.isEmpty { c.pointee.payload = arena.bytes(payload) }
@@ -44,11 +44,11 @@ extension Bench_V1_EchoRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -61,7 +61,7 @@ extension Bench_V1_EchoResponse: ProtobufMessage {
         self.payload = ProtobufC.bytes(c.payload)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Bench__V1__EchoResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Bench__V1__EchoResponse> {
         let c = arena.allocate(Bench__V1__EchoResponse.self)
         bench__v1__echo_response__init(c)
         if !payload.isEmpty { c.pointee.payload = arena.bytes(payload) }
@@ -75,10 +75,10 @@ extension Bench_V1_EchoResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

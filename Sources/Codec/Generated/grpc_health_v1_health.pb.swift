@@ -57,7 +57,7 @@ extension Grpc_Health_V1_HealthCheckRequest: ProtobufMessage {
         self.service = ProtobufC.string(c.service)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Health__V1__HealthCheckRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Health__V1__HealthCheckRequest> {
         let c = arena.allocate(Grpc__Health__V1__HealthCheckRequest.self)
         grpc__health__v1__health_check_request__init(c)
         if !service.isEmpty { c.pointee.service = arena.string(service) }
@@ -71,11 +71,11 @@ extension Grpc_Health_V1_HealthCheckRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -88,7 +88,7 @@ extension Grpc_Health_V1_HealthCheckResponse: ProtobufMessage {
         self.status = Grpc_Health_V1_HealthCheckResponse.ServingStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Health__V1__HealthCheckResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Health__V1__HealthCheckResponse> {
         let c = arena.allocate(Grpc__Health__V1__HealthCheckResponse.self)
         grpc__health__v1__health_check_response__init(c)
         c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
@@ -102,10 +102,10 @@ extension Grpc_Health_V1_HealthCheckResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

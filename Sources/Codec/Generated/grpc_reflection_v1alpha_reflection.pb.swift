@@ -106,7 +106,7 @@ extension Grpc_Reflection_V1alpha_ServerReflectionRequest: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionRequest> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ServerReflectionRequest.self)
         grpc__reflection__v1alpha__server_reflection_request__init(c)
         if !host.isEmpty { c.pointee.host = arena.string(host) }
@@ -119,7 +119,7 @@ extension Grpc_Reflection_V1alpha_ServerReflectionRequest: ProtobufMessage {
             c.pointee.file_containing_symbol = arena.string(value)
         case .fileContainingExtension(let value)?:
             c.pointee.message_request_case = .init(rawValue: 5)
-            c.pointee.file_containing_extension = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionRequest>
+            c.pointee.file_containing_extension = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionRequest>
         case .allExtensionNumbersOfType(let value)?:
             c.pointee.message_request_case = .init(rawValue: 6)
             c.pointee.all_extension_numbers_of_type = arena.string(value)
@@ -138,11 +138,11 @@ extension Grpc_Reflection_V1alpha_ServerReflectionRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -156,7 +156,7 @@ extension Grpc_Reflection_V1alpha_ExtensionRequest: ProtobufMessage {
         self.extensionNumber = c.extension_number
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionRequest> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ExtensionRequest.self)
         grpc__reflection__v1alpha__extension_request__init(c)
         if !containingType.isEmpty { c.pointee.containing_type = arena.string(containingType) }
@@ -171,11 +171,11 @@ extension Grpc_Reflection_V1alpha_ExtensionRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -196,24 +196,24 @@ extension Grpc_Reflection_V1alpha_ServerReflectionResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ServerReflectionResponse.self)
         grpc__reflection__v1alpha__server_reflection_response__init(c)
         if !validHost.isEmpty { c.pointee.valid_host = arena.string(validHost) }
-        if let value = originalRequest { c.pointee.original_request = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionRequest> }
+        if let value = originalRequest { c.pointee.original_request = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServerReflectionRequest> }
         switch messageResponse {
         case .fileDescriptorResponse(let value)?:
             c.pointee.message_response_case = .init(rawValue: 4)
-            c.pointee.file_descriptor_response = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__FileDescriptorResponse>
+            c.pointee.file_descriptor_response = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__FileDescriptorResponse>
         case .allExtensionNumbersResponse(let value)?:
             c.pointee.message_response_case = .init(rawValue: 5)
-            c.pointee.all_extension_numbers_response = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionNumberResponse>
+            c.pointee.all_extension_numbers_response = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionNumberResponse>
         case .listServicesResponse(let value)?:
             c.pointee.message_response_case = .init(rawValue: 6)
-            c.pointee.list_services_response = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ListServiceResponse>
+            c.pointee.list_services_response = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ListServiceResponse>
         case .errorResponse(let value)?:
             c.pointee.message_response_case = .init(rawValue: 7)
-            c.pointee.error_response = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ErrorResponse>
+            c.pointee.error_response = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ErrorResponse>
         case nil: break
         }
         return c
@@ -226,11 +226,11 @@ extension Grpc_Reflection_V1alpha_ServerReflectionResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -246,7 +246,7 @@ extension Grpc_Reflection_V1alpha_FileDescriptorResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__FileDescriptorResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__FileDescriptorResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__FileDescriptorResponse.self)
         grpc__reflection__v1alpha__file_descriptor_response__init(c)
         if !fileDescriptorProto.isEmpty {
@@ -265,11 +265,11 @@ extension Grpc_Reflection_V1alpha_FileDescriptorResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -283,7 +283,7 @@ extension Grpc_Reflection_V1alpha_ExtensionNumberResponse: ProtobufMessage {
         self.extensionNumber = ProtobufC.array(c.extension_number, count: c.n_extension_number)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionNumberResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ExtensionNumberResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ExtensionNumberResponse.self)
         grpc__reflection__v1alpha__extension_number_response__init(c)
         if !baseTypeName.isEmpty { c.pointee.base_type_name = arena.string(baseTypeName) }
@@ -301,11 +301,11 @@ extension Grpc_Reflection_V1alpha_ExtensionNumberResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -321,12 +321,12 @@ extension Grpc_Reflection_V1alpha_ListServiceResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ListServiceResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ListServiceResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ListServiceResponse.self)
         grpc__reflection__v1alpha__list_service_response__init(c)
         if !service.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServiceResponse>?.self, count: service.count)
-            for (index, value) in service.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServiceResponse> }
+            for (index, value) in service.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServiceResponse> }
             c.pointee.service = items
             c.pointee.n_service = service.count
         }
@@ -340,11 +340,11 @@ extension Grpc_Reflection_V1alpha_ListServiceResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -357,7 +357,7 @@ extension Grpc_Reflection_V1alpha_ServiceResponse: ProtobufMessage {
         self.name = ProtobufC.string(c.name)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServiceResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ServiceResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ServiceResponse.self)
         grpc__reflection__v1alpha__service_response__init(c)
         if !name.isEmpty { c.pointee.name = arena.string(name) }
@@ -371,11 +371,11 @@ extension Grpc_Reflection_V1alpha_ServiceResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -389,7 +389,7 @@ extension Grpc_Reflection_V1alpha_ErrorResponse: ProtobufMessage {
         self.errorMessage = ProtobufC.string(c.error_message)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ErrorResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Grpc__Reflection__V1alpha__ErrorResponse> {
         let c = arena.allocate(Grpc__Reflection__V1alpha__ErrorResponse.self)
         grpc__reflection__v1alpha__error_response__init(c)
         c.pointee.error_code = errorCode
@@ -404,10 +404,10 @@ extension Grpc_Reflection_V1alpha_ErrorResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

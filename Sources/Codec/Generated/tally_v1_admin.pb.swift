@@ -111,7 +111,7 @@ extension Tally_V1_StatsRequest: ProtobufMessage {
         self.init()
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatsRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatsRequest> {
         let c = arena.allocate(Tally__V1__StatsRequest.self)
         tally__v1__stats_request__init(c)
         return c
@@ -124,11 +124,11 @@ extension Tally_V1_StatsRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -148,7 +148,7 @@ extension Tally_V1_PoolStats: ProtobufMessage {
         self.timeouts = c.timeouts
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PoolStats> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PoolStats> {
         let c = arena.allocate(Tally__V1__PoolStats.self)
         tally__v1__pool_stats__init(c)
         if !name.isEmpty { c.pointee.name = arena.string(name) }
@@ -169,11 +169,11 @@ extension Tally_V1_PoolStats: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -194,7 +194,7 @@ extension Tally_V1_QueueStats: ProtobufMessage {
         self.meanProcessingMs = c.mean_processing_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStats> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStats> {
         let c = arena.allocate(Tally__V1__QueueStats.self)
         tally__v1__queue_stats__init(c)
         if !name.isEmpty { c.pointee.name = arena.string(name) }
@@ -216,11 +216,11 @@ extension Tally_V1_QueueStats: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -236,7 +236,7 @@ extension Tally_V1_CacheStats: ProtobufMessage {
         self.misses = c.misses
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CacheStats> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CacheStats> {
         let c = arena.allocate(Tally__V1__CacheStats.self)
         tally__v1__cache_stats__init(c)
         if !name.isEmpty { c.pointee.name = arena.string(name) }
@@ -253,11 +253,11 @@ extension Tally_V1_CacheStats: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -276,7 +276,7 @@ extension Tally_V1_InstanceStats: ProtobufMessage {
         self.degraded = c.degraded != 0
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__InstanceStats> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__InstanceStats> {
         let c = arena.allocate(Tally__V1__InstanceStats.self)
         tally__v1__instance_stats__init(c)
         if !instanceId.isEmpty { c.pointee.instance_id = arena.string(instanceId) }
@@ -296,11 +296,11 @@ extension Tally_V1_InstanceStats: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -325,25 +325,25 @@ extension Tally_V1_StatsResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatsResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatsResponse> {
         let c = arena.allocate(Tally__V1__StatsResponse.self)
         tally__v1__stats_response__init(c)
-        if let value = instance { c.pointee.instance = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__InstanceStats> }
+        if let value = instance { c.pointee.instance = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__InstanceStats> }
         if !pools.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__PoolStats>?.self, count: pools.count)
-            for (index, value) in pools.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__PoolStats> }
+            for (index, value) in pools.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__PoolStats> }
             c.pointee.pools = items
             c.pointee.n_pools = pools.count
         }
         if !queues.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__QueueStats>?.self, count: queues.count)
-            for (index, value) in queues.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__QueueStats> }
+            for (index, value) in queues.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__QueueStats> }
             c.pointee.queues = items
             c.pointee.n_queues = queues.count
         }
         if !caches.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__CacheStats>?.self, count: caches.count)
-            for (index, value) in caches.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__CacheStats> }
+            for (index, value) in caches.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CacheStats> }
             c.pointee.caches = items
             c.pointee.n_caches = caches.count
         }
@@ -357,11 +357,11 @@ extension Tally_V1_StatsResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -374,7 +374,7 @@ extension Tally_V1_MetricsRequest: ProtobufMessage {
         self.prefix = ProtobufC.string(c.prefix)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__MetricsRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__MetricsRequest> {
         let c = arena.allocate(Tally__V1__MetricsRequest.self)
         tally__v1__metrics_request__init(c)
         if !prefix.isEmpty { c.pointee.prefix = arena.string(prefix) }
@@ -388,11 +388,11 @@ extension Tally_V1_MetricsRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -410,7 +410,7 @@ extension Tally_V1_Metric: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Metric> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Metric> {
         let c = arena.allocate(Tally__V1__Metric.self)
         tally__v1__metric__init(c)
         if !name.isEmpty { c.pointee.name = arena.string(name) }
@@ -437,11 +437,11 @@ extension Tally_V1_Metric: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -457,12 +457,12 @@ extension Tally_V1_MetricsResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__MetricsResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__MetricsResponse> {
         let c = arena.allocate(Tally__V1__MetricsResponse.self)
         tally__v1__metrics_response__init(c)
         if !metrics.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Metric>?.self, count: metrics.count)
-            for (index, value) in metrics.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Metric> }
+            for (index, value) in metrics.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Metric> }
             c.pointee.metrics = items
             c.pointee.n_metrics = metrics.count
         }
@@ -476,11 +476,11 @@ extension Tally_V1_MetricsResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -493,7 +493,7 @@ extension Tally_V1_QueueStatsRequest: ProtobufMessage {
         self.queue = ProtobufC.string(c.queue)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStatsRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStatsRequest> {
         let c = arena.allocate(Tally__V1__QueueStatsRequest.self)
         tally__v1__queue_stats_request__init(c)
         if !queue.isEmpty { c.pointee.queue = arena.string(queue) }
@@ -507,11 +507,11 @@ extension Tally_V1_QueueStatsRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -527,12 +527,12 @@ extension Tally_V1_QueueStatsResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStatsResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QueueStatsResponse> {
         let c = arena.allocate(Tally__V1__QueueStatsResponse.self)
         tally__v1__queue_stats_response__init(c)
         if !queues.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__QueueStats>?.self, count: queues.count)
-            for (index, value) in queues.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__QueueStats> }
+            for (index, value) in queues.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__QueueStats> }
             c.pointee.queues = items
             c.pointee.n_queues = queues.count
         }
@@ -546,10 +546,10 @@ extension Tally_V1_QueueStatsResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

@@ -24,7 +24,7 @@ extension Tally_V1_Money: ProtobufMessage {
         self.currency = ProtobufC.string(c.currency)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Money> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Money> {
         let c = arena.allocate(Tally__V1__Money.self)
         tally__v1__money__init(c)
         c.pointee.minor_units = minorUnits
@@ -39,10 +39,10 @@ extension Tally_V1_Money: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

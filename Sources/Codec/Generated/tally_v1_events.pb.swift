@@ -159,7 +159,7 @@ extension Tally_V1_Event: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Event> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Event> {
         let c = arena.allocate(Tally__V1__Event.self)
         tally__v1__event__init(c)
         if !id.isEmpty { c.pointee.id = arena.string(id) }
@@ -193,11 +193,11 @@ extension Tally_V1_Event: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -213,12 +213,12 @@ extension Tally_V1_TrackRequest: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TrackRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TrackRequest> {
         let c = arena.allocate(Tally__V1__TrackRequest.self)
         tally__v1__track_request__init(c)
         if !events.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Event>?.self, count: events.count)
-            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Event> }
+            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Event> }
             c.pointee.events = items
             c.pointee.n_events = events.count
         }
@@ -232,11 +232,11 @@ extension Tally_V1_TrackRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -251,7 +251,7 @@ extension Tally_V1_RejectedEvent: ProtobufMessage {
         self.reason = ProtobufC.string(c.reason)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RejectedEvent> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RejectedEvent> {
         let c = arena.allocate(Tally__V1__RejectedEvent.self)
         tally__v1__rejected_event__init(c)
         if !id.isEmpty { c.pointee.id = arena.string(id) }
@@ -267,11 +267,11 @@ extension Tally_V1_RejectedEvent: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -295,7 +295,7 @@ extension Tally_V1_TrackResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TrackResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TrackResponse> {
         let c = arena.allocate(Tally__V1__TrackResponse.self)
         tally__v1__track_response__init(c)
         if !acceptedIds.isEmpty {
@@ -312,7 +312,7 @@ extension Tally_V1_TrackResponse: ProtobufMessage {
         }
         if !rejected.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__RejectedEvent>?.self, count: rejected.count)
-            for (index, value) in rejected.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__RejectedEvent> }
+            for (index, value) in rejected.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__RejectedEvent> }
             c.pointee.rejected = items
             c.pointee.n_rejected = rejected.count
         }
@@ -326,11 +326,11 @@ extension Tally_V1_TrackResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -347,13 +347,13 @@ extension Tally_V1_EventBatch: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__EventBatch> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__EventBatch> {
         let c = arena.allocate(Tally__V1__EventBatch.self)
         tally__v1__event_batch__init(c)
         c.pointee.sequence = sequence
         if !events.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Event>?.self, count: events.count)
-            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Event> }
+            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Event> }
             c.pointee.events = items
             c.pointee.n_events = events.count
         }
@@ -367,11 +367,11 @@ extension Tally_V1_EventBatch: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -396,7 +396,7 @@ extension Tally_V1_EventAck: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__EventAck> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__EventAck> {
         let c = arena.allocate(Tally__V1__EventAck.self)
         tally__v1__event_ack__init(c)
         c.pointee.sequence = sequence
@@ -414,7 +414,7 @@ extension Tally_V1_EventAck: ProtobufMessage {
         }
         if !rejected.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__RejectedEvent>?.self, count: rejected.count)
-            for (index, value) in rejected.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__RejectedEvent> }
+            for (index, value) in rejected.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__RejectedEvent> }
             c.pointee.rejected = items
             c.pointee.n_rejected = rejected.count
         }
@@ -428,11 +428,11 @@ extension Tally_V1_EventAck: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -447,7 +447,7 @@ extension Tally_V1_RecentRequest: ProtobufMessage {
         self.type = ProtobufC.string(c.type)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecentRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecentRequest> {
         let c = arena.allocate(Tally__V1__RecentRequest.self)
         tally__v1__recent_request__init(c)
         c.pointee.limit = limit
@@ -463,11 +463,11 @@ extension Tally_V1_RecentRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -483,10 +483,10 @@ extension Tally_V1_RecordedEvent: ProtobufMessage {
         self.error = ProtobufC.string(c.error)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecordedEvent> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecordedEvent> {
         let c = arena.allocate(Tally__V1__RecordedEvent.self)
         tally__v1__recorded_event__init(c)
-        if let value = event { c.pointee.event = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Event> }
+        if let value = event { c.pointee.event = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Event> }
         c.pointee.received_at_ms = receivedAtMs
         c.pointee.state = .init(rawValue: .init(truncatingIfNeeded: state.rawValue))
         if !error.isEmpty { c.pointee.error = arena.string(error) }
@@ -500,11 +500,11 @@ extension Tally_V1_RecordedEvent: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -520,12 +520,12 @@ extension Tally_V1_RecentResponse: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecentResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RecentResponse> {
         let c = arena.allocate(Tally__V1__RecentResponse.self)
         tally__v1__recent_response__init(c)
         if !events.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__RecordedEvent>?.self, count: events.count)
-            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__RecordedEvent> }
+            for (index, value) in events.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__RecordedEvent> }
             c.pointee.events = items
             c.pointee.n_events = events.count
         }
@@ -539,10 +539,10 @@ extension Tally_V1_RecentResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

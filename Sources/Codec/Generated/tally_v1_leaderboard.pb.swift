@@ -146,7 +146,7 @@ extension Tally_V1_LeaderboardEntry: ProtobufMessage {
         self.achievedAtMs = c.achieved_at_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__LeaderboardEntry> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__LeaderboardEntry> {
         let c = arena.allocate(Tally__V1__LeaderboardEntry.self)
         tally__v1__leaderboard_entry__init(c)
         c.pointee.rank = rank
@@ -163,11 +163,11 @@ extension Tally_V1_LeaderboardEntry: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -182,7 +182,7 @@ extension Tally_V1_TopRequest: ProtobufMessage {
         self.cursor = ProtobufC.string(c.cursor)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopRequest> {
         let c = arena.allocate(Tally__V1__TopRequest.self)
         tally__v1__top_request__init(c)
         if !boardId.isEmpty { c.pointee.board_id = arena.string(boardId) }
@@ -198,11 +198,11 @@ extension Tally_V1_TopRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -220,12 +220,12 @@ extension Tally_V1_TopResponse: ProtobufMessage {
         self.total = c.total
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopResponse> {
         let c = arena.allocate(Tally__V1__TopResponse.self)
         tally__v1__top_response__init(c)
         if !entries.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__LeaderboardEntry>?.self, count: entries.count)
-            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
             c.pointee.entries = items
             c.pointee.n_entries = entries.count
         }
@@ -241,11 +241,11 @@ extension Tally_V1_TopResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -260,7 +260,7 @@ extension Tally_V1_RankRequest: ProtobufMessage {
         self.neighbours = c.neighbours
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RankRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RankRequest> {
         let c = arena.allocate(Tally__V1__RankRequest.self)
         tally__v1__rank_request__init(c)
         if !boardId.isEmpty { c.pointee.board_id = arena.string(boardId) }
@@ -276,11 +276,11 @@ extension Tally_V1_RankRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -302,19 +302,19 @@ extension Tally_V1_RankResponse: ProtobufMessage {
         self.total = c.total
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RankResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RankResponse> {
         let c = arena.allocate(Tally__V1__RankResponse.self)
         tally__v1__rank_response__init(c)
-        if let value = entry { c.pointee.entry = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+        if let value = entry { c.pointee.entry = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
         if !above.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__LeaderboardEntry>?.self, count: above.count)
-            for (index, value) in above.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+            for (index, value) in above.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
             c.pointee.above = items
             c.pointee.n_above = above.count
         }
         if !below.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__LeaderboardEntry>?.self, count: below.count)
-            for (index, value) in below.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+            for (index, value) in below.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
             c.pointee.below = items
             c.pointee.n_below = below.count
         }
@@ -329,11 +329,11 @@ extension Tally_V1_RankResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -350,7 +350,7 @@ extension Tally_V1_SubmitRequest: ProtobufMessage {
         self.submissionId = ProtobufC.string(c.submission_id)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitRequest> {
         let c = arena.allocate(Tally__V1__SubmitRequest.self)
         tally__v1__submit_request__init(c)
         if !boardId.isEmpty { c.pointee.board_id = arena.string(boardId) }
@@ -368,11 +368,11 @@ extension Tally_V1_SubmitRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -386,11 +386,11 @@ extension Tally_V1_SubmitResponse: ProtobufMessage {
         if let value = c.entry { self.entry = Tally_V1_LeaderboardEntry(c: value) }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitResponse> {
         let c = arena.allocate(Tally__V1__SubmitResponse.self)
         tally__v1__submit_response__init(c)
         c.pointee.improved = (improved ? 1 : 0)
-        if let value = entry { c.pointee.entry = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+        if let value = entry { c.pointee.entry = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
         return c
     }
 
@@ -401,11 +401,11 @@ extension Tally_V1_SubmitResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -420,7 +420,7 @@ extension Tally_V1_WatchRequest: ProtobufMessage {
         self.minIntervalMs = c.min_interval_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchRequest> {
         let c = arena.allocate(Tally__V1__WatchRequest.self)
         tally__v1__watch_request__init(c)
         if !boardId.isEmpty { c.pointee.board_id = arena.string(boardId) }
@@ -436,11 +436,11 @@ extension Tally_V1_WatchRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -457,12 +457,12 @@ extension Tally_V1_WatchUpdate: ProtobufMessage {
         self.total = c.total
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchUpdate> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchUpdate> {
         let c = arena.allocate(Tally__V1__WatchUpdate.self)
         tally__v1__watch_update__init(c)
         if !entries.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__LeaderboardEntry>?.self, count: entries.count)
-            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
             c.pointee.entries = items
             c.pointee.n_entries = entries.count
         }
@@ -477,11 +477,11 @@ extension Tally_V1_WatchUpdate: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -500,7 +500,7 @@ extension Tally_V1_Tournament: ProtobufMessage {
         self.participants = c.participants
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Tournament> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Tournament> {
         let c = arena.allocate(Tally__V1__Tournament.self)
         tally__v1__tournament__init(c)
         if !id.isEmpty { c.pointee.id = arena.string(id) }
@@ -520,11 +520,11 @@ extension Tally_V1_Tournament: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -537,10 +537,10 @@ extension Tally_V1_CreateTournamentRequest: ProtobufMessage {
         if let value = c.tournament { self.tournament = Tally_V1_Tournament(c: value) }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateTournamentRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateTournamentRequest> {
         let c = arena.allocate(Tally__V1__CreateTournamentRequest.self)
         tally__v1__create_tournament_request__init(c)
-        if let value = tournament { c.pointee.tournament = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
+        if let value = tournament { c.pointee.tournament = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
         return c
     }
 
@@ -551,11 +551,11 @@ extension Tally_V1_CreateTournamentRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -568,10 +568,10 @@ extension Tally_V1_CreateTournamentResponse: ProtobufMessage {
         if let value = c.tournament { self.tournament = Tally_V1_Tournament(c: value) }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateTournamentResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateTournamentResponse> {
         let c = arena.allocate(Tally__V1__CreateTournamentResponse.self)
         tally__v1__create_tournament_response__init(c)
-        if let value = tournament { c.pointee.tournament = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
+        if let value = tournament { c.pointee.tournament = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
         return c
     }
 
@@ -582,11 +582,11 @@ extension Tally_V1_CreateTournamentResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -600,7 +600,7 @@ extension Tally_V1_JoinTournamentRequest: ProtobufMessage {
         self.userId = ProtobufC.string(c.user_id)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__JoinTournamentRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__JoinTournamentRequest> {
         let c = arena.allocate(Tally__V1__JoinTournamentRequest.self)
         tally__v1__join_tournament_request__init(c)
         if !tournamentId.isEmpty { c.pointee.tournament_id = arena.string(tournamentId) }
@@ -615,11 +615,11 @@ extension Tally_V1_JoinTournamentRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -633,10 +633,10 @@ extension Tally_V1_JoinTournamentResponse: ProtobufMessage {
         self.joined = c.joined != 0
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__JoinTournamentResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__JoinTournamentResponse> {
         let c = arena.allocate(Tally__V1__JoinTournamentResponse.self)
         tally__v1__join_tournament_response__init(c)
-        if let value = tournament { c.pointee.tournament = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
+        if let value = tournament { c.pointee.tournament = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Tournament> }
         c.pointee.joined = (joined ? 1 : 0)
         return c
     }
@@ -648,10 +648,10 @@ extension Tally_V1_JoinTournamentResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

@@ -115,22 +115,22 @@ extension Tally_V1_PresenceClientMessage: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceClientMessage> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceClientMessage> {
         let c = arena.allocate(Tally__V1__PresenceClientMessage.self)
         tally__v1__presence_client_message__init(c)
         switch kind {
         case .hello(let value)?:
             c.pointee.kind_case = .init(rawValue: 1)
-            c.pointee.hello = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Hello>
+            c.pointee.hello = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Hello>
         case .heartbeat(let value)?:
             c.pointee.kind_case = .init(rawValue: 2)
-            c.pointee.heartbeat = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Heartbeat>
+            c.pointee.heartbeat = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Heartbeat>
         case .status(let value)?:
             c.pointee.kind_case = .init(rawValue: 3)
-            c.pointee.status = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__StatusUpdate>
+            c.pointee.status = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__StatusUpdate>
         case .subscribe(let value)?:
             c.pointee.kind_case = .init(rawValue: 4)
-            c.pointee.subscribe = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Subscribe>
+            c.pointee.subscribe = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Subscribe>
         case nil: break
         }
         return c
@@ -143,11 +143,11 @@ extension Tally_V1_PresenceClientMessage: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -161,7 +161,7 @@ extension Tally_V1_Hello: ProtobufMessage {
         self.device = ProtobufC.string(c.device)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Hello> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Hello> {
         let c = arena.allocate(Tally__V1__Hello.self)
         tally__v1__hello__init(c)
         if !userId.isEmpty { c.pointee.user_id = arena.string(userId) }
@@ -176,11 +176,11 @@ extension Tally_V1_Hello: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -193,7 +193,7 @@ extension Tally_V1_Heartbeat: ProtobufMessage {
         self.clientTimeMs = c.client_time_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Heartbeat> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Heartbeat> {
         let c = arena.allocate(Tally__V1__Heartbeat.self)
         tally__v1__heartbeat__init(c)
         c.pointee.client_time_ms = clientTimeMs
@@ -207,11 +207,11 @@ extension Tally_V1_Heartbeat: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -225,7 +225,7 @@ extension Tally_V1_StatusUpdate: ProtobufMessage {
         self.activity = ProtobufC.string(c.activity)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatusUpdate> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__StatusUpdate> {
         let c = arena.allocate(Tally__V1__StatusUpdate.self)
         tally__v1__status_update__init(c)
         c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
@@ -240,11 +240,11 @@ extension Tally_V1_StatusUpdate: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -260,7 +260,7 @@ extension Tally_V1_Subscribe: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Subscribe> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Subscribe> {
         let c = arena.allocate(Tally__V1__Subscribe.self)
         tally__v1__subscribe__init(c)
         if !userIds.isEmpty {
@@ -279,11 +279,11 @@ extension Tally_V1_Subscribe: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -299,7 +299,7 @@ extension Tally_V1_PresenceChange: ProtobufMessage {
         self.changedAtMs = c.changed_at_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceChange> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceChange> {
         let c = arena.allocate(Tally__V1__PresenceChange.self)
         tally__v1__presence_change__init(c)
         if !userId.isEmpty { c.pointee.user_id = arena.string(userId) }
@@ -316,11 +316,11 @@ extension Tally_V1_PresenceChange: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -336,12 +336,12 @@ extension Tally_V1_PresenceServerMessage: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceServerMessage> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PresenceServerMessage> {
         let c = arena.allocate(Tally__V1__PresenceServerMessage.self)
         tally__v1__presence_server_message__init(c)
         if !changes.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__PresenceChange>?.self, count: changes.count)
-            for (index, value) in changes.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__PresenceChange> }
+            for (index, value) in changes.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__PresenceChange> }
             c.pointee.changes = items
             c.pointee.n_changes = changes.count
         }
@@ -355,10 +355,10 @@ extension Tally_V1_PresenceServerMessage: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

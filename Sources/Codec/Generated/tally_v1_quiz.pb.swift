@@ -110,7 +110,7 @@ extension Tally_V1_QuizAnswer: ProtobufMessage {
         self.answeredAtMs = c.answered_at_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizAnswer> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizAnswer> {
         let c = arena.allocate(Tally__V1__QuizAnswer.self)
         tally__v1__quiz_answer__init(c)
         if !userId.isEmpty { c.pointee.user_id = arena.string(userId) }
@@ -130,11 +130,11 @@ extension Tally_V1_QuizAnswer: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -151,13 +151,13 @@ extension Tally_V1_SubmitAnswersRequest: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitAnswersRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitAnswersRequest> {
         let c = arena.allocate(Tally__V1__SubmitAnswersRequest.self)
         tally__v1__submit_answers_request__init(c)
         if !quizId.isEmpty { c.pointee.quiz_id = arena.string(quizId) }
         if !answers.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__QuizAnswer>?.self, count: answers.count)
-            for (index, value) in answers.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__QuizAnswer> }
+            for (index, value) in answers.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__QuizAnswer> }
             c.pointee.answers = items
             c.pointee.n_answers = answers.count
         }
@@ -171,11 +171,11 @@ extension Tally_V1_SubmitAnswersRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -189,7 +189,7 @@ extension Tally_V1_SubmitAnswersResponse: ProtobufMessage {
         self.usersUpdated = c.users_updated
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitAnswersResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__SubmitAnswersResponse> {
         let c = arena.allocate(Tally__V1__SubmitAnswersResponse.self)
         tally__v1__submit_answers_response__init(c)
         c.pointee.saved = saved
@@ -204,11 +204,11 @@ extension Tally_V1_SubmitAnswersResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -225,13 +225,13 @@ extension Tally_V1_AnswerChunk: ProtobufMessage {
         }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__AnswerChunk> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__AnswerChunk> {
         let c = arena.allocate(Tally__V1__AnswerChunk.self)
         tally__v1__answer_chunk__init(c)
         if !quizId.isEmpty { c.pointee.quiz_id = arena.string(quizId) }
         if !answers.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__QuizAnswer>?.self, count: answers.count)
-            for (index, value) in answers.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__QuizAnswer> }
+            for (index, value) in answers.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__QuizAnswer> }
             c.pointee.answers = items
             c.pointee.n_answers = answers.count
         }
@@ -245,11 +245,11 @@ extension Tally_V1_AnswerChunk: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -264,7 +264,7 @@ extension Tally_V1_QuizLeaderboardRequest: ProtobufMessage {
         self.cursor = ProtobufC.string(c.cursor)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizLeaderboardRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizLeaderboardRequest> {
         let c = arena.allocate(Tally__V1__QuizLeaderboardRequest.self)
         tally__v1__quiz_leaderboard_request__init(c)
         if !quizId.isEmpty { c.pointee.quiz_id = arena.string(quizId) }
@@ -280,11 +280,11 @@ extension Tally_V1_QuizLeaderboardRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -302,12 +302,12 @@ extension Tally_V1_QuizLeaderboardResponse: ProtobufMessage {
         self.total = c.total
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizLeaderboardResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__QuizLeaderboardResponse> {
         let c = arena.allocate(Tally__V1__QuizLeaderboardResponse.self)
         tally__v1__quiz_leaderboard_response__init(c)
         if !entries.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__LeaderboardEntry>?.self, count: entries.count)
-            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
+            for (index, value) in entries.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__LeaderboardEntry> }
             c.pointee.entries = items
             c.pointee.n_entries = entries.count
         }
@@ -323,11 +323,11 @@ extension Tally_V1_QuizLeaderboardResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -342,7 +342,7 @@ extension Tally_V1_RewardTier: ProtobufMessage {
         self.reward = ProtobufC.string(c.reward)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RewardTier> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RewardTier> {
         let c = arena.allocate(Tally__V1__RewardTier.self)
         tally__v1__reward_tier__init(c)
         c.pointee.from_rank = fromRank
@@ -358,11 +358,11 @@ extension Tally_V1_RewardTier: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -380,13 +380,13 @@ extension Tally_V1_DistributeRewardsRequest: ProtobufMessage {
         self.distributionId = ProtobufC.string(c.distribution_id)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__DistributeRewardsRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__DistributeRewardsRequest> {
         let c = arena.allocate(Tally__V1__DistributeRewardsRequest.self)
         tally__v1__distribute_rewards_request__init(c)
         if !quizId.isEmpty { c.pointee.quiz_id = arena.string(quizId) }
         if !tiers.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__RewardTier>?.self, count: tiers.count)
-            for (index, value) in tiers.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__RewardTier> }
+            for (index, value) in tiers.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__RewardTier> }
             c.pointee.tiers = items
             c.pointee.n_tiers = tiers.count
         }
@@ -401,11 +401,11 @@ extension Tally_V1_DistributeRewardsRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -420,7 +420,7 @@ extension Tally_V1_Reward: ProtobufMessage {
         self.reward = ProtobufC.string(c.reward)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Reward> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Reward> {
         let c = arena.allocate(Tally__V1__Reward.self)
         tally__v1__reward__init(c)
         if !userId.isEmpty { c.pointee.user_id = arena.string(userId) }
@@ -436,11 +436,11 @@ extension Tally_V1_Reward: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -457,12 +457,12 @@ extension Tally_V1_DistributeRewardsResponse: ProtobufMessage {
         self.replayed = c.replayed != 0
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__DistributeRewardsResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__DistributeRewardsResponse> {
         let c = arena.allocate(Tally__V1__DistributeRewardsResponse.self)
         tally__v1__distribute_rewards_response__init(c)
         if !rewards.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Reward>?.self, count: rewards.count)
-            for (index, value) in rewards.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Reward> }
+            for (index, value) in rewards.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Reward> }
             c.pointee.rewards = items
             c.pointee.n_rewards = rewards.count
         }
@@ -477,10 +477,10 @@ extension Tally_V1_DistributeRewardsResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }

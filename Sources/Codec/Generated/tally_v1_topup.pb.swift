@@ -122,13 +122,13 @@ extension Tally_V1_Topup: ProtobufMessage {
         self.updatedAtMs = c.updated_at_ms
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Topup> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Topup> {
         let c = arena.allocate(Tally__V1__Topup.self)
         tally__v1__topup__init(c)
         if !id.isEmpty { c.pointee.id = arena.string(id) }
         if !idempotencyKey.isEmpty { c.pointee.idempotency_key = arena.string(idempotencyKey) }
         if !phoneNumber.isEmpty { c.pointee.phone_number = arena.string(phoneNumber) }
-        if let value = amount { c.pointee.amount = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Money> }
+        if let value = amount { c.pointee.amount = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Money> }
         if !carrier.isEmpty { c.pointee.carrier = arena.string(carrier) }
         c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
         if !failureReason.isEmpty { c.pointee.failure_reason = arena.string(failureReason) }
@@ -145,11 +145,11 @@ extension Tally_V1_Topup: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -165,12 +165,12 @@ extension Tally_V1_TopupRequest: ProtobufMessage {
         self.carrier = ProtobufC.string(c.carrier)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupRequest> {
         let c = arena.allocate(Tally__V1__TopupRequest.self)
         tally__v1__topup_request__init(c)
         if !idempotencyKey.isEmpty { c.pointee.idempotency_key = arena.string(idempotencyKey) }
         if !phoneNumber.isEmpty { c.pointee.phone_number = arena.string(phoneNumber) }
-        if let value = amount { c.pointee.amount = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Money> }
+        if let value = amount { c.pointee.amount = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Money> }
         if !carrier.isEmpty { c.pointee.carrier = arena.string(carrier) }
         return c
     }
@@ -182,11 +182,11 @@ extension Tally_V1_TopupRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -200,10 +200,10 @@ extension Tally_V1_TopupResponse: ProtobufMessage {
         self.replayed = c.replayed != 0
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupResponse> {
         let c = arena.allocate(Tally__V1__TopupResponse.self)
         tally__v1__topup_response__init(c)
-        if let value = topup { c.pointee.topup = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Topup> }
+        if let value = topup { c.pointee.topup = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Topup> }
         c.pointee.replayed = (replayed ? 1 : 0)
         return c
     }
@@ -215,11 +215,11 @@ extension Tally_V1_TopupResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -232,7 +232,7 @@ extension Tally_V1_GetTopupRequest: ProtobufMessage {
         self.id = ProtobufC.string(c.id)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__GetTopupRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__GetTopupRequest> {
         let c = arena.allocate(Tally__V1__GetTopupRequest.self)
         tally__v1__get_topup_request__init(c)
         if !id.isEmpty { c.pointee.id = arena.string(id) }
@@ -246,11 +246,11 @@ extension Tally_V1_GetTopupRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -263,10 +263,10 @@ extension Tally_V1_GetTopupResponse: ProtobufMessage {
         if let value = c.topup { self.topup = Tally_V1_Topup(c: value) }
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__GetTopupResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__GetTopupResponse> {
         let c = arena.allocate(Tally__V1__GetTopupResponse.self)
         tally__v1__get_topup_response__init(c)
-        if let value = topup { c.pointee.topup = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Topup> }
+        if let value = topup { c.pointee.topup = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Topup> }
         return c
     }
 
@@ -277,11 +277,11 @@ extension Tally_V1_GetTopupResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -296,7 +296,7 @@ extension Tally_V1_ListTopupsRequest: ProtobufMessage {
         self.status = Tally_V1_TopupStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListTopupsRequest> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListTopupsRequest> {
         let c = arena.allocate(Tally__V1__ListTopupsRequest.self)
         tally__v1__list_topups_request__init(c)
         c.pointee.limit = limit
@@ -312,11 +312,11 @@ extension Tally_V1_ListTopupsRequest: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
 
@@ -333,12 +333,12 @@ extension Tally_V1_ListTopupsResponse: ProtobufMessage {
         self.nextCursor = ProtobufC.string(c.next_cursor)
     }
 
-    func makeC(arena: ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListTopupsResponse> {
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListTopupsResponse> {
         let c = arena.allocate(Tally__V1__ListTopupsResponse.self)
         tally__v1__list_topups_response__init(c)
         if !topups.isEmpty {
             let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Topup>?.self, count: topups.count)
-            for (index, value) in topups.enumerated() { items[index] = value.makeC(arena: arena) as UnsafeMutablePointer<Tally__V1__Topup> }
+            for (index, value) in topups.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Topup> }
             c.pointee.topups = items
             c.pointee.n_topups = topups.count
         }
@@ -353,10 +353,10 @@ extension Tally_V1_ListTopupsResponse: ProtobufMessage {
     }
 
     public func encode(into buffer: inout ByteBuffer) {
-        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 
     public var encodedSize: Int {
-        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: $0)) }
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
     }
 }
