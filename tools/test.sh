@@ -21,6 +21,8 @@ export TALLY_PYTHON=$ROOT/.venv/bin/python3
 
 step "local PostgreSQL and Redis"
 bash tools/services.sh start
+# Stopped again at the end unless TALLY_KEEP_SERVICES=1 (handy while iterating).
+[[ ${TALLY_KEEP_SERVICES:-0} == 1 ]] || trap 'bash tools/services.sh stop' EXIT
 set -a; source .tally/services.env; set +a
 
 step "build"
@@ -30,10 +32,13 @@ swift build --build-tests > /dev/null
 step "codec fixtures from Python's protobuf"
 export TALLY_CODEC_FIXTURES=$ROOT/.build/codec-fixtures
 rm -rf "$TALLY_CODEC_FIXTURES"
-.venv/bin/python3 tools/codegen/make_fixtures.py --out "$TALLY_CODEC_FIXTURES"
+.venv/bin/python3 Tests/python/codec_fixtures.py generate --out "$TALLY_CODEC_FIXTURES"
 
 step "Swift tests"
 swift test --skip-build
+
+step "codec fixtures: Swift's encodings read back by Python's protobuf"
+.venv/bin/python3 Tests/python/codec_fixtures.py verify --dir "$TALLY_CODEC_FIXTURES"
 
 step "Python grpcio tests"
 TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q Tests/python

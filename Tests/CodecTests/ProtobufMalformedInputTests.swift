@@ -44,7 +44,7 @@ import Testing
     func invalidUTF8OrNULInStringsDoesNotTrap(_ bytes: [UInt8]) {
         // protobuf-c may reject the string or keep it; Swift repairs what it keeps.
         if let message = try? AllTypes(protobuf: bytes) {
-            #expect(message.fString.utf8.count <= bytes.count)
+            #expect(message.fString.unicodeScalars.count <= bytes.count)
         }
     }
 
@@ -85,7 +85,7 @@ import Testing
         }
     }
 
-    static let decoders: [([UInt8]) throws -> any ProtobufMessage] = [
+    static let decoders: [@Sendable ([UInt8]) throws -> any ProtobufMessage] = [
         { try AllTypes(protobuf: $0) },
         { try Tally_V1_TrackRequest(protobuf: $0) },
         { try Tally_V1_PresenceClientMessage(protobuf: $0) },

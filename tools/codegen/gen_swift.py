@@ -381,8 +381,12 @@ def gen_bridge(model: Model, full: str) -> list:
             ectype, eprefix = model.cnames.messages[fld.type_name]
             out.append(f"        if !{fld.swift}.isEmpty {{")
             out.append(f"            let entries = arena.allocateArray(UnsafeMutablePointer<{ectype}>?.self, count: {fld.swift}.count)")
-            # Sorted keys keep the encoding deterministic (Bool is not Comparable).
-            order = ".sorted { !$0 && $1 }" if k.type == FD.TYPE_BOOL else ".sorted()"
+            # Sorted keys keep the encoding deterministic and canonical: strings by UTF-8
+            # bytes like other implementations (Swift's String order is Unicode's), false first.
+            order = {
+                FD.TYPE_BOOL: ".sorted(by: { !$0 && $1 })",
+                FD.TYPE_STRING: ".sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })",
+            }.get(k.type, ".sorted()")
             out.append(f"            for (index, key) in {fld.swift}.keys{order}.enumerated() {{")
             out.append(f"                let entry = arena.allocate({ectype}.self)")
             out.append(f"                {eprefix}__init(entry)")
@@ -490,7 +494,7 @@ def published(f) -> bool:
     return not f.package.startswith("tally.testing.")
 
 
-def gen_descriptors(fds) -> str:
+def gen_descriptors(fds, model: Model) -> str:
     """Reflection data: each file's serialized FileDescriptorProto, its dependencies, the
     symbols it declares and the services' methods."""
     out = [HEADER.format(source="proto/ (all files)"), "extension ProtoDescriptors {"]
@@ -536,6 +540,12 @@ def gen_descriptors(fds) -> str:
                     f"serverStreaming: {str(meth.server_streaming).lower()}),")
             out.append("        ]),")
     out.append("    ]")
+    out.append("")
+    out.append("    static let generatedMessageTypes: [any ProtobufMessage.Type] = [")
+    for full in sorted(model.messages):
+        if not model.is_map_entry(full):
+            out.append(f"        {model.messages[full][1]}.self,")
+    out.append("    ]")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -565,7 +575,7 @@ def main() -> None:
             continue
         name = f.name.replace("/", "_").replace(".proto", ".pb.swift")
         (out_dir / name).write_text(gen_file(model, f))
-    (out_dir / "ProtoDescriptors+Generated.swift").write_text(gen_descriptors(fds))
+    (out_dir / "ProtoDescriptors+Generated.swift").write_text(gen_descriptors(fds, model))
     gen_c_accessors(model, pbc_dir / "descriptor_refs.c", pbc_dir / "include" / "descriptor_refs.h")
 
 

@@ -387,7 +387,7 @@ extension Tally_Testing_V1_AllTypes: ProtobufMessage {
         }
         if !mStringString.isEmpty {
             let entries = arena.allocateArray(UnsafeMutablePointer<Tally__Testing__V1__AllTypes__MStringStringEntry>?.self, count: mStringString.count)
-            for (index, key) in mStringString.keys.sorted().enumerated() {
+            for (index, key) in mStringString.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 let entry = arena.allocate(Tally__Testing__V1__AllTypes__MStringStringEntry.self)
                 tally__testing__v1__all_types__mstring_string_entry__init(entry)
                 entry.pointee.key = arena.string(key)
@@ -423,7 +423,7 @@ extension Tally_Testing_V1_AllTypes: ProtobufMessage {
         }
         if !mBoolBytes.isEmpty {
             let entries = arena.allocateArray(UnsafeMutablePointer<Tally__Testing__V1__AllTypes__MBoolBytesEntry>?.self, count: mBoolBytes.count)
-            for (index, key) in mBoolBytes.keys.sorted { !$0 && $1 }.enumerated() {
+            for (index, key) in mBoolBytes.keys.sorted(by: { !$0 && $1 }).enumerated() {
                 let entry = arena.allocate(Tally__Testing__V1__AllTypes__MBoolBytesEntry.self)
                 tally__testing__v1__all_types__mbool_bytes_entry__init(entry)
                 entry.pointee.key = (key ? 1 : 0)

@@ -417,7 +417,7 @@ extension Tally_V1_Metric: ProtobufMessage {
         c.pointee.value = value
         if !labels.isEmpty {
             let entries = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Metric__LabelsEntry>?.self, count: labels.count)
-            for (index, key) in labels.keys.sorted().enumerated() {
+            for (index, key) in labels.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 let entry = arena.allocate(Tally__V1__Metric__LabelsEntry.self)
                 tally__v1__metric__labels_entry__init(entry)
                 entry.pointee.key = arena.string(key)

@@ -173,7 +173,7 @@ extension Tally_V1_Event: ProtobufMessage {
         c.pointee.level = level
         if !attributes.isEmpty {
             let entries = arena.allocateArray(UnsafeMutablePointer<Tally__V1__Event__AttributesEntry>?.self, count: attributes.count)
-            for (index, key) in attributes.keys.sorted().enumerated() {
+            for (index, key) in attributes.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 let entry = arena.allocate(Tally__V1__Event__AttributesEntry.self)
                 tally__v1__event__attributes_entry__init(entry)
                 entry.pointee.key = arena.string(key)

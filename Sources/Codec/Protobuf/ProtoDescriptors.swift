@@ -22,6 +22,11 @@ public enum ProtoDescriptors {
         fileBySymbol[symbol].flatMap { files[$0] }
     }
 
+    /// Every generated message type by its fully-qualified name, for tools that pick the
+    /// type at run time (tests, load generators); includes the codec's test messages.
+    public static let messageTypes: [String: any ProtobufMessage.Type] = Dictionary(
+        uniqueKeysWithValues: generatedMessageTypes.map { ($0.protoName, $0) })
+
     /// `file` and everything it imports, transitively, the file itself first.
     public static func withDependencies(_ file: ProtoFileDescriptor) -> [ProtoFileDescriptor] {
         var result: [ProtoFileDescriptor] = []

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Private PostgreSQL and Redis for runs and tests, under .tally/ (ignored by git), on loopback,
+# on free ports; nothing depends on system services or systemd.
+#
+#   tools/services.sh start              start both (a second call finds them running)
+#   tools/services.sh stop               stop both
+#   tools/services.sh restart postgres   restart one (tests use this to prove healing)
+#   tools/services.sh stop redis         stop one (tests use this to prove fallbacks)
+#   tools/services.sh status             print what runs where
+#
+# `start` writes .tally/services.env (DATABASE_URL, REDIS_URL, ...) for `source`.
+# PostgreSQL refuses to run as root, so under root it runs as the `postgres` user the Debian
+# package creates. Redis keeps an append-only file fsynced on every write
+# (`appendfsync always`) and never evicts (`maxmemory-policy noeviction`): a queued job or an
+# acknowledged event must survive a Redis restart.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE=$ROOT/.tally
+PG_DATA=$STATE/postgres/data
+PG_RUN=$STATE/postgres/run
+PG_LOG=$STATE/postgres/postgres.log
+REDIS_DIR=$STATE/redis
+ENV_FILE=$STATE/services.env
+
+log() { printf 'services: %s\n' "$*" >&2; }
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [[ -n $dir ]] || { log "PostgreSQL is not installed (bash tools/install-deps.sh)"; exit 1; }
+  echo "$dir"
+}
+
+# Runs a command as the PostgreSQL owner: ourselves, or `postgres` when we are root.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Ports are chosen once and kept, so a restarted service comes back where clients expect it.
+saved() { # saved TALLY_PG_PORT | TALLY_REDIS_PORT
+  local file
+  case "$1" in TALLY_PG_PORT) file=$STATE/postgres/port ;; *) file=$REDIS_DIR/port ;; esac
+  cat "$file" 2>/dev/null || true
+}
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+pg_running() {
+  local port
+  port=$(saved TALLY_PG_PORT)
+  [[ -n $port && -f $PG_DATA/postmaster.pid ]] && as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$port" 2>/dev/null
+}
+
+pg_start() {
+  local bin port
+  bin=$(pg_bin)
+  if pg_running; then
+    log "PostgreSQL already running on port $(saved TALLY_PG_PORT)"
+    return
+  fi
+  mkdir -p "$PG_RUN"
+  if [[ $(id -u) -eq 0 ]]; then
+    # The postgres user must reach the data folder: allow traversal (not listing) of the
+    # folders above it, then hand it the folder.
+    local dir=$STATE
+    while [[ $dir != / ]]; do
+      dir=$(dirname "$dir")
+      [[ $(stat -c %a "$dir") =~ [1357]$ ]] || chmod o+x "$dir"
+    done
+    chown -R postgres:postgres "$STATE/postgres"
+  fi
+  if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+    log "initdb $PG_DATA"
+    as_pg "$bin/initdb" -D "$PG_DATA" -U tally --auth=trust -E UTF8 --locale=C.UTF-8 > "$STATE/postgres/initdb.log"
+  fi
+  port=$(saved TALLY_PG_PORT)
+  [[ -n $port ]] || port=$(free_port)
+  rm -f "$PG_DATA/postmaster.pid"
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o \
+    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_RUN \
+     -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on \
+     -c max_wal_size=2GB -c log_min_messages=warning" > /dev/null
+  as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U tally -d postgres -tAq \
+    -c "SELECT 1 FROM pg_database WHERE datname = 'tally'" | grep -q 1 ||
+    as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U tally tally
+  log "PostgreSQL on 127.0.0.1:$port"
+  echo "$port" > "$STATE/postgres/port"
+}
+
+pg_stop() {
+  [[ -f $PG_DATA/postmaster.pid ]] || return 0
+  as_pg "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop > /dev/null || true
+  log "PostgreSQL stopped"
+}
+
+# --- Redis ----------------------------------------------------------------------------------
+
+redis_running() {
+  local port
+  port=$(saved TALLY_REDIS_PORT)
+  [[ -n $port ]] && redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG
+}
+
+redis_start() {
+  if redis_running; then
+    log "Redis already running on port $(saved TALLY_REDIS_PORT)"
+    return
+  fi
+  mkdir -p "$REDIS_DIR"
+  local port
+  port=$(saved TALLY_REDIS_PORT)
+  [[ -n $port ]] || port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$REDIS_DIR" \
+    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+    --appendonly yes --appendfsync always --maxmemory-policy noeviction \
+    --save "" --protected-mode yes --maxclients 10000
+  for _ in $(seq 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  redis-cli -h 127.0.0.1 -p "$port" ping | grep -q PONG || { log "Redis did not start"; exit 1; }
+  log "Redis on 127.0.0.1:$port"
+  echo "$port" > "$REDIS_DIR/port"
+}
+
+redis_stop() {
+  local port
+  port=$(saved TALLY_REDIS_PORT)
+  [[ -n $port ]] || return 0
+  redis-cli -h 127.0.0.1 -p "$port" shutdown 2>/dev/null || true
+  for _ in $(seq 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping > /dev/null 2>&1 || break
+    sleep 0.1
+  done
+  log "Redis stopped"
+}
+
+write_env() {
+  local pg_port redis_port
+  pg_port=$(saved TALLY_PG_PORT)
+  redis_port=$(saved TALLY_REDIS_PORT)
+  cat > "$ENV_FILE.tmp" <<EOF
+TALLY_PG_PORT=$pg_port
+TALLY_REDIS_PORT=$redis_port
+DATABASE_URL=postgresql://tally@127.0.0.1:$pg_port/tally
+REDIS_URL=redis://127.0.0.1:$redis_port
+TALLY_SERVICES=$ROOT/tools/services.sh
+EOF
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+which_services() { case "${1:-all}" in postgres) echo pg ;; redis) echo redis ;; all) echo "pg redis" ;; *) log "unknown service $1"; exit 2 ;; esac; }
+
+mkdir -p "$STATE"
+command=${1:-start}
+target=${2:-all}
+case "$command" in
+  start)
+    for s in $(which_services "$target"); do "${s}_start"; done
+    write_env ;;
+  stop)
+    for s in $(which_services "$target"); do "${s}_stop"; done ;;
+  restart)
+    for s in $(which_services "$target"); do "${s}_stop"; "${s}_start"; done
+    write_env ;;
+  status)
+    pg_running && echo "postgres: running on $(saved TALLY_PG_PORT)" || echo "postgres: stopped"
+    redis_running && echo "redis: running on $(saved TALLY_REDIS_PORT)" || echo "redis: stopped" ;;
+  *)
+    sed -n '2,15p' "$0"; exit 2 ;;
+esac
