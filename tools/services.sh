@@ -9,6 +9,8 @@
 #   tools/services.sh status             print what runs where
 #
 # `start` writes .tally/services.env (DATABASE_URL, REDIS_URL, ...) for `source`.
+# TALLY_STATE_DIR=/some/dir runs a separate set there instead of .tally/: tests that stop,
+# kill or restart a service use their own set so other tests running beside them are unharmed.
 # PostgreSQL refuses to run as root, so under root it runs as the `postgres` user the Debian
 # package creates. Redis keeps an append-only file fsynced on every write
 # (`appendfsync always`) and never evicts (`maxmemory-policy noeviction`): a queued job or an
@@ -16,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STATE=$ROOT/.tally
+STATE=${TALLY_STATE_DIR:-$ROOT/.tally}
 PG_DATA=$STATE/postgres/data
 PG_RUN=$STATE/postgres/run
 PG_LOG=$STATE/postgres/postgres.log
@@ -148,13 +150,18 @@ write_env() {
   local pg_port redis_port
   pg_port=$(saved TALLY_PG_PORT)
   redis_port=$(saved TALLY_REDIS_PORT)
-  cat > "$ENV_FILE.tmp" <<EOF
-TALLY_PG_PORT=$pg_port
-TALLY_REDIS_PORT=$redis_port
-DATABASE_URL=postgresql://tally@127.0.0.1:$pg_port/tally
-REDIS_URL=redis://127.0.0.1:$redis_port
-TALLY_SERVICES=$ROOT/tools/services.sh
-EOF
+  {
+    echo "TALLY_SERVICES=$ROOT/tools/services.sh"
+    echo "TALLY_STATE_DIR=$STATE"
+    if [[ -n $pg_port ]]; then
+      echo "TALLY_PG_PORT=$pg_port"
+      echo "DATABASE_URL=postgresql://tally@127.0.0.1:$pg_port/tally"
+    fi
+    if [[ -n $redis_port ]]; then
+      echo "TALLY_REDIS_PORT=$redis_port"
+      echo "REDIS_URL=redis://127.0.0.1:$redis_port"
+    fi
+  } > "$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
