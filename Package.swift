@@ -111,6 +111,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Storage engine benchmarks (tools/bench/storage.sh): pool, bulk insert, queue, limiter.
+        .executableTarget(
+            name: "StorageBench",
+            dependencies: [
+                "Domain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tools/bench/StorageBench",
+            swiftSettings: swiftSettings
+        ),
+
         // libFuzzer target for the deframer and protobuf decoding (tools/fuzz/run.sh).
         .executableTarget(
             name: "CodecFuzz",

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+extension StorageBench {
+    /// One subcommand per engine; each lives in its own file.
+    static let benchmarks: [any ParsableCommand.Type] = []
+}
