@@ -13,10 +13,11 @@ PEERS=${PEERS:-$ROOT/../shared/peers}
 [[ -x "$PEERS/run_all.sh" ]] || { echo "peers not found at $PEERS (set PEERS=)" >&2; exit 2; }
 
 bash tools/install-deps.sh
+NEED=()
 for pkg in libgrpc++-dev protobuf-compiler-grpc nghttp2-server; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || NEED+=("$pkg")
 done
-if [[ ${#NEED[@]:-0} -gt 0 ]] 2>/dev/null; then apt-get install -y -qq "${NEED[@]}" > /dev/null; fi
+if [[ ${#NEED[@]} -gt 0 ]]; then apt-get install -y -qq "${NEED[@]}" > /dev/null; fi
 [[ -x "$PEERS/grpc-cpp-echo/build/echo_server" ]] || make -s -C "$PEERS/grpc-cpp-echo"
 swift build -c release --product tally > /dev/null
 
