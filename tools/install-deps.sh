@@ -12,6 +12,7 @@ PACKAGES=(
   libpq-dev             # PostgreSQL client (libpq)
   libhiredis-dev        # Redis client (hiredis)
   zlib1g-dev            # gzip message compression
+  libtcmalloc-minimal4  # malloc for the tally binary (see Package.swift)
   postgresql            # local PostgreSQL server for runs and tests
   redis-server          # local Redis server for runs and tests
   nghttp2-client        # h2load and nghttp, for benchmarks and probes

@@ -22,7 +22,7 @@ if [[ ${#NEED[@]} -gt 0 ]]; then apt-get install -y -qq "${NEED[@]}" > /dev/null
 swift build -c release --product tally > /dev/null
 
 TALLY="$ROOT/.build/release/tally serve --bench-echo --port 50060 --event-loops 1 --log-level warning"
-"$PEERS/run_all.sh" --rounds "$ROUNDS" --only "grpc-cpp-echo/async,grpc-cpp-echo/callback,nghttpd-ceiling" \
+"$PEERS/run_all.sh" --rounds "$ROUNDS" --only "grpc-cpp-echo/async,grpc-cpp-echo/callback,nghttpd-ceiling,tally" \
   --peer "tally|50060||$TALLY" | tee /tmp/tally-wire-bench.log
 RESULTS=$(sed -n 's/^results: //p' /tmp/tally-wire-bench.log | tail -1)
 
