@@ -14,7 +14,7 @@ printf '\x04\x00\x00\x00\x00\x00' > "$CORPUS/seed-empty"
 printf '\x05\x01\x00\x00\x00\x05\x1f\x8b\x08\x00\x00' > "$CORPUS/seed-gzip"
 
 swift build -c release --scratch-path "$SCRATCH" --product CodecFuzz \
-  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 | grep -E "error|warning: unre" || true
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld 2>&1 | grep -E "error|warning: unre" || true
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/CodecFuzz
 mkdir -p "$SCRATCH/artifacts"
 "$BIN" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=4096 -max_len=65536 \

@@ -32,10 +32,25 @@ enum CodecFuzz {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func codecFuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    CodecFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+/// libFuzzer's driver, exported by its runtime (-sanitize=fuzzer).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// SwiftPM links an executable target's entry point under this name (its `main` is an alias),
+/// so the fuzzer starts here and hands control to libFuzzer's driver.
+@_cdecl("CodecFuzz_main")
+func codecFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+        guard let data else { return 0 }
+        CodecFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
 }
 #else
 import Foundation
