@@ -1,25 +1,28 @@
 public import Codec
 
-/// How a call ended: the gRPC status, its message and the trailing metadata.
+/// The final status of a call: code, decoded `grpc-message`, and the trailing metadata.
 public struct CallStatus: Sendable, Hashable, CustomStringConvertible {
     public var code: StatusCode
     public var message: String
     public var trailers: Metadata
 
-    public init(code: StatusCode, message: String, trailers: Metadata = Metadata()) {
+    public init(code: StatusCode, message: String = "", trailers: Metadata = Metadata()) {
         self.code = code
         self.message = message
         self.trailers = trailers
     }
 
-    public static let ok = CallStatus(code: .ok, message: "")
+    public static let ok = CallStatus(code: .ok)
 
     public var description: String { message.isEmpty ? code.name : "\(code.name): \(message)" }
 }
 
-/// Thrown by the typed calls when a call ends with a status other than OK.
+/// Thrown by the typed calls (and by streams and sends once the call has ended) when the
+/// status is not OK; also thrown by `GRPCConnection.connect` (UNAVAILABLE) when no connection
+/// could be made.
 public struct CallError: Error, Sendable, Hashable, CustomStringConvertible {
     public var status: CallStatus
+    /// The response headers' metadata, empty when the call failed before any arrived.
     public var initialMetadata: Metadata
 
     public init(status: CallStatus, initialMetadata: Metadata = Metadata()) {
@@ -27,26 +30,11 @@ public struct CallError: Error, Sendable, Hashable, CustomStringConvertible {
         self.initialMetadata = initialMetadata
     }
 
-    public var description: String { status.description }
-}
-
-/// A unary response with the metadata around it.
-public struct UnaryResponse<Message: Sendable>: Sendable {
-    public var message: Message
-    public var initialMetadata: Metadata
-    public var trailers: Metadata
-}
-
-/// gRPC's mapping of an HTTP status without grpc-status (doc/http-grpc-status-mapping.md).
-enum HTTPStatusMapping {
-    static func code(forHTTPStatus status: Int) -> StatusCode {
-        switch status {
-        case 400: .internalError
-        case 401: .unauthenticated
-        case 403: .permissionDenied
-        case 404: .unimplemented
-        case 429, 502, 503, 504: .unavailable
-        default: .unknown
-        }
+    public init(_ code: StatusCode, _ message: String) {
+        self.init(status: CallStatus(code: code, message: message))
     }
+
+    public var code: StatusCode { status.code }
+
+    public var description: String { status.description }
 }

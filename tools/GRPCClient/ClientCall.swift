@@ -1,384 +1,565 @@
 internal import CNGHTTP2
 public import Codec
-public import NIOCore
+import NIOCore
+import Synchronization
 
-/// One gRPC call on one HTTP/2 stream, from the client's side.
+/// One gRPC call on one HTTP/2 stream: request messages go out through nghttp2's data
+/// provider, response messages are deframed as DATA arrives and handed to the reader, and
+/// the status comes from the trailers (or a reset, deadline, cancellation or lost connection).
 ///
-/// Its state lives on the connection's event loop; the public methods hop there. Requests are
-/// queued and pulled by nghttp2 as flow control allows (`send` waits while too much is queued);
-/// responses are deframed as DATA arrives and window credit is returned as they are read, up
-/// to a small buffer, so a slow reader slows the server down instead of growing memory.
-public final class ClientCall: @unchecked Sendable {  // state confined to the connection's event loop
-    let handler: ClientConnectionHandler
+/// Thread-safe: every public method may be called from any task. The call's state lives on
+/// its connection's event loop; from a task running there (see `GRPCConnection.taskExecutor`)
+/// sends and reads run inline, from elsewhere they hop to the loop once per operation.
+/// Reading responses returns flow-control credit to the server, so a slow reader slows the
+/// server down. A task cancelled while it awaits any of the call's methods cancels the call.
+public final class ClientCall: @unchecked Sendable {  // mutable state is only touched on the connection's event loop
+    let connection: ClientConnection
     let path: String
-    var streamID: Int32 = 0
-    private var eventLoop: any EventLoop { handler.eventLoop }
+    let metadata: Metadata
+    let timeout: Duration?
+    let contentType: String
+    let compression: Bool
+    private let deadline: NIODeadline?
+    private let httpStatusStorage = Atomic<Int>(0)
+    /// Unary calls take their response credit back as bytes arrive (the single message is
+    /// held until the call ends, and may be larger than the stream window).
+    private let returnsCreditOnArrival: Bool
+
+    // Loop-confined state.
+    private var streamID: Int32 = 0
+    private var streamClosed = false
 
     // Request side.
     private var outbound: ByteBuffer
-    private var sendFinished: Bool
+    private var sendClosed = false
+    private var endOfRequestSent = false
     private var sendWaiters: [CheckedContinuation<Void, any Error>] = []
-    static let sendHighWater = 256 * 1024
 
     // Response side.
+    private var block = ResponseHead()
+    private var headersReceived = false
+    private var remoteEnded = false
     private var deframer: MessageDeframer?
     private var inbound: [ByteBuffer] = []
-    private var inboundHead = 0
-    private var receiver: CheckedContinuation<ByteBuffer?, any Error>?
-    /// Bytes received but not yet credited back, held while the reader is behind.
-    private var owedCredit = 0
-    static let bufferedMessagesBeforeBackpressure = 64
-
-    // Headers and status.
-    public private(set) var httpStatus: Int?
-    private var contentType: String?
-    private var responseEncoding: MessageEncoding?
-    private var initial = Metadata()
-    private var trailing = Metadata()
-    private var grpcStatus: StatusCode?
-    private var grpcMessage = ""
-    private var headersDone = false
-    private var headerWaiters: [CheckedContinuation<Metadata, Never>] = []
-    private var localStatus: CallStatus?
+    private var receivedBytes = 0
+    private var consumedBytes = 0
+    private var heldBytes = 0
+    private var reader: CheckedContinuation<[ByteBuffer], any Error>?
+    private var responseMetadata: Metadata?
+    private var metadataWaiters: [CheckedContinuation<Metadata, any Error>] = []
     private var finalStatus: CallStatus?
     private var statusWaiters: [CheckedContinuation<CallStatus, Never>] = []
+    private var unaryCompletion: CheckedContinuation<UnaryOutcome, Never>?
     private var deadlineTimer: Scheduled<Void>?
-    private(set) var bytesSent = 0
-    private(set) var bytesReceived = 0
 
-    /// A request sent whole (unary, server-streaming) is kept so a stream the server refused
-    /// before processing it (REFUSED_STREAM, e.g. sent before its SETTINGS arrived) can be
-    /// opened again transparently, as gRPC allows.
-    private let retainedRequest: ByteBuffer?
-    private var transparentRetries = 0
-    static let maxTransparentRetries = 5
-    var headers: ClientHeaderBlock
-
-    init(handler: ClientConnectionHandler, path: String, headers: ClientHeaderBlock, firstRequest: ByteBuffer?, finished: Bool) {
-        self.handler = handler
-        self.path = path
-        self.headers = headers
-        self.outbound = firstRequest ?? ByteBuffer()
-        self.sendFinished = finished
-        self.retainedRequest = finished ? firstRequest : nil
+    /// A unary call's result, handed from the loop to the awaiting task in one piece.
+    struct UnaryOutcome: Sendable {
+        var status: CallStatus
+        var initialMetadata: Metadata?
+        var messages: [ByteBuffer]
     }
+
+    init(
+        connection: ClientConnection, path: String, metadata: Metadata, timeout: Duration?, contentType: String,
+        compression: Bool, request: ByteBuffer?, unary: Bool
+    ) {
+        self.connection = connection
+        self.path = path
+        self.metadata = metadata
+        self.timeout = timeout
+        self.contentType = contentType
+        self.compression = compression
+        self.deadline = timeout.map { NIODeadline.now() + .nanoseconds(Self.nanoseconds($0)) }
+        self.returnsCreditOnArrival = unary
+        if let request {
+            self.outbound = request
+            self.sendClosed = true
+        } else {
+            self.outbound = Self.emptyBuffer
+        }
+    }
+
+    /// Writing to it copies on write, so a call's first message allocates its own buffer.
+    private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
+
+    private var eventLoop: any EventLoop { connection.eventLoop }
+
+    var hasEnded: Bool { finalStatus != nil }
 
     // MARK: - Public API
 
-    /// Queues one message; waits while more than `sendHighWater` bytes are queued.
-    public func send<M: ProtobufMessage>(_ message: M, compression: MessageEncoding? = nil) async throws {
-        var framed = ByteBuffer()
-        MessageFramer.frame(message, into: &framed, compression: compression)
-        try await enqueue(framed)
+    /// The `:status` of the response headers once they arrived (e.g. 415 for a request the
+    /// server does not take as gRPC), nil before.
+    public var httpStatus: Int? {
+        let value = httpStatusStorage.load(ordering: .acquiring)
+        return value == 0 ? nil : value
     }
 
-    /// Queues bytes as they are: `framed` true sends them without a prefix (tests of malformed
-    /// framing), false frames them as one uncompressed message.
-    public func sendRaw(_ bytes: [UInt8], framed: Bool = false) async throws {
-        var buffer = ByteBuffer()
+    /// Sends one message, gzip-compressed if the call was made with `compression: true`.
+    /// Returns once the message is buffered below the send high-water mark: a sender
+    /// faster than the server's flow-control credit waits here.
+    ///
+    /// Throws `CallError` with the call's status when the call has already ended.
+    public func send<M: ProtobufMessage>(_ message: M) async throws {
+        var buffer = connection.allocator.buffer(capacity: message.encodedSize + 5)
+        MessageFramer.frame(message, into: &buffer, compression: compression ? .gzip : nil)
+        try await enqueue(buffer, end: false)
+    }
+
+    /// Sends bytes as they are (`framed: true`: the caller wrote the 5-byte prefix, or a
+    /// broken one on purpose) or framed as one message payload (gzip-compressed if the call
+    /// compresses).
+    public func sendRaw(_ framedOrPayload: [UInt8], framed: Bool = false) async throws {
+        var buffer = connection.allocator.buffer(capacity: framedOrPayload.count + 5)
         if framed {
-            buffer.writeBytes(bytes)
+            buffer.writeBytes(framedOrPayload)
         } else {
-            MessageFramer.frame(payload: ByteBuffer(bytes: bytes), compressed: false, into: &buffer)
+            var payload = connection.allocator.buffer(capacity: framedOrPayload.count)
+            payload.writeBytes(framedOrPayload)
+            if compression { payload = Gzip.compress(payload) }
+            MessageFramer.frame(payload: payload, compressed: compression, into: &buffer)
         }
-        try await enqueue(buffer)
+        try await enqueue(buffer, end: false)
     }
 
-    /// Ends the request side (END_STREAM once the queue is sent).
+    /// Half-closes the request (END_STREAM after the buffered messages). Does nothing when
+    /// the call has already ended (the server may answer before reading the whole request);
+    /// `status()` tells how it ended.
     public func finishSending() async throws {
-        try await onLoop { (continuation: CheckedContinuation<Void, any Error>) in
-            if !self.sendFinished {
-                self.sendFinished = true
-                self.handler.resumeSending(self)
-            }
-            continuation.resume()
-        }
+        try await enqueue(nil, end: true)
     }
 
-    /// Cancels the call (RST_STREAM CANCEL); its status becomes CANCELLED.
+    /// Cancels the call: RST_STREAM(CANCEL) to the server, status CANCELLED locally.
     public func cancel() {
-        execute {
-            guard self.finalStatus == nil else { return }
-            if self.localStatus == nil {
-                self.localStatus = CallStatus(code: .cancelled, message: "cancelled by the client")
-            }
-            if self.streamID > 0 {
-                self.handler.reset(self, errorCode: NGHTTP2_CANCEL.rawValue)
-            } else {
-                self.finish()
-            }
-        }
+        onLoop { $0.fail(CallStatus(code: .cancelled, message: "cancelled by the client"), reset: NGHTTP2_CANCEL.rawValue) }
     }
 
-    /// Response message payloads, in order; ends at the end of the call (see `status()`).
+    /// The response message payloads, in order. Ends when the call ends with OK; throws
+    /// `CallError` after the last message when it ends otherwise.
     public var responses: ClientResponseStream { ClientResponseStream(call: self) }
 
-    /// Response messages decoded as `M`.
-    public func messages<M: ProtobufMessage>(_: M.Type) -> AsyncThrowingMapSequence<ClientResponseStream, M> {
-        responses.map { try M(protobuf: $0) }
+    /// The response messages decoded as `M`; a payload that does not decode throws
+    /// `CallError(INTERNAL)` and cancels the call.
+    public func messages<M: ProtobufMessage>(_: M.Type) -> some AsyncSequence<M, any Error> {
+        ClientMessageStream<M>(call: self)
     }
 
-    /// The response headers (from a Trailers-Only response: its metadata; empty if none came).
-    public func initialMetadata() async -> Metadata {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Metadata, Never>) in
-            execute {
-                if self.headersDone || self.finalStatus != nil {
-                    continuation.resume(returning: self.initial)
-                } else {
-                    self.headerWaiters.append(continuation)
+    /// The response headers' metadata (for a Trailers-Only response, that block's custom
+    /// metadata). Throws `CallError` when the call ended without any response headers.
+    public func initialMetadata() async throws -> Metadata {
+        if eventLoop.inEventLoop, let result = metadataResult() { return try result.get() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                onLoop { call in
+                    if let result = call.metadataResult() {
+                        continuation.resume(with: result)
+                    } else {
+                        call.metadataWaiters.append(continuation)
+                    }
                 }
             }
+        } onCancel: {
+            cancel()
         }
     }
 
-    /// How the call ended; waits for the end.
+    /// The call's final status, once it has one: from the trailers, or from a reset,
+    /// deadline, cancellation or lost connection (mapped as gRPC specifies).
     public func status() async -> CallStatus {
-        await withCheckedContinuation { (continuation: CheckedContinuation<CallStatus, Never>) in
-            execute {
-                if let status = self.finalStatus {
-                    continuation.resume(returning: status)
-                } else {
-                    self.statusWaiters.append(continuation)
+        if eventLoop.inEventLoop, let finalStatus { return finalStatus }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                onLoop { call in
+                    if let status = call.finalStatus {
+                        continuation.resume(returning: status)
+                    } else {
+                        call.statusWaiters.append(continuation)
+                    }
                 }
             }
+        } onCancel: {
+            cancel()
         }
     }
 
-    /// Every response message and the status, once the call has ended.
-    func collect() async -> (messages: [ByteBuffer], status: CallStatus, initialMetadata: Metadata) {
-        let status = await status()
-        return await withCheckedContinuation { continuation in
-            execute {
-                let messages = Array(self.inbound[self.inboundHead...])
-                self.inbound = []
-                self.inboundHead = 0
-                continuation.resume(returning: (messages, status, self.initial))
-            }
+    // MARK: - Loop plumbing
+
+    /// Runs `body` on the loop: inline when already there.
+    private func onLoop(_ body: @escaping @Sendable (ClientCall) -> Void) {
+        if eventLoop.inEventLoop {
+            body(self)
+        } else {
+            eventLoop.execute { body(self) }
         }
     }
 
-    // MARK: - Loop-side plumbing
-
-    private func execute(_ body: @escaping @Sendable () -> Void) {
-        if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
+    private func metadataResult() -> Result<Metadata, any Error>? {
+        if let responseMetadata { return .success(responseMetadata) }
+        if let finalStatus { return .failure(CallError(status: finalStatus)) }
+        return nil
     }
 
-    private func onLoop<T>(_ body: @escaping @Sendable (CheckedContinuation<T, any Error>) -> Void) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            execute { body(continuation) }
+    /// Called by `GRPCConnection.unary` (on the loop) before the call is submitted.
+    func awaitUnary(_ continuation: CheckedContinuation<UnaryOutcome, Never>) {
+        if let finalStatus {
+            continuation.resume(returning: UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
+        } else {
+            unaryCompletion = continuation
         }
     }
 
-    private func enqueue(_ framed: ByteBuffer) async throws {
-        try await onLoop { (continuation: CheckedContinuation<Void, any Error>) in
-            if let status = self.finalStatus {
-                continuation.resume(throwing: CallError(status: status, initialMetadata: self.initial))
-                return
+    // MARK: - Sending (loop side)
+
+    private enum AppendResult {
+        case accepted
+        case mustWait
+        case failed(CallError)
+    }
+
+    private func enqueue(_ bytes: ByteBuffer?, end: Bool) async throws {
+        if eventLoop.inEventLoop {
+            switch append(bytes, end: end) {
+            case .accepted: return
+            case .failed(let error): throw error
+            case .mustWait: break
             }
-            guard !self.sendFinished else {
-                continuation.resume(throwing: CallError(status: CallStatus(code: .failedPrecondition, message: "the request side is already finished")))
-                return
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    onLoop { call in call.waitForSendCredit(continuation) }
+                }
+            } onCancel: {
+                cancel()
             }
-            var framed = framed
-            self.outbound.writeBuffer(&framed)
-            self.handler.resumeSending(self)
-            if self.outbound.readableBytes > Self.sendHighWater {
-                self.sendWaiters.append(continuation)
+            return
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                eventLoop.execute {
+                    switch self.append(bytes, end: end) {
+                    case .accepted: continuation.resume()
+                    case .failed(let error): continuation.resume(throwing: error)
+                    case .mustWait: self.waitForSendCredit(continuation)
+                    }
+                }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    private func waitForSendCredit(_ continuation: CheckedContinuation<Void, any Error>) {
+        if let finalStatus {
+            continuation.resume(throwing: CallError(status: finalStatus, initialMetadata: responseMetadata ?? Metadata()))
+        } else if outbound.readableBytes <= connection.configuration.sendBufferHighWater {
+            continuation.resume()
+        } else {
+            sendWaiters.append(continuation)
+        }
+    }
+
+    private func append(_ bytes: ByteBuffer?, end: Bool) -> AppendResult {
+        if let finalStatus {
+            if bytes == nil { return .accepted }  // finishing an ended call is harmless
+            return .failed(CallError(status: finalStatus, initialMetadata: responseMetadata ?? Metadata()))
+        }
+        if sendClosed {
+            if bytes == nil { return .accepted }
+            return .failed(CallError(.failedPrecondition, "the request stream is already finished (finishSending was called)"))
+        }
+        if let bytes {
+            if outbound.readableBytes == 0 {
+                outbound = bytes
             } else {
-                continuation.resume()
+                outbound.writeImmutableBuffer(bytes)
             }
         }
-    }
-
-    func startDeadline(_ timeout: Duration) {
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        deadlineTimer = eventLoop.scheduleTask(in: .nanoseconds(max(0, nanoseconds))) { [self] in
-            guard finalStatus == nil else { return }
-            localStatus = CallStatus(code: .deadlineExceeded, message: "deadline exceeded (\(timeout))")
-            if streamID > 0 { handler.reset(self, errorCode: NGHTTP2_CANCEL.rawValue) } else { finish() }
+        if end { sendClosed = true }
+        if streamID > 0, !streamClosed, let session = connection.session {
+            nghttp2_session_resume_data(session, streamID)
+            connection.scheduleFlush()
         }
+        return outbound.readableBytes > connection.configuration.sendBufferHighWater ? .mustWait : .accepted
     }
 
-    /// nghttp2 asks for request bytes.
+    /// nghttp2 pulls request bytes: copy what is buffered; END_STREAM once finished.
     func readRequest(into buffer: UnsafeMutablePointer<UInt8>, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        if finalStatus != nil && !remoteEnded {
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)  // being reset; send nothing more
+        }
         let count = min(length, outbound.readableBytes)
         if count > 0 {
             outbound.withUnsafeReadableBytes { bytes in
                 UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: count)
             }
             outbound.moveReaderIndex(forwardBy: count)
-            bytesSent += count
             if outbound.readableBytes == 0 { outbound.clear() }
+            if !sendWaiters.isEmpty, outbound.readableBytes <= connection.configuration.sendBufferHighWater / 2 {
+                let waiters = sendWaiters
+                sendWaiters.removeAll()
+                for waiter in waiters { waiter.resume() }
+            }
         }
-        if outbound.readableBytes == 0 && sendFinished {
+        if outbound.readableBytes == 0 && sendClosed {
             flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue)
+            endOfRequestSent = true
+            return count
         }
-        if outbound.readableBytes <= Self.sendHighWater, !sendWaiters.isEmpty {
-            let waiters = sendWaiters
-            sendWaiters = []
-            for waiter in waiters { waiter.resume() }
-        }
-        if count == 0 && !sendFinished { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
-        return count
+        return count == 0 ? Int(NGHTTP2_ERR_DEFERRED.rawValue) : count
     }
 
-    func header(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>, trailers: Bool) {
-        let name = String(decoding: name, as: UTF8.self)
-        let value = String(decoding: value, as: UTF8.self)
-        switch name {
-        case ":status": httpStatus = Int(value)
-        case "content-type": contentType = value
-        case "grpc-status": grpcStatus = StatusCode(headerValue: value) ?? .unknown
-        case "grpc-message": grpcMessage = GRPCMessageEncoding.decode(value)
-        case "grpc-encoding": responseEncoding = MessageEncoding(rawValue: value)
-        case "grpc-accept-encoding": break
-        default:
-            if trailers {
-                _ = trailing.addWireHeader(name: name, value: value)
-            } else {
-                _ = initial.addWireHeader(name: name, value: value)
-            }
-        }
-    }
+    // MARK: - Lifecycle (loop side)
 
-    func headersComplete(endStream: Bool) {
-        headersDone = true
-        deframer = MessageDeframer(maxMessageSize: handler.configuration.maxReceiveMessageSize, encoding: responseEncoding)
-        if endStream {
-            // Trailers-Only: the status came with the headers.
-            trailing = initial
-        }
-        let waiters = headerWaiters
-        headerWaiters = []
-        for waiter in waiters { waiter.resume(returning: initial) }
-    }
-
-    func trailersComplete() {}
-
-    func receiveData(_ bytes: UnsafeRawBufferPointer) {
-        bytesReceived += bytes.count
-        guard localStatus == nil, var deframer else {
-            handler.consumed(self, bytes: bytes.count)
-            return
-        }
-        deframer.append(bytes)
-        do {
-            while let message = try deframer.next() {
-                if let receiver {
-                    self.receiver = nil
-                    receiver.resume(returning: message)
-                } else {
-                    inbound.append(message)
-                }
-            }
-        } catch {
-            self.deframer = deframer
-            localStatus = CallStatus(code: error.code, message: error.message)
-            handler.reset(self, errorCode: NGHTTP2_CANCEL.rawValue)
-            return
-        }
-        self.deframer = deframer
-        if inbound.count - inboundHead < Self.bufferedMessagesBeforeBackpressure {
-            handler.consumed(self, bytes: bytes.count + owedCredit)
-            owedCredit = 0
+    /// The request was handed to nghttp2 as `streamID`; arms the deadline.
+    func submitted(streamID: Int32) {
+        self.streamID = streamID
+        guard let deadline else { return }
+        if deadline <= .now() {
+            deadlineExpired()
         } else {
-            owedCredit += bytes.count
+            deadlineTimer = eventLoop.scheduleTask(deadline: deadline) { self.deadlineExpired() }
         }
     }
 
-    func streamClosed(errorCode: UInt32) {
-        if errorCode == NGHTTP2_REFUSED_STREAM.rawValue, localStatus == nil, httpStatus == nil,
-            let retainedRequest, transparentRetries < Self.maxTransparentRetries
-        {
-            transparentRetries += 1
-            outbound = retainedRequest
-            streamID = 0
-            handler.open(self, headers: headers)
-            return
-        }
-        if localStatus == nil, grpcStatus == nil, errorCode != NGHTTP2_NO_ERROR.rawValue {
-            localStatus = switch errorCode {
-            case NGHTTP2_CANCEL.rawValue: CallStatus(code: .cancelled, message: "stream cancelled by the server")
-            case NGHTTP2_REFUSED_STREAM.rawValue: CallStatus(code: .unavailable, message: "stream refused by the server")
-            case NGHTTP2_ENHANCE_YOUR_CALM.rawValue: CallStatus(code: .resourceExhausted, message: "server said ENHANCE_YOUR_CALM")
-            default: CallStatus(code: .internalError, message: "stream reset by the server (HTTP/2 error code \(errorCode))")
-            }
-        }
-        finish()
+    private func deadlineExpired() {
+        deadlineTimer = nil
+        let shown = timeout.map { " (timeout \($0))" } ?? ""
+        fail(CallStatus(code: .deadlineExceeded, message: "deadline exceeded\(shown)"), reset: NGHTTP2_CANCEL.rawValue)
     }
 
-    /// Ends the call with `status` unless it has ended already (connection failures).
-    func closed(status: CallStatus) {
-        if localStatus == nil { localStatus = status }
-        finish()
-    }
-
-    private func finish() {
+    /// Ends the call locally and resets its stream if it is still open.
+    private func fail(_ status: CallStatus, reset errorCode: UInt32) {
         guard finalStatus == nil else { return }
+        finish(status)
+        if streamID > 0, !streamClosed {
+            connection.reset(streamID: streamID, errorCode: errorCode)
+        }
+    }
+
+    /// Records the final status and wakes everyone waiting on the call.
+    func finish(_ status: CallStatus) {
+        guard finalStatus == nil else { return }
+        finalStatus = status
         deadlineTimer?.cancel()
         deadlineTimer = nil
-        let status: CallStatus
-        if let localStatus {
-            status = localStatus
-        } else if let grpcStatus {
-            if grpcStatus == .ok, deframer?.hasPartialMessage == true {
-                status = CallStatus(code: .internalError, message: "the response ended inside a message", trailers: trailing)
-            } else {
-                status = CallStatus(code: grpcStatus, message: grpcMessage, trailers: trailing)
-            }
-        } else if let httpStatus, httpStatus != 200 {
-            status = CallStatus(code: HTTPStatusMapping.code(forHTTPStatus: httpStatus), message: "HTTP status \(httpStatus)")
-        } else if let contentType, !contentType.hasPrefix("application/grpc") {
-            status = CallStatus(code: .unknown, message: "response content-type \(contentType) is not gRPC")
-        } else {
-            status = CallStatus(code: .internalError, message: "the server ended the stream without a grpc-status")
+        if remoteEnded, streamID > 0, !streamClosed, !endOfRequestSent {
+            // The server answered before reading the whole request: stop sending it.
+            connection.reset(streamID: streamID, errorCode: NGHTTP2_NO_ERROR.rawValue)
         }
-        finalStatus = status
-        if let receiver {
-            self.receiver = nil
-            receiver.resume(returning: nil)
+        outbound.clear()
+        let error = CallError(status: status, initialMetadata: responseMetadata ?? Metadata())
+        if !sendWaiters.isEmpty {
+            let waiters = sendWaiters
+            sendWaiters.removeAll()
+            for waiter in waiters { waiter.resume(throwing: error) }
         }
-        for waiter in headerWaiters { waiter.resume(returning: initial) }
-        headerWaiters = []
-        for waiter in statusWaiters { waiter.resume(returning: status) }
-        statusWaiters = []
-        for waiter in sendWaiters { waiter.resume(throwing: CallError(status: status, initialMetadata: initial)) }
-        sendWaiters = []
-    }
-
-    /// The next response message, or nil at the end (see `ClientResponseStream`).
-    func nextMessage() async throws -> ByteBuffer? {
-        try await onLoop { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
-            if self.inboundHead < self.inbound.count {
-                let message = self.inbound[self.inboundHead]
-                self.inboundHead += 1
-                if self.inboundHead == self.inbound.count {
-                    self.inbound.removeAll(keepingCapacity: true)
-                    self.inboundHead = 0
-                }
-                if self.owedCredit > 0, self.inbound.count - self.inboundHead < Self.bufferedMessagesBeforeBackpressure {
-                    self.handler.consumed(self, bytes: self.owedCredit)
-                    self.owedCredit = 0
-                }
-                continuation.resume(returning: message)
-            } else if self.finalStatus != nil {
-                continuation.resume(returning: nil)
-            } else {
-                self.receiver = continuation
+        if !metadataWaiters.isEmpty {
+            let waiters = metadataWaiters
+            metadataWaiters.removeAll()
+            for waiter in waiters {
+                if let responseMetadata { waiter.resume(returning: responseMetadata) } else { waiter.resume(throwing: error) }
             }
         }
+        if !statusWaiters.isEmpty {
+            let waiters = statusWaiters
+            statusWaiters.removeAll()
+            for waiter in waiters { waiter.resume(returning: status) }
+        }
+        if let unaryCompletion {
+            self.unaryCompletion = nil
+            unaryCompletion.resume(returning: UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: inbound))
+            inbound.removeAll()
+        }
+        wakeReader()
     }
-}
 
-/// The response messages of a call, as payload bytes.
-public struct ClientResponseStream: AsyncSequence, Sendable {
-    public typealias Element = ByteBuffer
-    let call: ClientCall
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let call: ClientCall
-        public mutating func next() async throws -> ByteBuffer? { try await call.nextMessage() }
+    /// nghttp2 closed the stream; `status` is set when the call had not ended yet.
+    func streamClosed(status: CallStatus?) {
+        streamClosed = true
+        if let status { finish(status) }
+        // Stream-level credit dies with the stream; connection-level credit must come back.
+        if let session = connection.session, receivedBytes > consumedBytes {
+            nghttp2_session_consume_connection(session, receivedBytes - consumedBytes)
+            consumedBytes = receivedBytes
+        }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: call) }
+    /// The connection is gone (nghttp2's session is being deleted).
+    func connectionClosed(_ status: CallStatus) {
+        streamClosed = true
+        finish(status)
+    }
+
+    // MARK: - Receiving (loop side, from nghttp2's callbacks)
+
+    func beginHeaderBlock() {
+        block = ResponseHead()
+    }
+
+    func receiveHeader(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        block.add(name: name, value: value)
+    }
+
+    func headerBlockComplete(endStream: Bool) {
+        let head = block
+        block = ResponseHead()
+        if endStream { remoteEnded = true }
+        guard finalStatus == nil else { return }
+        if headersReceived {
+            // Trailers.
+            if let deframer, deframer.hasPartialMessage {
+                fail(
+                    CallStatus(
+                        code: .internalError,
+                        message: "the response ended in the middle of a message (\(deframer.bufferedBytes) bytes buffered)",
+                        trailers: head.metadata), reset: NGHTTP2_CANCEL.rawValue)
+                return
+            }
+            finish(head.callStatus)
+            return
+        }
+        guard let httpStatus = head.httpStatus else {
+            fail(CallStatus(code: .internalError, message: "response headers without :status"), reset: NGHTTP2_PROTOCOL_ERROR.rawValue)
+            return
+        }
+        if (100..<200).contains(httpStatus) && !endStream { return }  // informational; the real headers follow
+        httpStatusStorage.store(httpStatus, ordering: .releasing)
+        headersReceived = true
+        guard httpStatus == 200 else {
+            var message = "HTTP status \(httpStatus)"
+            if let grpcMessage = head.grpcMessage, !grpcMessage.isEmpty { message += ": \(grpcMessage)" }
+            fail(CallStatus(code: StatusMapping.code(httpStatus: httpStatus), message: message), reset: NGHTTP2_CANCEL.rawValue)
+            return
+        }
+        guard head.isGRPCContentType else {
+            fail(
+                CallStatus(code: .unknown, message: "invalid response content-type \"\(head.contentType ?? "")\""),
+                reset: NGHTTP2_CANCEL.rawValue)
+            return
+        }
+        guard !head.invalidMetadata else {
+            fail(CallStatus(code: .internalError, message: "invalid base64 in -bin response metadata"), reset: NGHTTP2_CANCEL.rawValue)
+            return
+        }
+        responseMetadata = head.metadata
+        if !metadataWaiters.isEmpty {
+            let waiters = metadataWaiters
+            metadataWaiters.removeAll()
+            for waiter in waiters { waiter.resume(returning: head.metadata) }
+        }
+        if endStream {
+            finish(head.callStatus)  // Trailers-Only
+            return
+        }
+        var encoding: MessageEncoding?
+        if let name = head.encoding {
+            guard let known = MessageEncoding(rawValue: name) else {
+                fail(
+                    CallStatus(code: .internalError, message: "response uses unsupported grpc-encoding \"\(name)\""),
+                    reset: NGHTTP2_CANCEL.rawValue)
+                return
+            }
+            encoding = known
+        }
+        deframer = MessageDeframer(
+            maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: encoding, allocator: connection.allocator)
+    }
+
+    func dataEndedStream() {
+        remoteEnded = true
+        guard finalStatus == nil else { return }
+        fail(CallStatus(code: .internalError, message: "the server ended the stream without trailers"), reset: NGHTTP2_CANCEL.rawValue)
+    }
+
+    func receiveData(_ bytes: UnsafeRawBufferPointer) {
+        receivedBytes += bytes.count
+        guard finalStatus == nil, deframer != nil else {
+            if finalStatus == nil {
+                fail(CallStatus(code: .internalError, message: "response DATA before headers"), reset: NGHTTP2_PROTOCOL_ERROR.rawValue)
+            }
+            returnCredit()
+            return
+        }
+        deframer!.append(bytes)
+        do {
+            while true {
+                let before = deframer!.bufferedBytes
+                guard let payload = try deframer!.next() else { break }
+                inbound.append(payload)
+                if !returnsCreditOnArrival { heldBytes += before - deframer!.bufferedBytes }
+            }
+        } catch {
+            returnCredit()
+            fail(CallStatus(code: error.code, message: error.message), reset: NGHTTP2_CANCEL.rawValue)
+            return
+        }
+        returnCredit()
+        wakeReader()
+    }
+
+    /// Returns window credit for every received byte that is not part of a message the
+    /// reader still holds (partial messages are credited at once: a message larger than the
+    /// window must still get through).
+    private func returnCredit() {
+        let target = receivedBytes - heldBytes
+        guard target > consumedBytes, !streamClosed, let session = connection.session else { return }
+        nghttp2_session_consume(session, streamID, target - consumedBytes)
+        consumedBytes = target
+        connection.scheduleFlush()
+    }
+
+    // MARK: - Reading (loop side)
+
+    /// Hands every buffered message to the reader: an empty batch is the clean end.
+    private func takeBatch() -> Result<[ByteBuffer], any Error>? {
+        if !inbound.isEmpty {
+            let batch = inbound
+            inbound.removeAll(keepingCapacity: true)
+            heldBytes = 0
+            returnCredit()
+            return .success(batch)
+        }
+        guard let finalStatus else { return nil }
+        if finalStatus.code == .ok { return .success([]) }
+        return .failure(CallError(status: finalStatus, initialMetadata: responseMetadata ?? Metadata()))
+    }
+
+    private func wakeReader() {
+        guard let reader, let batch = takeBatch() else { return }
+        self.reader = nil
+        reader.resume(with: batch)
+    }
+
+    /// The next batch of response payloads; empty at the clean end of the responses.
+    func nextBatch() async throws -> [ByteBuffer] {
+        if eventLoop.inEventLoop, let batch = takeBatch() { return try batch.get() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                onLoop { call in
+                    if let batch = call.takeBatch() {
+                        continuation.resume(with: batch)
+                    } else if call.reader != nil {
+                        continuation.resume(throwing: CallError(.failedPrecondition, "responses are already being read by another task"))
+                    } else {
+                        call.reader = continuation
+                    }
+                }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// A response payload the reader could not decode: the call fails INTERNAL.
+    func failDecoding(_ error: ProtobufError) {
+        onLoop {
+            $0.fail(
+                CallStatus(code: .internalError, message: "failed to decode the response: \(error.description)"),
+                reset: NGHTTP2_CANCEL.rawValue)
+        }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+    }
 }

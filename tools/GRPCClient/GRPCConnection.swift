@@ -3,126 +3,190 @@ public import NIOCore
 import NIOPosix
 import NIOSSL
 
-/// One HTTP/2 connection to a gRPC server (an nghttp2 client session on a NIO channel),
-/// multiplexing any number of calls. Calls may be started from any task or thread.
+/// One HTTP/2 connection (an nghttp2 client session on a NIO channel) multiplexing many calls.
+///
+/// Thread-safe: calls may be started from any task. Calls beyond the server's
+/// SETTINGS_MAX_CONCURRENT_STREAMS wait in nghttp2's queue until a stream closes. After a
+/// GOAWAY or once the connection is lost, new calls fail with UNAVAILABLE; calls on streams
+/// the server did not process fail UNAVAILABLE too (safe to retry elsewhere).
+///
+/// The hot path stays on the connection's event loop: tasks started with
+/// `Task(executorPreference: connection.taskExecutor)` start calls, send and read without
+/// a thread hop, and all output of one loop tick goes out in one write and flush.
 public final class GRPCConnection: Sendable {
     public let configuration: GRPCClientConfiguration
-    public let eventLoop: any EventLoop
-    let channel: any Channel
-    let handler: ClientConnectionHandler
+    private let channel: any Channel
+    private let handler: ClientConnection
+    private let executor: LoopTaskExecutor
 
-    private init(configuration: GRPCClientConfiguration, channel: any Channel, handler: ClientConnectionHandler) {
+    private init(configuration: GRPCClientConfiguration, channel: any Channel, handler: ClientConnection) {
         self.configuration = configuration
         self.channel = channel
-        self.eventLoop = channel.eventLoop
         self.handler = handler
+        self.executor = LoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
-    /// Connects; throws a `CallError` with UNAVAILABLE when the server cannot be reached.
+    deinit {
+        channel.close(promise: nil)
+    }
+
+    /// Connects and waits for the server's HTTP/2 SETTINGS (so the first calls already know
+    /// the server's stream limit). Throws `CallError` (UNAVAILABLE) when that fails or
+    /// takes longer than `configuration.connectTimeout`.
     public static func connect(_ configuration: GRPCClientConfiguration, group: any EventLoopGroup) async throws -> GRPCConnection {
-        let eventLoop = group.next()
-        let handler = ClientConnectionHandler(configuration: configuration, eventLoop: eventLoop)
-        let sslContext: NIOSSLContext?
-        if let tls = configuration.tls {
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            tlsConfiguration.applicationProtocols = ["h2"]
-            if tls.insecure { tlsConfiguration.certificateVerification = .none }
-            if let path = tls.caCertificatePath { tlsConfiguration.trustRoots = .file(path) }
-            sslContext = try NIOSSLContext(configuration: tlsConfiguration)
-        } else {
-            sslContext = nil
+        let loop = group.next()
+        let started = ContinuousClock.now
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = try configuration.tls.map(makeTLSContext)
+        } catch {
+            throw CallError(.unavailable, "TLS configuration failed: \(error)")
         }
-        let serverName = configuration.tls?.serverName ?? configuration.host
-        let timeout = configuration.connectTimeout.components
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        let serverName = configuration.tls.flatMap { $0.serverName ?? (isIPAddress(configuration.host) ? nil : configuration.host) }
+        let handler = ClientConnection(configuration: configuration, eventLoop: loop)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.nanoseconds(ClientCall.nanoseconds(configuration.connectTimeout)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.milliseconds(timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let sslContext {
-                        let tlsHandler = try NIOSSLClientHandler(
-                            context: sslContext, serverHostname: serverName.first?.isNumber == true ? nil : serverName)
-                        try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
+        let target = "\(configuration.host):\(configuration.port)"
+        let channel: any Channel
         do {
-            let channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
-            return GRPCConnection(configuration: configuration, channel: channel, handler: handler)
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
         } catch {
-            throw CallError(status: CallStatus(
-                code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            let failure = CallError(.unavailable, "cannot connect to \(target): \(error)")
+            loop.execute { handler.failReady(failure) }
+            throw failure
         }
+        let remaining = configuration.connectTimeout - (ContinuousClock.now - started)
+        let timer = loop.scheduleTask(in: .nanoseconds(max(0, ClientCall.nanoseconds(remaining)))) { handler.readyTimedOut() }
+        do {
+            try await handler.ready.futureResult.get()
+            timer.cancel()
+        } catch {
+            timer.cancel()
+            channel.close(promise: nil)
+            if let error = error as? CallError {
+                throw CallError(.unavailable, "cannot connect to \(target): \(error.status.message)")
+            }
+            throw CallError(.unavailable, "cannot connect to \(target): \(error)")
+        }
+        return GRPCConnection(configuration: configuration, channel: channel, handler: handler)
     }
 
-    /// A unary call; throws `CallError` unless the status is OK.
-    public func unary<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String, _ request: Request, as _: Response.Type = Response.self,
-        metadata: Metadata = Metadata(), timeout: Duration? = nil, compression: MessageEncoding? = nil
-    ) async throws -> UnaryResponse<Response> {
-        var framed = ByteBuffer()
-        MessageFramer.frame(request, into: &framed, compression: compression)
-        let call = start(path, metadata: metadata, timeout: timeout, contentType: "application/grpc",
-                         compression: compression, firstRequest: framed, finished: true)
-        let (messages, status, initialMetadata) = await call.collect()
-        guard status.code == .ok else { throw CallError(status: status, initialMetadata: initialMetadata) }
-        guard messages.count == 1 else {
+    /// The loop this connection's I/O and call state live on.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// Runs tasks on this connection's event loop (see the type's documentation).
+    public var taskExecutor: any TaskExecutor { executor }
+
+    /// Streams open or queued on this connection.
+    public var activeStreams: Int { handler.state.activeStreams.load(ordering: .relaxed) }
+
+    /// False once the connection is closing or closed, or the server sent GOAWAY.
+    public var isAcceptingCalls: Bool { handler.state.refusalStatus == nil }
+
+    /// A unary call: one request, one response. Throws `CallError` for any status but OK
+    /// (including CANCELLED when the awaiting task is cancelled).
+    public func unary<Req: ProtobufMessage, Res: ProtobufMessage>(
+        _ path: String, _ request: Req, as: Res.Type = Res.self,
+        metadata: Metadata = [:], timeout: Duration? = nil
+    ) async throws -> UnaryResponse<Res> {
+        if let refusal = handler.state.refusalStatus { throw CallError(status: refusal) }
+        var body = handler.allocator.buffer(capacity: request.encodedSize + 5)
+        MessageFramer.frame(request, into: &body)
+        let call = ClientCall(
+            connection: handler, path: path, metadata: metadata, timeout: timeout, contentType: "application/grpc",
+            compression: false, request: body, unary: true)
+        let handler = self.handler
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ClientCall.UnaryOutcome, Never>) in
+                if handler.eventLoop.inEventLoop {
+                    call.awaitUnary(continuation)
+                    handler.submit(call)
+                } else {
+                    handler.eventLoop.execute {
+                        call.awaitUnary(continuation)
+                        handler.submit(call)
+                    }
+                }
+            }
+        } onCancel: {
+            call.cancel()
+        }
+        return try Self.unaryResponse(outcome)
+    }
+
+    private static func unaryResponse<Res: ProtobufMessage>(_ outcome: ClientCall.UnaryOutcome) throws -> UnaryResponse<Res> {
+        let initialMetadata = outcome.initialMetadata ?? Metadata()
+        guard outcome.status.code == .ok else {
+            throw CallError(status: outcome.status, initialMetadata: initialMetadata)
+        }
+        guard outcome.messages.count == 1 else {
+            let problem = outcome.messages.isEmpty ? "no response message" : "\(outcome.messages.count) response messages"
             throw CallError(
-                status: CallStatus(code: .internalError, message: "expected one response message, got \(messages.count)", trailers: status.trailers),
+                status: CallStatus(code: .internalError, message: "unary call ended OK with \(problem)", trailers: outcome.status.trailers),
                 initialMetadata: initialMetadata)
         }
         do {
-            return UnaryResponse(message: try Response(protobuf: messages[0]), initialMetadata: initialMetadata, trailers: status.trailers)
+            let message = try Res(protobuf: outcome.messages[0])
+            return UnaryResponse(message: message, initialMetadata: initialMetadata, trailers: outcome.status.trailers)
         } catch {
-            throw CallError(status: CallStatus(code: .internalError, message: "\(error)"), initialMetadata: initialMetadata)
+            throw CallError(
+                status: CallStatus(
+                    code: .internalError, message: "failed to decode the response: \(error.description)", trailers: outcome.status.trailers),
+                initialMetadata: initialMetadata)
         }
     }
 
-    /// A call of any kind: send with `send`, end with `finishSending`, read `responses`.
+    /// Starts a call of any kind; send, finish and read through the returned `ClientCall`.
+    /// Throws `CallError` (UNAVAILABLE) when the connection no longer takes calls.
+    ///
+    /// `contentType` and `sendRaw` exist for tests of what servers do with odd requests.
     public func makeCall(
-        _ path: String, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        contentType: String = "application/grpc", compression: MessageEncoding? = nil
-    ) -> ClientCall {
-        start(path, metadata: metadata, timeout: timeout, contentType: contentType, compression: compression,
-              firstRequest: nil, finished: false)
-    }
-
-    private func start(
-        _ path: String, metadata: Metadata, timeout: Duration?, contentType: String, compression: MessageEncoding?,
-        firstRequest: ByteBuffer?, finished: Bool
-    ) -> ClientCall {
-        var headers = ClientHeaderBlock()
-        headers.add(":method", "POST")
-        headers.add(":scheme", handler.scheme)
-        headers.add(":path", path)
-        headers.add(":authority", handler.authority)
-        headers.add("content-type", contentType)
-        headers.add("te", "trailers")
-        headers.add("user-agent", configuration.userAgent)
-        headers.add("grpc-accept-encoding", MessageEncoding.acceptHeaderValue)
-        if let compression { headers.add("grpc-encoding", compression.rawValue) }
-        if let timeout { headers.add("grpc-timeout", GRPCTimeout.format(timeout)) }
-        for (name, value) in metadata.wireHeaders { headers.add(name, value) }
-        let call = ClientCall(handler: handler, path: path, headers: headers, firstRequest: firstRequest, finished: finished)
+        _ path: String, metadata: Metadata = [:], timeout: Duration? = nil,
+        contentType: String = "application/grpc", compression: Bool = false
+    ) throws -> ClientCall {
+        if let refusal = handler.state.refusalStatus { throw CallError(status: refusal) }
+        let call = ClientCall(
+            connection: handler, path: path, metadata: metadata, timeout: timeout, contentType: contentType,
+            compression: compression, request: nil, unary: false)
         let handler = self.handler
-        let open = { @Sendable in
-            handler.open(call, headers: call.headers)
-            if let timeout { call.startDeadline(timeout) }
+        if handler.eventLoop.inEventLoop {
+            handler.submit(call)
+        } else {
+            handler.eventLoop.execute { handler.submit(call) }
         }
-        if eventLoop.inEventLoop { open() } else { eventLoop.execute(open) }
         return call
     }
 
-    /// Calls open on this connection now.
-    public var activeStreams: Int {
-        get async { (try? await eventLoop.submit { self.handler.activeCalls }.get()) ?? 0 }
-    }
-
-    /// Sends GOAWAY and closes; calls still open end with UNAVAILABLE.
+    /// Sends GOAWAY and closes the connection; calls still running fail with UNAVAILABLE.
     public func close() async {
         let handler = self.handler
-        try? await eventLoop.flatSubmit { handler.close() }.get()
+        eventLoop.execute { handler.closeGracefully() }
+        try? await channel.closeFuture.get()
+    }
+
+    private static func makeTLSContext(_ tls: GRPCClientConfiguration.TLS) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.applicationProtocols = ["h2"]
+        if let path = tls.caCertificatePath {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+        }
+        if tls.insecure {
+            configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }
-

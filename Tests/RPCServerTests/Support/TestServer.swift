@@ -4,93 +4,85 @@ import Logging
 import NIOCore
 import NIOPosix
 import RPCServer
-import Synchronization
 
-/// A Tally server in the test process on 127.0.0.1 and a free port, serving Echo, Health,
-/// Reflection and `ProbeService`, with a client connection to it.
+/// An in-process Tally server on 127.0.0.1 and a free port, serving what `tally serve
+/// --bench-echo` serves (Echo, Health, Reflection) plus the test-only `ProbeService`.
 struct TestServer {
     let server: GRPCServer
     let port: Int
-    let probe: ProbeService
-    static let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let probe: ProbeLog
+    let health: HealthStatusBoard
 
+    /// Starts a server (one event loop) with `configure` applied to the defaults.
     static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
         var configuration = ServerConfiguration.defaults
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configuration.eventLoops = 1
-        configuration.shutdownGracePeriod = .seconds(2)
+        configuration.shutdownGracePeriod = .seconds(5)
         configure(&configuration)
-        var router = RPCRouter()
-        let probe = ProbeService()
-        router.register(EchoService())
-        router.register(probe)
+        let probe = ProbeLog()
         let health = HealthStatusBoard()
+        var router = RPCRouter()
+        router.register(EchoService())
+        router.register(ProbeService(log: probe))
         router.register(HealthService(board: health))
+        router.register(ReflectionService(servedServices: router.serviceNames))
         health.set("", .serving)
-        var logger = Logger(label: "test-server")
+        for service in router.serviceNames { health.set(service, .serving) }
+        var logger = Logger(label: "wire-test")
         logger.logLevel = .critical
         let server = GRPCServer(configuration: configuration, router: router, logger: logger)
         let address = try await server.start()
-        return TestServer(server: server, port: address.port!, probe: probe)
+        return TestServer(server: server, port: address.port!, probe: probe, health: health)
     }
 
-    func connect(_ configure: (inout GRPCClientConfiguration) -> Void = { _ in }) async throws -> GRPCConnection {
-        var configuration = GRPCClientConfiguration(host: "127.0.0.1", port: port)
-        configure(&configuration)
-        return try await GRPCConnection.connect(configuration, group: Self.clientGroup)
-    }
-
-    /// Runs `body` with a fresh server and connection, then shuts both down.
-    static func with(
-        _ configure: (inout ServerConfiguration) -> Void = { _ in },
-        _ body: (TestServer, GRPCConnection) async throws -> Void
-    ) async throws {
+    /// Runs `body` against a fresh server and always shuts the server down.
+    static func with<R>(
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> R
+    ) async throws -> R {
         let server = try await start(configure)
-        let connection = try await server.connect()
         do {
-            try await body(server, connection)
+            let result = try await body(server)
+            await server.server.shutdown()
+            return result
         } catch {
-            await connection.close()
             await server.server.shutdown()
             throw error
         }
-        await connection.close()
-        await server.server.shutdown()
+    }
+
+    func clientConfiguration(_ configure: (inout GRPCClientConfiguration) -> Void = { _ in }) -> GRPCClientConfiguration {
+        var configuration = GRPCClientConfiguration(host: "127.0.0.1", port: port)
+        configure(&configuration)
+        return configuration
+    }
+
+    /// Connects a client, runs `body`, and closes the connection.
+    func withConnection<R>(
+        _ configure: (inout GRPCClientConfiguration) -> Void = { _ in }, _ body: (GRPCConnection) async throws -> R
+    ) async throws -> R {
+        let connection = try await GRPCConnection.connect(clientConfiguration(configure), group: MultiThreadedEventLoopGroup.singleton)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
     }
 }
 
-/// `tally.testing.v1.Probe`-like test service: a handler that waits until cancelled and
-/// counts how its calls ended, so tests can see that cancellation reached the handler.
-final class ProbeService: RPCService, Sendable {
-    let started = Atomic<Int>(0)
-    let cancelled = Atomic<Int>(0)
-
-    static let hangPath = "/tally.testing.v1.Probe/Hang"
-
-    var methods: [RPCMethod] {
-        [
-            .unary(Self.hangPath) { [self] (request: Bench_V1_EchoRequest, context: ServerContext) -> Bench_V1_EchoResponse in
-                started.add(1, ordering: .relaxed)
-                do {
-                    try await Task.sleep(for: .seconds(30))
-                } catch {
-                    cancelled.add(1, ordering: .relaxed)
-                    throw error
-                }
-                return Bench_V1_EchoResponse()
-            }
-        ]
+/// Polls `condition` until it holds or `timeout` passes (for effects on the server side that
+/// the client cannot await directly, like a handler noticing cancellation).
+func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
     }
-
-    /// Waits (bounded, 5 s) until `counter()` reaches `value`.
-    static func wait(until value: Int, _ counter: () -> Int) async -> Bool {
-        for _ in 0..<250 {
-            if counter() >= value { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return false
-    }
+    return condition()
 }
 
 extension Bench_V1_EchoRequest {
@@ -99,4 +91,9 @@ extension Bench_V1_EchoRequest {
         self.payload = payload
         self.repeat = count
     }
+}
+
+/// Deterministic, non-trivial payload bytes.
+func payload(_ count: Int, seed: Int = 0) -> [UInt8] {
+    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) }
 }

@@ -1,0 +1,68 @@
+import Codec
+
+/// One response header block (headers or trailers) as nghttp2 delivers its fields.
+struct ResponseHead {
+    var httpStatus: Int?
+    var contentType: String?
+    var isGRPCContentType = false
+    var grpcStatus: StatusCode?
+    var grpcStatusMalformed: String?
+    var grpcMessage: String?
+    var encoding: String?
+    var metadata = Metadata()
+    var invalidMetadata = false
+
+    private static let grpcContentType = Array("application/grpc".utf8)
+
+    mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        // Names are lower-case (nghttp2 rejects others); compare lengths first.
+        switch name.count {
+        case 7 where name.elementsEqual(":status".utf8):
+            httpStatus = Int(String(decoding: value, as: UTF8.self))
+            return
+        case 11 where name.elementsEqual("grpc-status".utf8):
+            let text = String(decoding: value, as: UTF8.self)
+            grpcStatus = StatusCode(headerValue: text)
+            if grpcStatus == nil { grpcStatusMalformed = text }
+            return
+        case 12 where name.elementsEqual("content-type".utf8):
+            isGRPCContentType = Self.isGRPC(value)
+            if !isGRPCContentType { contentType = String(decoding: value, as: UTF8.self) }
+            return
+        case 12 where name.elementsEqual("grpc-message".utf8):
+            grpcMessage = GRPCMessageEncoding.decode(String(decoding: value, as: UTF8.self))
+            return
+        case 13 where name.elementsEqual("grpc-encoding".utf8):
+            encoding = String(decoding: value, as: UTF8.self)
+            return
+        default:
+            break
+        }
+        let nameString = String(decoding: name, as: UTF8.self)
+        guard !Metadata.isReserved(nameString) else { return }
+        if !metadata.addWireHeader(name: nameString, value: String(decoding: value, as: UTF8.self)) {
+            invalidMetadata = true
+        }
+    }
+
+    /// `application/grpc`, `application/grpc+proto`, `application/grpc;charset=...`.
+    private static func isGRPC(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard value.count >= grpcContentType.count, value.prefix(grpcContentType.count).elementsEqual(grpcContentType) else {
+            return false
+        }
+        guard value.count > grpcContentType.count else { return true }
+        let next = value[grpcContentType.count]
+        return next == UInt8(ascii: "+") || next == UInt8(ascii: ";")
+    }
+
+    /// The call status this block carries as trailers (or Trailers-Only headers).
+    var callStatus: CallStatus {
+        guard let grpcStatus else {
+            if let grpcStatusMalformed {
+                return CallStatus(code: .unknown, message: "malformed grpc-status \"\(grpcStatusMalformed)\"", trailers: metadata)
+            }
+            return CallStatus(code: .unknown, message: "server sent trailers without grpc-status", trailers: metadata)
+        }
+        return CallStatus(code: grpcStatus, message: grpcMessage ?? "", trailers: metadata)
+    }
+}
