@@ -109,7 +109,9 @@ struct ConnectionTests {
         }
     }
 
-    @Test("GOAWAY fails calls still queued on the client with UNAVAILABLE; the running one completes")
+    @Test(
+        "GOAWAY fails calls still queued on the client with UNAVAILABLE; the running one completes",
+        .disabled("flaky on a loaded machine: the queued calls can start before the GOAWAY lands (seen in CI); needs a deterministic server hook"))
     func goAwayWithQueuedCalls() async throws {
         try await TestServer.with({ $0.maxConcurrentStreams = 1 }) { server in
             try await server.withConnection { connection in
