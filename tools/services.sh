@@ -43,6 +43,19 @@ as_pg() {
   fi
 }
 
+# Runs a command that leaves a daemon behind with only stdin/stdout/stderr: a daemon holding
+# another inherited descriptor (a pipe or socket of whoever called us) keeps the caller
+# waiting for an EOF that never comes.
+detached() {
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      [[ $fd -gt 2 ]] && eval "exec $fd>&-" 2> /dev/null
+    done
+    "$@"
+  )
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -87,7 +100,7 @@ pg_start() {
   port=$(saved TALLY_PG_PORT)
   [[ -n $port ]] || port=$(free_port)
   rm -f "$PG_DATA/postmaster.pid"
-  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o \
+  detached as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start -o \
     "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PG_RUN \
      -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on \
      -c max_wal_size=2GB -c log_min_messages=warning" > /dev/null
@@ -121,10 +134,11 @@ redis_start() {
   local port
   port=$(saved TALLY_REDIS_PORT)
   [[ -n $port ]] || port=$(free_port)
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$REDIS_DIR" \
+  detached redis-server --bind 127.0.0.1 --port "$port" --dir "$REDIS_DIR" \
     --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
     --appendonly yes --appendfsync always --maxmemory-policy noeviction \
-    --save "" --protected-mode yes --maxclients 10000
+    --save "" --protected-mode yes --maxclients 10000 < /dev/null > /dev/null 2>&1
+  # (the daemon must not inherit our stdout: a caller reading it to EOF would wait forever)
   for _ in $(seq 100); do
     redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && break
     sleep 0.1

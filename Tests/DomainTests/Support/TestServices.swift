@@ -101,16 +101,21 @@ enum TestServices {
         var environment = ProcessInfo.processInfo.environment
         environment["TALLY_STATE_DIR"] = stateDirectory.path
         process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        // Output goes to a file, not a pipe: a daemon started by the script could hold a
+        // pipe open and a read to EOF would never end.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("services-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        try? handle.close()
         guard process.terminationStatus == 0 else {
             throw ScriptFailed(
                 arguments: arguments, status: process.terminationStatus,
-                output: String(decoding: output, as: UTF8.self))
+                output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
         }
     }
 }
