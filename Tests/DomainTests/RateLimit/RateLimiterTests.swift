@@ -1,0 +1,120 @@
+import Foundation
+import NIOPosix
+import Testing
+
+@testable import Domain
+
+@Suite("Distributed rate limiter")
+struct RateLimiterTests {
+    static func withLimiter<T>(
+        url: String = TestServices.shared.redisURL, instanceCount: Int = 1,
+        _ body: (RateLimiter) async throws -> T
+    ) async throws -> T {
+        try await RedisClientTests.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+            try await body(RateLimiter(redis: redis, instanceCount: instanceCount))
+        }
+    }
+
+    @Test("a burst gets exactly the limit, then RESOURCE_EXHAUSTED with retry-after")
+    func burst() async throws {
+        try await Self.withLimiter { limiter async throws in
+            let key = "customer-\(UUID().uuidString)"
+            let limit = RateLimit(limit: 20, period: .seconds(3600))
+            var decisions: [RateLimitDecision] = []
+            for _ in 0..<25 { decisions.append(await limiter.decide(key: key, limit: limit)) }
+            #expect(decisions.prefix(20).allSatisfy { $0.allowed })
+            #expect(decisions.prefix(20).map(\.remaining) == Array((0..<20).reversed()))
+            #expect(decisions.suffix(5).allSatisfy { !$0.allowed })
+            let denied = decisions[24]
+            // One request returns every 3600 s / 20 = 180 s.
+            #expect(denied.retryAfter > .seconds(170) && denied.retryAfter <= .seconds(180))
+            #expect(!denied.decidedLocally)
+            let error = denied.rejection("rate limit of 20 per hour exceeded")
+            #expect(error.code == .resourceExhausted)
+            #expect(Int(error.metadata["retry-after-ms"] ?? "") ?? 0 > 170_000)
+            #expect(!limiter.isDegraded)
+        }
+    }
+
+    @Test("capacity returns at the configured rate")
+    func refill() async throws {
+        try await Self.withLimiter { limiter async throws in
+            let key = "refill-\(UUID().uuidString)"
+            let limit = RateLimit(limit: 5, period: .seconds(5))  // one per second
+            for _ in 0..<5 { #expect(await limiter.decide(key: key, limit: limit).allowed) }
+            #expect(await limiter.decide(key: key, limit: limit).allowed == false)
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(await limiter.decide(key: key, limit: limit).allowed)
+        }
+    }
+
+    @Test("three processes hammering one key are allowed exactly the limit in total")
+    func exactAcrossProcesses() async throws {
+        let bench = TestServices.repositoryRoot.appendingPathComponent(".build/debug/StorageBench")
+        try #require(FileManager.default.isExecutableFile(atPath: bench.path), "build StorageBench first (swift build)")
+        let key = "exact-\(UUID().uuidString)"
+        let processes = (0..<3).map { _ in
+            let process = Process()
+            process.executableURL = bench
+            process.arguments = ["rate-limit-hammer", "--key", key, "--limit", "500", "--period-seconds", "86400",
+                                 "--attempts", "1024", "--concurrency", "64"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["REDIS_URL"] = TestServices.shared.redisURL
+            process.environment = environment
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            return (process, pipe)
+        }
+        for (process, _) in processes { try process.run() }
+        var allowed = 0
+        for (process, pipe) in processes {
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(!output.contains("degraded"))
+            allowed += Int(output.split(separator: " ").dropFirst().first ?? "") ?? -10_000
+        }
+        // 3 x 1024 attempts against 500 per day: one request refills every 172.8 s, so the
+        // few seconds of the run add nothing: exactly 500.
+        #expect(allowed == 500)
+    }
+
+    @Test("with Redis down, a local limiter takes over with the limit divided by the instances")
+    func fallback() async throws {
+        let isolated = try TestServices.PrivateSet([.redis])
+        defer { isolated.destroy() }
+        try await Self.withLimiter(url: isolated.endpoints.redisURL, instanceCount: 4) { limiter async throws in
+            let limit = RateLimit(limit: 40, period: .seconds(3600))
+            #expect(await limiter.decide(key: "warm", limit: limit).allowed)
+            try isolated.stop(.redis)
+            var allowed = 0
+            for _ in 0..<20 {
+                let decision = await limiter.decide(key: "fallback", limit: limit)
+                #expect(decision.decidedLocally)
+                if decision.allowed { allowed += 1 }
+            }
+            #expect(allowed == 10)
+            #expect(limiter.isDegraded)
+            try isolated.start(.redis)
+            var back = false
+            for _ in 0..<100 where !back {
+                back = await !limiter.decide(key: "back", limit: limit).decidedLocally
+                if !back { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(back)
+            #expect(!limiter.isDegraded)
+        }
+    }
+
+    @Test("the local limiter alone: GCRA on the monotonic clock")
+    func localLimiter() {
+        let local = LocalRateLimiter()
+        let limit = RateLimit(limit: 3, period: .seconds(3))
+        let start = ContinuousClock.now
+        let burst = (0..<4).map { _ in local.decide(key: "k", limit: limit, cost: 1, now: start).allowed }
+        #expect(burst == [true, true, true, false])
+        #expect(local.decide(key: "k", limit: limit, cost: 1, now: start + .milliseconds(999)).allowed == false)
+        #expect(local.decide(key: "k", limit: limit, cost: 1, now: start + .seconds(1)).allowed)
+        #expect(local.decide(key: "other", limit: limit, cost: 3, now: start).allowed)
+    }
+}
