@@ -1,0 +1,140 @@
+import Foundation
+
+/// A durable, named job queue in Redis: priorities, delayed jobs, retries with backoff,
+/// leases, a dead-letter set, idempotent ids and stats.
+///
+/// Every state change is one script of `JobQueueScripts`, so concurrent workers on any number
+/// of instances never see a job twice at once, and a Redis restart (AOF, `appendfsync always`)
+/// loses no acknowledged job. Delivery is at least once: a job whose worker dies is claimed
+/// again after its lease expires, so handlers must be idempotent.
+public final class JobQueue: Sendable {
+    public let name: String
+    public let configuration: JobQueueConfiguration
+    private let redis: RedisClient
+    private let prefix: RedisArgument
+
+    public init(name: String, redis: RedisClient, configuration: JobQueueConfiguration = .defaults) {
+        self.name = name
+        self.redis = redis
+        self.configuration = configuration
+        self.prefix = RedisArgument("{q:\(name)}")
+    }
+
+    /// Enqueues jobs in one atomic step; returns the ids that were new (the others were
+    /// duplicates and changed nothing).
+    @discardableResult
+    public func enqueue(_ jobs: [NewJob]) async throws -> [String] {
+        guard !jobs.isEmpty else { return [] }
+        var arguments: [RedisArgument] = [RedisArgument(jobs.count)]
+        arguments.reserveCapacity(1 + jobs.count * 5)
+        for job in jobs {
+            arguments.append(RedisArgument(job.id))
+            arguments.append(RedisArgument(bytes: job.payload))
+            arguments.append(RedisArgument(job.priority))
+            arguments.append(RedisArgument(job.delay.milliseconds))
+            arguments.append(RedisArgument(job.maxAttempts ?? configuration.maxAttempts))
+        }
+        let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
+        return (reply.array ?? []).compactMap(\.string)
+    }
+
+    /// Enqueues one job; false when its id was already known.
+    @discardableResult
+    public func enqueue(_ job: NewJob) async throws -> Bool {
+        try await !enqueue([job]).isEmpty
+    }
+
+    /// Claims up to `max` jobs (highest priority first) under a new lease. Due delayed jobs
+    /// and expired leases are returned to the queue first.
+    public func claim(max: Int, lease: String = JobQueue.newLease()) async throws -> [Job] {
+        let reply = try await redis.run(
+            JobQueueScripts.claim, keys: [prefix],
+            arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
+        return try (reply.array ?? []).map { entry in
+            guard let fields = entry.array, fields.count == 4, let id = fields[0].string,
+                let attempt = fields[2].int, let maxAttempts = fields[3].int
+            else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job") }
+            return Job(id: id, payload: fields[1].bytes ?? [], attempt: Int(attempt), maxAttempts: Int(maxAttempts), lease: lease)
+        }
+    }
+
+    /// Completes jobs of one lease; returns how many were still held by it.
+    @discardableResult
+    public func complete(_ ids: [String], lease: String) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let arguments = [RedisArgument(lease), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds)]
+            + ids.map { RedisArgument($0) }
+        return Int(try await redis.run(JobQueueScripts.complete, keys: [prefix], arguments: arguments).int ?? 0)
+    }
+
+    /// Records a failed attempt: retried after backoff, or dead-lettered after the last one.
+    @discardableResult
+    public func fail(_ job: Job, error: String) async throws -> JobFailureOutcome {
+        let jitter = configuration.backoffJitter > 0 ? Double.random(in: -configuration.backoffJitter...configuration.backoffJitter) : 0
+        let reply = try await redis.run(
+            JobQueueScripts.fail, keys: [prefix],
+            arguments: [
+                RedisArgument(job.lease), RedisArgument(job.id), RedisArgument(String(error.prefix(1000))),
+                RedisArgument(configuration.backoffBase.milliseconds), RedisArgument(configuration.backoffMax.milliseconds),
+                RedisArgument(jitter), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds),
+            ])
+        guard let parts = reply.array, parts.count == 2, let outcome = parts[0].string else {
+            throw RedisError(.unexpectedReply, "queue \(name): malformed failure outcome")
+        }
+        switch outcome {
+        case "retry": return .retry(after: .milliseconds(parts[1].int ?? 0))
+        case "dead": return .dead
+        default: return .stale
+        }
+    }
+
+    /// Hands claimed jobs back unprocessed (shutdown): they wait again, the attempt uncounted.
+    @discardableResult
+    public func release(_ ids: [String], lease: String) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let arguments = [RedisArgument(lease)] + ids.map { RedisArgument($0) }
+        return Int(try await redis.run(JobQueueScripts.release, keys: [prefix], arguments: arguments).int ?? 0)
+    }
+
+    public func stats() async throws -> JobQueueStats {
+        let reply = try await redis.run(JobQueueScripts.stats, keys: [prefix], arguments: [])
+        let flat = reply.array ?? []
+        var values: [String: Int64] = [:]
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let name = flat[index].string { values[name] = flat[index + 1].int ?? 0 }
+        }
+        var stats = JobQueueStats()
+        stats.waiting = Int(values["waiting"] ?? 0)
+        stats.delayed = Int(values["delayed"] ?? 0)
+        stats.active = Int(values["active"] ?? 0)
+        stats.dead = Int(values["dead_now"] ?? 0)
+        stats.enqueued = Int(values["enqueued"] ?? 0)
+        stats.completed = Int(values["completed"] ?? 0)
+        stats.failed = Int(values["failed"] ?? 0)
+        stats.deadLettered = Int(values["dead"] ?? 0)
+        stats.leasesExpired = Int(values["lease_expired"] ?? 0)
+        stats.throughputPerSecond = Double(values["completed_last_minute"] ?? 0) / 60
+        if stats.completed > 0 {
+            stats.meanProcessingTime = .milliseconds(Double(values["processing_ms"] ?? 0) / Double(stats.completed))
+        }
+        return stats
+    }
+
+    /// A job's stored record, or nil when unknown (or trimmed by retention).
+    public func record(of id: String) async throws -> JobRecord? {
+        let reply = try await redis.send(RedisCommand("HMGET", RedisArgument("{q:\(name)}:job:\(id)"), "state", "attempts", "error"))
+        guard let fields = reply.array, fields.count == 3, let raw = fields[0].string, let state = JobRecord.State(rawValue: raw) else {
+            return nil
+        }
+        return JobRecord(id: id, state: state, attempts: Int(fields[1].int ?? 0), lastError: fields[2].string)
+    }
+
+    /// A fresh lease token (one per worker run or claim).
+    public static func newLease() -> String { UUID().uuidString }
+
+    /// Ids in the dead-letter set, oldest first.
+    public func deadLetters(limit: Int = 100) async throws -> [String] {
+        let reply = try await redis.send(RedisCommand("ZRANGE", RedisArgument("{q:\(name)}:dead"), 0, RedisArgument(limit - 1)))
+        return (reply.array ?? []).compactMap(\.string)
+    }
+}

@@ -1,0 +1,211 @@
+/// Every state change of a job queue, each one atomic Lua script.
+///
+/// Keys of one queue share the hash tag `{q:<name>}` (one Redis Cluster slot):
+///   :waiting    ZSET  job id -> priority band * 1e14 + enqueue sequence (ZPOPMIN = highest
+///                     priority first, FIFO within a priority)
+///   :delayed    ZSET  job id -> ms when it becomes due (delayed jobs, retry backoff)
+///   :active     ZSET  job id -> ms when its lease expires
+///   :completed  ZSET  job id -> ms finished      (kept by count and age)
+///   :failed     ZSET  job id -> ms of last failure (failures that were retried)
+///   :dead       ZSET  job id -> ms dead-lettered (after the last attempt)
+///   :job:<id>   HASH  payload, priority, attempts, max_attempts, state, lease, times, error
+///   :seq        counter for FIFO order;  :stats HASH totals (completed, failed, dead, ...)
+/// Times come from Redis' clock (`TIME`), so instances with skewed clocks agree on leases.
+enum JobQueueScripts {
+    /// Shared Lua prelude: the clock and how a job re-enters :waiting.
+    private static let prelude = """
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function wait(prefix, id, priority)
+          local seq = redis.call('INCR', prefix .. ':seq')
+          redis.call('ZADD', prefix .. ':waiting', (9 - priority) * 100000000000000 + seq, id)
+          redis.call('HSET', prefix .. ':job:' .. id, 'state', 'waiting')
+        end
+        """
+
+    /// KEYS[1]: the queue prefix `{q:name}`. ARGV: count, then per job: id, payload,
+    /// priority (0-9), delay ms, max attempts. Returns the ids that were new (an id already
+    /// known is a duplicate: ignored, which makes enqueueing idempotent).
+    static let enqueue = RedisScript(name: "queue_enqueue", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local now = now_ms()
+        local added = {}
+        local n = tonumber(ARGV[1])
+        for i = 0, n - 1 do
+          local base = 2 + i * 5
+          local id, payload = ARGV[base], ARGV[base + 1]
+          local priority, delay, max = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), ARGV[base + 4]
+          local key = prefix .. ':job:' .. id
+          if redis.call('EXISTS', key) == 0 then
+            redis.call('HSET', key, 'payload', payload, 'priority', priority, 'attempts', 0,
+              'max_attempts', max, 'enqueued_at', now)
+            if delay > 0 then
+              redis.call('ZADD', prefix .. ':delayed', now + delay, id)
+              redis.call('HSET', key, 'state', 'delayed')
+            else
+              wait(prefix, id, priority)
+            end
+            added[#added + 1] = id
+          end
+        end
+        redis.call('HINCRBY', prefix .. ':stats', 'enqueued', #added)
+        return added
+        """)
+
+    /// KEYS[1]: prefix. ARGV: max jobs, lease ms, lease token.
+    /// First moves due delayed jobs to :waiting and expired leases back (a crashed worker's
+    /// jobs; the lost attempt counts, and past the last one the job is dead-lettered), then
+    /// claims up to max jobs. Returns {id, payload, attempts, max_attempts} per job.
+    static let claim = RedisScript(name: "queue_claim", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local max, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+        local now = now_ms()
+        local due = redis.call('ZRANGEBYSCORE', prefix .. ':delayed', '-inf', now, 'LIMIT', 0, 1000)
+        for _, id in ipairs(due) do
+          redis.call('ZREM', prefix .. ':delayed', id)
+          wait(prefix, id, tonumber(redis.call('HGET', prefix .. ':job:' .. id, 'priority')) or 0)
+        end
+        local expired = redis.call('ZRANGEBYSCORE', prefix .. ':active', '-inf', now, 'LIMIT', 0, 1000)
+        for _, id in ipairs(expired) do
+          local key = prefix .. ':job:' .. id
+          redis.call('ZREM', prefix .. ':active', id)
+          redis.call('HINCRBY', prefix .. ':stats', 'lease_expired', 1)
+          local attempts = tonumber(redis.call('HGET', key, 'attempts')) or 0
+          if attempts >= (tonumber(redis.call('HGET', key, 'max_attempts')) or 1) then
+            redis.call('ZADD', prefix .. ':dead', now, id)
+            redis.call('HSET', key, 'state', 'dead', 'error', 'lease expired on the last attempt', 'finished_at', now)
+            redis.call('HINCRBY', prefix .. ':stats', 'dead', 1)
+          else
+            wait(prefix, id, tonumber(redis.call('HGET', key, 'priority')) or 0)
+          end
+        end
+        local popped = redis.call('ZPOPMIN', prefix .. ':waiting', max)
+        local jobs = {}
+        for i = 1, #popped, 2 do
+          local id = popped[i]
+          local key = prefix .. ':job:' .. id
+          local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+          redis.call('HSET', key, 'state', 'active', 'lease', token, 'claimed_at', now)
+          redis.call('ZADD', prefix .. ':active', now + lease, id)
+          local fields = redis.call('HMGET', key, 'payload', 'max_attempts')
+          jobs[#jobs + 1] = {id, fields[1], attempts, tonumber(fields[2])}
+        end
+        return jobs
+        """)
+
+    /// KEYS[1]: prefix. ARGV: lease token, keep count, keep ms, then ids. Completes the jobs
+    /// this lease still holds (a job whose lease expired and was claimed again is not ours),
+    /// records processing time, and trims completed records by count and age.
+    /// Returns how many were completed.
+    static let complete = RedisScript(name: "queue_complete", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local token, keep, keep_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+        local now = now_ms()
+        local done, busy = 0, 0
+        for i = 4, #ARGV do
+          local id = ARGV[i]
+          local key = prefix .. ':job:' .. id
+          if redis.call('HGET', key, 'lease') == token and redis.call('ZREM', prefix .. ':active', id) == 1 then
+            local claimed = tonumber(redis.call('HGET', key, 'claimed_at')) or now
+            busy = busy + (now - claimed)
+            redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
+            redis.call('HDEL', key, 'lease', 'payload')
+            redis.call('ZADD', prefix .. ':completed', now, id)
+            done = done + 1
+          end
+        end
+        redis.call('HINCRBY', prefix .. ':stats', 'completed', done)
+        redis.call('HINCRBY', prefix .. ':stats', 'processing_ms', busy)
+        local second = prefix .. ':throughput:' .. math.floor(now / 1000)
+        redis.call('INCRBY', second, done)
+        redis.call('EXPIRE', second, 120)
+        local old = redis.call('ZRANGEBYSCORE', prefix .. ':completed', '-inf', now - keep_ms, 'LIMIT', 0, 1000)
+        local extra = redis.call('ZCARD', prefix .. ':completed') - keep
+        if extra > 0 then
+          local oldest = redis.call('ZRANGE', prefix .. ':completed', 0, extra - 1)
+          for _, id in ipairs(oldest) do old[#old + 1] = id end
+        end
+        for _, id in ipairs(old) do
+          redis.call('ZREM', prefix .. ':completed', id)
+          redis.call('DEL', prefix .. ':job:' .. id)
+        end
+        return done
+        """)
+
+    /// KEYS[1]: prefix. ARGV: lease token, id, error, backoff base ms, backoff max ms,
+    /// jitter (0..1, drawn by the caller), keep count, keep ms.
+    /// Retries with exponential backoff (base * 2^(attempt-1), capped, +-jitter) or, after
+    /// the last attempt, dead-letters. Returns 'retry' with the delay, 'dead', or 'stale'.
+    static let fail = RedisScript(name: "queue_fail", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local token, id, message = ARGV[1], ARGV[2], ARGV[3]
+        local base, cap, jitter = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local keep, keep_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
+        local key = prefix .. ':job:' .. id
+        if redis.call('HGET', key, 'lease') ~= token or redis.call('ZREM', prefix .. ':active', id) == 0 then
+          return {'stale', 0}
+        end
+        local now = now_ms()
+        local attempts = tonumber(redis.call('HGET', key, 'attempts'))
+        local max = tonumber(redis.call('HGET', key, 'max_attempts'))
+        redis.call('HDEL', key, 'lease')
+        redis.call('HSET', key, 'error', message, 'failed_at', now)
+        if attempts >= max then
+          redis.call('ZADD', prefix .. ':dead', now, id)
+          redis.call('HSET', key, 'state', 'dead', 'finished_at', now)
+          redis.call('HINCRBY', prefix .. ':stats', 'dead', 1)
+          return {'dead', 0}
+        end
+        local delay = math.min(base * 2 ^ (attempts - 1), cap)
+        delay = math.floor(delay * (1 + jitter))
+        redis.call('ZADD', prefix .. ':delayed', now + delay, id)
+        redis.call('HSET', key, 'state', 'delayed')
+        redis.call('ZADD', prefix .. ':failed', now, id)
+        redis.call('HINCRBY', prefix .. ':stats', 'failed', 1)
+        local extra = redis.call('ZCARD', prefix .. ':failed') - keep
+        if extra > 0 then redis.call('ZREMRANGEBYRANK', prefix .. ':failed', 0, extra - 1) end
+        redis.call('ZREMRANGEBYSCORE', prefix .. ':failed', '-inf', now - keep_ms)
+        return {'retry', delay}
+        """)
+
+    /// KEYS[1]: prefix. ARGV: lease token, then ids. Hands claimed jobs back unprocessed (a
+    /// worker shutting down): they wait again at once and the attempt is not counted.
+    static let release = RedisScript(name: "queue_release", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local released = 0
+        for i = 2, #ARGV do
+          local id = ARGV[i]
+          local key = prefix .. ':job:' .. id
+          if redis.call('HGET', key, 'lease') == ARGV[1] and redis.call('ZREM', prefix .. ':active', id) == 1 then
+            redis.call('HINCRBY', key, 'attempts', -1)
+            redis.call('HDEL', key, 'lease')
+            wait(prefix, id, tonumber(redis.call('HGET', key, 'priority')) or 0)
+            released = released + 1
+          end
+        end
+        return released
+        """)
+
+    /// KEYS[1]: prefix. Returns the sizes of every set, the totals, and the jobs completed in
+    /// the last 60 whole seconds, as a flat list of names and numbers.
+    static let stats = RedisScript(name: "queue_stats", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local second = math.floor(now_ms() / 1000)
+        local recent = 0
+        for s = second - 60, second - 1 do
+          recent = recent + (tonumber(redis.call('GET', prefix .. ':throughput:' .. s)) or 0)
+        end
+        local out = {
+          'completed_last_minute', recent,
+          'waiting', redis.call('ZCARD', prefix .. ':waiting'),
+          'delayed', redis.call('ZCARD', prefix .. ':delayed'),
+          'active', redis.call('ZCARD', prefix .. ':active'),
+          'dead_now', redis.call('ZCARD', prefix .. ':dead'),
+        }
+        local totals = redis.call('HGETALL', prefix .. ':stats')
+        for i = 1, #totals do out[#out + 1] = totals[i] end
+        return out
+        """)
+}

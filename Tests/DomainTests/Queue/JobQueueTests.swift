@@ -1,0 +1,305 @@
+import Foundation
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import Domain
+
+@Suite("Durable job queue")
+struct JobQueueTests {
+    static func withQueue<T>(
+        url: String = TestServices.shared.redisURL,
+        _ adjust: (inout JobQueueConfiguration) -> Void = { _ in },
+        _ body: (JobQueue) async throws -> T
+    ) async throws -> T {
+        try await RedisClientTests.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+            var configuration = JobQueueConfiguration.defaults
+            adjust(&configuration)
+            return try await body(JobQueue(name: "test-\(UUID().uuidString)", redis: redis, configuration: configuration))
+        }
+    }
+
+    static func payload(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test("higher priorities are claimed first, FIFO within a priority")
+    func priorities() async throws {
+        try await Self.withQueue { queue async throws in
+            try await queue.enqueue([
+                NewJob(id: "low-1", payload: Self.payload("a"), priority: 0),
+                NewJob(id: "high-1", payload: Self.payload("b"), priority: 9),
+                NewJob(id: "mid-1", payload: Self.payload("c"), priority: 5),
+                NewJob(id: "low-2", payload: Self.payload("d"), priority: 0),
+                NewJob(id: "high-2", payload: Self.payload("e"), priority: 9),
+            ])
+            let claimed = try await queue.claim(max: 10)
+            #expect(claimed.map(\.id) == ["high-1", "high-2", "mid-1", "low-1", "low-2"])
+            #expect(claimed.first?.payload == Self.payload("b"))
+            #expect(claimed.allSatisfy { $0.attempt == 1 })
+            #expect(try await queue.claim(max: 10).isEmpty)
+        }
+    }
+
+    @Test("a delayed job is claimable only once due")
+    func delayed() async throws {
+        try await Self.withQueue { queue async throws in
+            try await queue.enqueue(NewJob(id: "later", payload: [], delay: .milliseconds(300)))
+            try await queue.enqueue(NewJob(id: "now", payload: []))
+            #expect(try await queue.claim(max: 10).map(\.id) == ["now"])
+            #expect(try await queue.stats().delayed == 1)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await queue.claim(max: 10).map(\.id) == ["later"])
+        }
+    }
+
+    @Test("failed attempts retry after exponential backoff, then dead-letter")
+    func retriesAndDeadLetter() async throws {
+        try await Self.withQueue({
+            $0.maxAttempts = 3
+            $0.backoffBase = .milliseconds(100)
+            $0.backoffJitter = 0
+        }) { queue async throws in
+            try await queue.enqueue(NewJob(id: "flaky", payload: []))
+            var delays: [Duration] = []
+            for attempt in 1...3 {
+                var claimed: [Job] = []
+                for _ in 0..<100 where claimed.isEmpty {
+                    claimed = try await queue.claim(max: 1)
+                    if claimed.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                let job = try #require(claimed.first)
+                #expect(job.attempt == attempt)
+                switch try await queue.fail(job, error: "provider said no (\(attempt))") {
+                case .retry(let delay): delays.append(delay)
+                case .dead: #expect(attempt == 3)
+                case .stale: Issue.record("the lease was still ours")
+                }
+            }
+            #expect(delays == [.milliseconds(100), .milliseconds(200)])
+            #expect(try await queue.deadLetters() == ["flaky"])
+            let record = try #require(try await queue.record(of: "flaky"))
+            #expect(record.state == .dead)
+            #expect(record.attempts == 3)
+            #expect(record.lastError == "provider said no (3)")
+            let stats = try await queue.stats()
+            #expect(stats.failed == 2)
+            #expect(stats.deadLettered == 1)
+            #expect(stats.dead == 1)
+        }
+    }
+
+    @Test("backoff spreads retries by the configured jitter and stops at the cap")
+    func backoffJitterAndCap() async throws {
+        try await Self.withQueue({
+            $0.maxAttempts = 10
+            $0.backoffBase = .seconds(1)
+            $0.backoffMax = .seconds(2)
+            $0.backoffJitter = 0.2
+        }) { queue async throws in
+            try await queue.enqueue((0..<20).map { NewJob(id: "j\($0)", payload: []) })
+            for job in try await queue.claim(max: 20) {
+                guard case .retry(let delay) = try await queue.fail(job, error: "x") else {
+                    Issue.record("expected a retry")
+                    continue
+                }
+                #expect(delay >= .milliseconds(800) && delay <= .milliseconds(1200))
+            }
+        }
+    }
+
+    @Test("an enqueued id is accepted once: retries of an enqueue are safe")
+    func idempotentIDs() async throws {
+        try await Self.withQueue { queue async throws in
+            #expect(try await queue.enqueue(NewJob(id: "topup-42", payload: Self.payload("first"))))
+            #expect(try await queue.enqueue(NewJob(id: "topup-42", payload: Self.payload("second"))) == false)
+            #expect(try await queue.enqueue([NewJob(id: "topup-42", payload: []), NewJob(id: "topup-43", payload: [])]) == ["topup-43"])
+            let claimed = try await queue.claim(max: 10)
+            #expect(claimed.map(\.id) == ["topup-42", "topup-43"])
+            #expect(claimed[0].payload == Self.payload("first"))
+            try await queue.complete(["topup-42"], lease: claimed[0].lease)
+            #expect(try await queue.enqueue(NewJob(id: "topup-42", payload: [])) == false, "completed ids stay known while retained")
+            #expect(try await queue.stats().enqueued == 2)
+        }
+    }
+
+    @Test("an expired lease returns the job; the old holder can no longer complete it")
+    func leaseExpiry() async throws {
+        try await Self.withQueue({ $0.leaseTimeout = .milliseconds(200) }) { queue async throws in
+            try await queue.enqueue(NewJob(id: "slow", payload: []))
+            let first = try #require(try await queue.claim(max: 1).first)
+            #expect(try await queue.claim(max: 1).isEmpty)
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try #require(try await queue.claim(max: 1).first)
+            #expect(second.id == "slow")
+            #expect(second.attempt == 2)
+            #expect(try await queue.complete(["slow"], lease: first.lease) == 0)
+            #expect(try await queue.fail(first, error: "late") == .stale)
+            #expect(try await queue.complete(["slow"], lease: second.lease) == 1)
+            let stats = try await queue.stats()
+            #expect(stats.leasesExpired == 1)
+            #expect(stats.completed == 1)
+        }
+    }
+
+    @Test("jobs held by a worker process killed with SIGKILL come back after the lease")
+    func killedWorkerProcess() async throws {
+        let bench = TestServices.repositoryRoot.appendingPathComponent(".build/debug/StorageBench")
+        try #require(FileManager.default.isExecutableFile(atPath: bench.path), "build StorageBench first (swift build)")
+        try await Self.withQueue({ $0.leaseTimeout = .milliseconds(500) }) { queue async throws in
+            try await queue.enqueue((0..<5).map { NewJob(id: "held-\($0)", payload: []) })
+            let worker = Process()
+            worker.executableURL = bench
+            worker.arguments = ["queue-hold", "--queue", queue.name, "--lease-ms", "500", "--jobs", "5"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["REDIS_URL"] = TestServices.shared.redisURL
+            worker.environment = environment
+            let pipe = Pipe()
+            worker.standardOutput = pipe
+            try worker.run()
+            let line = pipe.fileHandleForReading.availableLine()
+            #expect(line == "holding 5")
+            kill(worker.processIdentifier, SIGKILL)
+            worker.waitUntilExit()
+            #expect(try await queue.claim(max: 5).isEmpty, "still leased to the dead worker")
+            try await Task.sleep(for: .milliseconds(700))
+            let returned = try await queue.claim(max: 10)
+            #expect(Set(returned.map(\.id)) == Set((0..<5).map { "held-\($0)" }))
+            #expect(returned.allSatisfy { $0.attempt == 2 })
+        }
+    }
+
+    @Test("retention keeps the newest completed records up to the configured count")
+    func retention() async throws {
+        try await Self.withQueue({ $0.keepCount = 3 }) { queue async throws in
+            try await queue.enqueue((0..<10).map { NewJob(id: "r\($0)", payload: []) })
+            for job in try await queue.claim(max: 10) {
+                try await queue.complete([job.id], lease: job.lease)
+            }
+            var kept = 0
+            for index in 0..<10 where try await queue.record(of: "r\(index)") != nil { kept += 1 }
+            #expect(kept == 3)
+            #expect(try await queue.stats().completed == 10)
+        }
+    }
+
+    @Test("a worker runs every job once with bounded concurrency, retrying failures")
+    func worker() async throws {
+        try await Self.withQueue({
+            $0.backoffBase = .milliseconds(10)
+            $0.backoffJitter = 0
+        }) { queue async throws in
+            try await queue.enqueue((0..<300).map { NewJob(id: "w\($0)", payload: Self.payload("\($0)")) })
+            let seen = Mutex<[String: Int]>([:])
+            let concurrent = Atomic<Int>(0)
+            let peak = Atomic<Int>(0)
+            let worker = JobWorker(
+                queue: queue,
+                configuration: .init(concurrency: 8, batchSize: 5, pollInterval: .milliseconds(5), drainTimeout: .seconds(5))
+            ) { job in
+                let now = concurrent.add(1, ordering: .relaxed).newValue
+                peak.max(now, ordering: .relaxed)
+                defer { concurrent.subtract(1, ordering: .relaxed) }
+                try await Task.sleep(for: .milliseconds(1))
+                let count = seen.withLock { seen in
+                    seen[job.id, default: 0] += 1
+                    return seen[job.id]!
+                }
+                if job.id.hasSuffix("7") && count == 1 { throw ProviderError() }
+            }
+            let running = Task { try await worker.run() }
+            for _ in 0..<400 {
+                if try await queue.stats().completed == 300 { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            worker.stop()
+            try await running.value
+            let stats = try await queue.stats()
+            #expect(stats.completed == 300)
+            #expect(stats.failed == 30)
+            #expect(stats.waiting == 0 && stats.active == 0 && stats.delayed == 0)
+            #expect(peak.load(ordering: .relaxed) <= 8)
+            #expect(seen.withLock { $0.count } == 300)
+        }
+    }
+
+    @Test("graceful stop releases jobs still running after the drain timeout, uncounted")
+    func gracefulStopReleases() async throws {
+        try await Self.withQueue { queue async throws in
+            try await queue.enqueue((0..<4).map { NewJob(id: "long\($0)", payload: []) })
+            let started = Atomic<Int>(0)
+            let worker = JobWorker(
+                queue: queue,
+                configuration: .init(concurrency: 4, batchSize: 4, pollInterval: .milliseconds(5), drainTimeout: .milliseconds(100))
+            ) { _ in
+                started.add(1, ordering: .relaxed)
+                try await Task.sleep(for: .seconds(60))
+            }
+            let running = Task { try await worker.run() }
+            while started.load(ordering: .relaxed) < 4 { try await Task.sleep(for: .milliseconds(5)) }
+            worker.stop()
+            try await running.value
+            let stats = try await queue.stats()
+            #expect(stats.waiting == 4)
+            #expect(stats.active == 0)
+            let again = try await queue.claim(max: 4)
+            #expect(again.allSatisfy { $0.attempt == 1 }, "a released attempt does not count")
+        }
+    }
+
+    @Test("Redis killed mid-load loses no acknowledged job (AOF, fsync always)")
+    func redisCrashKeepsAcknowledgedJobs() async throws {
+        let isolated = try TestServices.PrivateSet([.redis])
+        defer { isolated.destroy() }
+        try await Self.withQueue(url: isolated.endpoints.redisURL) { queue async throws in
+            let acknowledged = Acknowledged()
+            try await withThrowingTaskGroup(of: Void.self) { producers in
+                for producer in 0..<4 {
+                    producers.addTask { [queue] in
+                        for batch in 0..<150 {
+                            let jobs = (0..<10).map { NewJob(id: "p\(producer)-\(batch)-\($0)", payload: []) }
+                            if let added = try? await queue.enqueue(jobs) {
+                                acknowledged.ids.withLock { $0.formUnion(added) }
+                            } else {
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                let pid = try String(contentsOf: isolated.stateDirectory.appendingPathComponent("redis/redis.pid"), encoding: .utf8)
+                kill(pid_t(pid.trimmingCharacters(in: .whitespacesAndNewlines))!, SIGKILL)
+                try await Task.sleep(for: .milliseconds(100))
+                try isolated.start(.redis)
+                try await producers.waitForAll()
+            }
+            let expected = acknowledged.ids.withLock { $0 }
+            #expect(expected.count > 0)
+            var claimed = Set<String>()
+            while true {
+                let batch = try await queue.claim(max: 1000)
+                if batch.isEmpty { break }
+                claimed.formUnion(batch.map(\.id))
+            }
+            #expect(expected.subtracting(claimed).isEmpty, "acknowledged but lost: \(expected.subtracting(claimed).count)")
+        }
+    }
+}
+
+struct ProviderError: Error {}
+
+/// Ids whose enqueue returned: the ones that must never be lost.
+final class Acknowledged: Sendable {
+    let ids = Mutex<Set<String>>([])
+}
+
+extension FileHandle {
+    /// Reads up to the first newline (blocking; tests only).
+    func availableLine() -> String {
+        var bytes: [UInt8] = []
+        while true {
+            let chunk = readData(ofLength: 1)
+            guard let byte = chunk.first, byte != UInt8(ascii: "\n") else { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
