@@ -105,14 +105,27 @@ let package = Package(
             path: "tools/GRPCClient",
             swiftSettings: swiftSettings
         ),
+        // The load generator: LoadKit does the work (catalog, request data, engine, report),
+        // the executable only parses flags.
+        .target(
+            name: "LoadKit",
+            dependencies: [
+                "GRPCClient", "Codec", "CProtobufC", "CTallyProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "tools/tally-load/LoadKit",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "TallyLoad",
             dependencies: [
-                "GRPCClient", "Codec",
+                "LoadKit", "GRPCClient", "Codec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            path: "tools/tally-load",
+            path: "tools/tally-load/Main",
             swiftSettings: swiftSettings
         ),
 
@@ -139,6 +152,15 @@ let package = Package(
 
         .testTarget(name: "CodecTests", dependencies: ["Codec"], swiftSettings: swiftSettings),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Codec"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TallyLoadTests",
+            dependencies: [
+                "LoadKit", "RPCServer", "GRPCClient", "Codec",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RPCServerTests",
             dependencies: [
