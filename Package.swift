@@ -155,7 +155,8 @@ let package = Package(
         .testTarget(
             name: "TallyLoadTests",
             dependencies: [
-                "LoadKit", "RPCServer", "GRPCClient", "Codec",
+                "LoadKit", "TallyLoad", "RPCServer", "GRPCClient", "Codec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
