@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tally-load against h2load on the same Tally (`tally serve --bench-echo`, release build):
+# server pinned to CPU 0, the load generator (one thread) to CPU 1, same connections and
+# streams, the same 39-byte Echo request. Prints both numbers and their ratios:
+#   throughput: closed loop, C connections x M streams, D seconds after a 1 s warm-up;
+#   latency:    a fixed rate (h2load --rps per connection = tally-load --rps in total), mean.
+# Loopback only; bounded (ROUNDS x (2 x (D+1) + 2 x (LAT_D+1)) seconds).
+#
+#   tools/bench/load_vs_h2load.sh [ROUNDS]   env: CONNS=16 STREAMS=32 DURATION=8
+#                                            LAT_CONNS=4 LAT_RPS=1000 (per connection) LAT_DURATION=5
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-3}
+CONNS=${CONNS:-16} STREAMS=${STREAMS:-32} DURATION=${DURATION:-8}
+LAT_CONNS=${LAT_CONNS:-4} LAT_RPS=${LAT_RPS:-1000} LAT_DURATION=${LAT_DURATION:-5}
+PORT=${PORT:-50062}
+SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
+OUT=$(mktemp -d /tmp/tally-load-vs-h2load.XXXXXX)
+
+command -v h2load > /dev/null || apt-get install -y -qq nghttp2-client > /dev/null
+swift build -c release --product tally > /dev/null
+swift build -c release --product tally-load > /dev/null
+
+BODY=$OUT/echo_req_32.bin
+printf '\x00\x00\x00\x00\x22\x0a\x20%s' "$(printf 'x%.0s' {1..32})" > "$BODY"
+URL="http://127.0.0.1:$PORT/bench.v1.Echo/Echo"
+H2=(h2load -t 1 -d "$BODY" -H 'content-type: application/grpc' -H 'te: trailers')
+TL=(.build/release/tally-load bench.v1.Echo/Echo --target "127.0.0.1:$PORT" --threads 1 --format json)
+
+SERVER_PID=""
+stop_server() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  fi
+}
+trap stop_server EXIT INT TERM
+taskset -c "$SERVER_CPU" .build/release/tally serve --bench-echo --port "$PORT" --event-loops 1 --log-level warning \
+  > "$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+
+h2_tput() { timeout 120 taskset -c "$CLIENT_CPU" "${H2[@]}" -c "$CONNS" -m "$STREAMS" -D "$DURATION" --warm-up-time=1 "$URL"; }
+tl_tput() { timeout 120 taskset -c "$CLIENT_CPU" "${TL[@]}" --connections "$CONNS" --streams "$STREAMS" -z "${DURATION}s" --warmup 1s; }
+h2_lat() { timeout 120 taskset -c "$CLIENT_CPU" "${H2[@]}" -c "$LAT_CONNS" -m 1 --rps "$LAT_RPS" -D "$LAT_DURATION" --warm-up-time=1 "$URL"; }
+tl_lat() {
+  timeout 120 taskset -c "$CLIENT_CPU" "${TL[@]}" --connections "$LAT_CONNS" --streams 1 --rps $((LAT_CONNS * LAT_RPS)) \
+    -z "${LAT_DURATION}s" --warmup 1s
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  if (( round % 2 )); then order="h2 tl"; else order="tl h2"; fi
+  for tool in $order; do
+    "${tool}_tput" > "$OUT/$tool.tput.$round.txt" 2>&1 || { cat "$OUT/$tool.tput.$round.txt" >&2; exit 1; }
+    "${tool}_lat" > "$OUT/$tool.lat.$round.txt" 2>&1 || { cat "$OUT/$tool.lat.$round.txt" >&2; exit 1; }
+  done
+done
+
+python3 - "$OUT" "$ROUNDS" "$CONNS" "$STREAMS" "$LAT_CONNS" "$LAT_RPS" <<'PY'
+import json, re, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+conns, streams, lat_conns, lat_rps = sys.argv[3:7]
+def h2(path):
+    text = open(path).read()
+    m = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
+    t = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", text)
+    ok = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed, (\d+) errored", text)
+    if ok and (int(ok.group(2)) or int(ok.group(3))): sys.exit(f"h2load reported failures in {path}")
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[t.group(2)]
+    return float(m.group(1)), float(t.group(1)) * scale
+def tl(path):
+    text = open(path).read()
+    report = json.loads(text[text.index("{"):])
+    total = report["total"]
+    if total["errors"]: sys.exit(f"tally-load reported errors in {path}")
+    return total["calls_per_second"], total["latency_ms"]["mean"]
+res = {k: [] for k in ("h2_tput", "tl_tput", "h2_lat", "tl_lat")}
+for r in range(1, rounds + 1):
+    res["h2_tput"].append(h2(f"{out}/h2.tput.{r}.txt")[0])
+    res["tl_tput"].append(tl(f"{out}/tl.tput.{r}.txt")[0])
+    res["h2_lat"].append(h2(f"{out}/h2.lat.{r}.txt")[1])
+    res["tl_lat"].append(tl(f"{out}/tl.lat.{r}.txt")[1])
+med = {k: statistics.median(v) for k, v in res.items()}
+print(f"rounds: {rounds}; raw output in {out}")
+print(f"throughput (-c {conns} -m {streams}, closed loop): h2load {med['h2_tput']:,.0f} req/s, "
+      f"tally-load {med['tl_tput']:,.0f} req/s -> x{med['tl_tput']/med['h2_tput']:.3f} (bar >= 0.9)")
+print(f"  per round: h2load {[round(x) for x in res['h2_tput']]}, tally-load {[round(x) for x in res['tl_tput']]}")
+print(f"latency mean at {int(lat_conns) * int(lat_rps)} req/s ({lat_conns} connections, 1 stream each): "
+      f"h2load {med['h2_lat']*1000:.1f} us, tally-load {med['tl_lat']*1000:.1f} us -> "
+      f"{100*(med['tl_lat']/med['h2_lat']-1):+.1f}% (bar within 10%)")
+print(f"  per round (us): h2load {[round(x*1000,1) for x in res['h2_lat']]}, tally-load {[round(x*1000,1) for x in res['tl_lat']]}")
+PY

@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `{{name args}}` generator in a request template, parsed once and evaluated per request.
+///
+/// | function | value |
+/// |---|---|
+/// | `seq` | the request's number in the run (1, 2, ...), unique across workers |
+/// | `msg` | the message's number within its stream (1 for unary calls) |
+/// | `uuid` | a random version-4 UUID |
+/// | `now` | unix time in milliseconds |
+/// | `randomUser` | `user-<k>`, k uniform in 1...`--users` |
+/// | `randomInt A B` | an integer uniform in A...B |
+/// | `randomScore` | a game score, 0...100000 |
+/// | `randomBytes N` | N random bytes (base64 inside a string) |
+/// | `randomString N` | N random letters and digits |
+/// | `randomBool` | true or false |
+/// | `pick A B C` | one of the words, uniformly |
+/// | `eventType` | the event mix: app_launched 20%, game_started 30%, game_ended 30%, level_completed 15%, purchase 5% |
+/// | `phone` | an E.164 number in the +1 555 fictional range |
+/// | `answer` | a quiz answer, one of A B C D |
+public enum TemplateFunction: Sendable, Hashable {
+    case sequence
+    case messageIndex
+    case uuid
+    case now
+    case randomUser
+    case randomInt(Int64, Int64)
+    case randomScore
+    case randomBytes(Int)
+    case randomString(Int)
+    case randomBool
+    case pick([String])
+    case eventType
+    case phone
+    case answer
+    /// Only as an array's first element: repeat the next element N times (nil: `--batch-size`).
+    case repeatNext(Int?)
+
+    public static let names = [
+        "seq", "msg", "uuid", "now", "randomUser", "randomInt", "randomScore", "randomBytes", "randomString",
+        "randomBool", "pick", "eventType", "phone", "answer", "repeat",
+    ]
+
+    /// Parses the text between `{{` and `}}`.
+    public init(parsing text: String) throws(LoadError) {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let name = words.first else { throw LoadError.usage("empty template {{}}") }
+        let args = Array(words.dropFirst())
+        func int(_ position: Int) throws(LoadError) -> Int64 {
+            guard position < args.count, let value = Int64(args[position]) else {
+                throw LoadError.usage("template {{\(text)}}: argument \(position + 1) must be an integer")
+            }
+            return value
+        }
+        func noArguments() throws(LoadError) {
+            if !args.isEmpty { throw LoadError.usage("template {{\(text)}}: \(name) takes no arguments") }
+        }
+        switch name {
+        case "seq": try noArguments(); self = .sequence
+        case "msg": try noArguments(); self = .messageIndex
+        case "uuid": try noArguments(); self = .uuid
+        case "now": try noArguments(); self = .now
+        case "randomUser": try noArguments(); self = .randomUser
+        case "randomScore": try noArguments(); self = .randomScore
+        case "randomBool": try noArguments(); self = .randomBool
+        case "eventType": try noArguments(); self = .eventType
+        case "phone": try noArguments(); self = .phone
+        case "answer": try noArguments(); self = .answer
+        case "randomInt":
+            let low = try int(0)
+            let high = try int(1)
+            guard low <= high else { throw LoadError.usage("template {{\(text)}}: the range is empty") }
+            self = .randomInt(low, high)
+        case "randomBytes", "randomString":
+            let count = try int(0)
+            guard (0...1_048_576).contains(count) else { throw LoadError.usage("template {{\(text)}}: length must be 0...1048576") }
+            self = name == "randomBytes" ? .randomBytes(Int(count)) : .randomString(Int(count))
+        case "pick":
+            guard !args.isEmpty else { throw LoadError.usage("template {{\(text)}}: pick needs at least one word") }
+            self = .pick(args)
+        case "repeat":
+            if args.isEmpty {
+                self = .repeatNext(nil)
+            } else {
+                let count = try int(0)
+                guard (0...100_000).contains(count) else { throw LoadError.usage("template {{\(text)}}: count must be 0...100000") }
+                self = .repeatNext(Int(count))
+            }
+        default:
+            throw LoadError.usage("unknown template function \"\(name)\" in {{\(text)}}; known: \(Self.names.joined(separator: ", "))")
+        }
+    }
+
+    /// A new value for this request.
+    public func evaluate(_ context: inout GeneratorContext) -> TemplateValue {
+        switch self {
+        case .sequence: return .int(Int64(context.sequence))
+        case .messageIndex: return .int(Int64(context.messageIndex))
+        case .uuid: return .string(Self.uuid(&context.random))
+        case .now: return .int(Self.unixMilliseconds())
+        case .randomUser: return .string("user-\(Int.random(in: 1...context.users, using: &context.random))")
+        case .randomInt(let low, let high): return .int(Int64.random(in: low...high, using: &context.random))
+        case .randomScore: return .int(Int64.random(in: 0...100_000, using: &context.random))
+        case .randomBytes(let count):
+            var bytes = [UInt8](repeating: 0, count: count)
+            for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255, using: &context.random) }
+            return .bytes(bytes)
+        case .randomString(let count):
+            let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+            var bytes = [UInt8](repeating: 0, count: count)
+            for index in bytes.indices { bytes[index] = alphabet[Int.random(in: 0..<alphabet.count, using: &context.random)] }
+            return .string(String(decoding: bytes, as: UTF8.self))
+        case .randomBool: return .bool(Bool.random(using: &context.random))
+        case .pick(let words): return .string(words[Int.random(in: 0..<words.count, using: &context.random)])
+        case .eventType:
+            let roll = Int.random(in: 0..<100, using: &context.random)
+            let type =
+                switch roll {
+                case ..<20: "app_launched"
+                case ..<50: "game_started"
+                case ..<80: "game_ended"
+                case ..<95: "level_completed"
+                default: "purchase"
+                }
+            return .string(type)
+        case .phone: return .string("+1555\(Int.random(in: 1_000_000...9_999_999, using: &context.random))")
+        case .answer: return .string(["A", "B", "C", "D"][Int.random(in: 0..<4, using: &context.random)])
+        case .repeatNext: return .int(0)
+        }
+    }
+
+    private static func uuid(_ random: inout FastRandom) -> String {
+        var high = random.next()
+        var low = random.next()
+        high = (high & ~0xF000) | 0x4000  // version 4
+        low = (low & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)  // RFC 4122 variant
+        func hex(_ value: UInt64, _ digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: digits - text.count) + text
+        }
+        return "\(hex(high >> 32, 8))-\(hex((high >> 16) & 0xFFFF, 4))-\(hex(high & 0xFFFF, 4))-"
+            + "\(hex(low >> 48, 4))-\(hex(low & 0xFFFF_FFFF_FFFF, 12))"
+    }
+
+    private static func unixMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,45 @@
+public import Codec
+public import NIOCore
+
+/// An already-encoded request payload, sent as it is through the typed client API.
+struct RawPayload: ProtobufMessage {
+    static let protoName = "tally.load.RawPayload"
+    var bytes: [UInt8]
+
+    init() {
+        self.bytes = []
+    }
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self.bytes = Array(bytes)
+    }
+
+    func encode(into buffer: inout ByteBuffer) {
+        buffer.writeBytes(bytes)
+    }
+
+    var encodedSize: Int { bytes.count }
+}
+
+/// A response counted, not decoded: the load generator measures the server, and a copy or a
+/// decode per response would spend the client's CPU on nothing the report shows.
+struct ResponseSize: ProtobufMessage {
+    static let protoName = "tally.load.ResponseSize"
+    var count: Int
+
+    init() {
+        self.count = 0
+    }
+
+    init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self.count = bytes.count
+    }
+
+    func encode(into buffer: inout ByteBuffer) {}
+
+    var encodedSize: Int { 0 }
+}

@@ -1,0 +1,64 @@
+import Codec
+import GRPCClient
+import NIOCore
+
+/// One in-flight slot of the run: takes the next call from the schedule, makes it on its
+/// connection, records the outcome, until the run stops.
+struct Worker: Sendable {
+    let index: Int
+    let configuration: LoadConfiguration
+    let connection: GRPCConnection
+    let statistics: ConnectionStatistics
+    let control: RunControl
+
+    func run() async {
+        var context = GeneratorContext(
+            seed: configuration.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15, users: configuration.users,
+            batchSize: configuration.batchSize)
+        let weights = cumulativeWeights()
+        if !control.isOpenLoop, configuration.rampUp > .zero, configuration.concurrency > 1 {
+            let delay = Monotonic.nanoseconds(configuration.rampUp) / UInt64(configuration.concurrency) * UInt64(index)
+            await sleep(until: control.start + delay)
+        }
+        while true {
+            let now = Monotonic.now()
+            guard case .go(let sequence, let due, let measured) = control.nextTicket(now: now) else { return }
+            if due > now { await sleep(until: due) }
+            let workload = pick(weights, &context.random)
+            context.sequence = sequence
+            let started = control.isOpenLoop ? due : Monotonic.now()
+            let outcome = await call(configuration.workloads[workload], context: &context)
+            let ended = Monotonic.now()
+            if measured {
+                statistics.record(outcome, workload: workload, latency: ended &- started)
+                control.recordCompletion(failed: !RPCStatistics.isSuccess(outcome.status), at: ended)
+            }
+            if !connection.isAcceptingCalls {
+                // The connection is gone: this slot's further calls could only fail at once.
+                return
+            }
+        }
+    }
+
+    private func cumulativeWeights() -> [Double] {
+        var total = 0.0
+        return configuration.workloads.map { workload in
+            total += workload.weight
+            return total
+        }
+    }
+
+    private func pick(_ cumulative: [Double], _ random: inout FastRandom) -> Int {
+        guard cumulative.count > 1, let total = cumulative.last else { return 0 }
+        let roll = Double.random(in: 0..<total, using: &random)
+        return cumulative.firstIndex { roll < $0 } ?? cumulative.count - 1
+    }
+
+    /// Suspends until `deadline` (monotonic ns) on the connection's loop timer.
+    func sleep(until deadline: UInt64) async {
+        let loop = connection.eventLoop
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.scheduleTask(deadline: .uptimeNanoseconds(deadline)) { continuation.resume() }
+        }
+    }
+}

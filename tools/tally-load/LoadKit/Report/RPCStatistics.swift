@@ -1,0 +1,93 @@
+public import Histogram
+
+/// What one RPC's calls did: outcomes by status, latency, messages and bytes. Built per
+/// connection without sharing, then merged.
+public struct RPCStatistics: Sendable {
+    /// How many calls ended with one status, and the first message seen with it.
+    public struct StatusTally: Sendable, Hashable {
+        public var count: Int
+        public var sampleMessage: String
+    }
+
+    /// Status key of streams tally-load ended itself (after `--stream-messages` responses, or
+    /// at the end of a timed run): a success, not an error.
+    public static let endedByClient = "ENDED_BY_CLIENT"
+
+    public var calls = 0
+    public var statuses: [String: StatusTally] = [:]
+    /// Call latency in nanoseconds (whole stream for streaming calls).
+    public var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.maxLatency, numberOfSignificantValueDigits: .three)
+    /// Exact sum, for an exact mean (the histogram rounds to 3 significant digits).
+    public var latencySum: UInt64 = 0
+    public var messagesSent = 0
+    public var messagesReceived = 0
+    /// gRPC message bytes including the 5-byte prefixes, excluding HTTP/2 framing and headers.
+    public var bytesSent = 0
+    public var bytesReceived = 0
+
+    /// 100 s; slower calls are recorded as 100 s in the histogram (the mean stays exact).
+    public static let maxLatency: UInt64 = 100_000_000_000
+
+    public init() {}
+
+    public var errors: Int {
+        statuses.reduce(0) { $0 + (Self.isSuccess($1.key) ? 0 : $1.value.count) }
+    }
+
+    public static func isSuccess(_ status: String) -> Bool { status == "OK" || status == endedByClient }
+
+    public mutating func record(_ outcome: CallOutcome, latency nanoseconds: UInt64) {
+        calls += 1
+        if let existing = statuses[outcome.status] {
+            statuses[outcome.status] = StatusTally(count: existing.count + 1, sampleMessage: existing.sampleMessage)
+        } else {
+            statuses[outcome.status] = StatusTally(count: 1, sampleMessage: outcome.message)
+        }
+        _ = latency.record(min(max(nanoseconds, 1), Self.maxLatency))
+        latencySum &+= nanoseconds
+        messagesSent += outcome.messagesSent
+        messagesReceived += outcome.messagesReceived
+        bytesSent += outcome.bytesSent
+        bytesReceived += outcome.bytesReceived
+    }
+
+    public mutating func merge(_ other: RPCStatistics) {
+        calls += other.calls
+        for (status, tally) in other.statuses {
+            if let existing = statuses[status] {
+                statuses[status] = StatusTally(count: existing.count + tally.count, sampleMessage: existing.sampleMessage)
+            } else {
+                statuses[status] = tally
+            }
+        }
+        latency.add(other.latency)
+        latencySum &+= other.latencySum
+        messagesSent += other.messagesSent
+        messagesReceived += other.messagesReceived
+        bytesSent += other.bytesSent
+        bytesReceived += other.bytesReceived
+    }
+
+    /// Mean call latency in nanoseconds (exact).
+    public var meanLatency: Double { calls == 0 ? 0 : Double(latencySum) / Double(calls) }
+}
+
+/// How one call ended, as the worker saw it.
+public struct CallOutcome: Sendable {
+    /// `OK`, a gRPC status name, or `RPCStatistics.endedByClient`.
+    public var status: String
+    public var message: String
+    public var messagesSent: Int
+    public var messagesReceived: Int
+    public var bytesSent: Int
+    public var bytesReceived: Int
+
+    public init(status: String, message: String = "", messagesSent: Int = 0, messagesReceived: Int = 0, bytesSent: Int = 0, bytesReceived: Int = 0) {
+        self.status = status
+        self.message = message
+        self.messagesSent = messagesSent
+        self.messagesReceived = messagesReceived
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+    }
+}
