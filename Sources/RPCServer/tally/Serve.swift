@@ -1,4 +1,5 @@
 import ArgumentParser
+import Domain
 import Logging
 import RPCServer
 import ServiceLifecycle
@@ -53,6 +54,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Also serve bench.v1.Echo/Echo, the benchmark method (env TALLY_BENCH_ECHO=1).")
     var benchEcho = false
 
+    @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0); they run when DATABASE_URL is set.")
+    var noMigrate = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -65,6 +69,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
         }
         logger.logLevel = parsedLevel
+        if !noMigrate, env.string(nil, "TALLY_MIGRATE") != "0", env.string(nil, "DATABASE_URL") != nil {
+            _ = try await Migrate.migrate(environment: env.values, logger: logger)
+        }
 
         let health = HealthStatusBoard()
         var router = RPCRouter()

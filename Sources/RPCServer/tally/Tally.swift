@@ -10,8 +10,7 @@ struct Tally: AsyncParsableCommand {
             Every option can also be set with the environment variable named in its help \
             (a flag wins over the environment).
             """,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Migrate.self],
         defaultSubcommand: Serve.self
-        
     )
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The real PostgreSQL and Redis the storage tests run against (tools/services.sh).
 ///
@@ -94,28 +97,41 @@ enum TestServices {
     }
 
     /// Runs tools/services.sh synchronously (tests only; it takes a second or two).
+    ///
+    /// posix_spawn + waitpid rather than Foundation's Process: Process learns of the exit
+    /// through a descriptor the child inherits, and a daemon the script leaves behind kept it
+    /// open, so waitUntilExit never returned (services.sh now also detaches its daemons).
     static func runServicesScript(_ arguments: [String], stateDirectory: URL) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repositoryRoot.appendingPathComponent("tools/services.sh").path] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["TALLY_STATE_DIR"] = stateDirectory.path
-        process.environment = environment
-        // Output goes to a file, not a pipe: a daemon started by the script could hold a
-        // pipe open and a read to EOF would never end.
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("services-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        try? handle.close()
-        guard process.terminationStatus == 0 else {
-            throw ScriptFailed(
-                arguments: arguments, status: process.terminationStatus,
-                output: (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        let outputFile = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("tally-services-\(UUID().uuidString.prefix(8)).log")
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        let argv = ["/bin/bash", repositoryRoot.appendingPathComponent("tools/services.sh").path] + arguments
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArgv = argv.map { strdup($0) } + [nil]
+        let cEnvp = envp.map { strdup($0) } + [nil]
+        defer {
+            cArgv.forEach { free($0) }
+            cEnvp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, cArgv, cEnvp)
+        guard spawned == 0 else {
+            throw ScriptFailed(arguments: arguments, status: spawned, output: "posix_spawn failed")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        guard code == 0 else {
+            let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+            throw ScriptFailed(arguments: arguments, status: code, output: output)
         }
     }
 }

@@ -1,0 +1,40 @@
+internal import NIOPosix
+
+/// Runs libpq's blocking calls on a dedicated `NIOThreadPool`, never on the cooperative pool
+/// or an event loop.
+///
+/// Unlike `NIOThreadPool.runIfActive` it ignores task cancellation: a started connect, close or
+/// statement always runs to its end (statements are cancelled through PQcancel instead), so a
+/// connection is never left mid-protocol.
+struct BlockingExecutor: Sendable {
+    let threadPool: NIOThreadPool
+
+    init(threads: Int) {
+        threadPool = NIOThreadPool(numberOfThreads: threads)
+        threadPool.start()
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
+        let result: Result<T, PostgresError> = await withCheckedContinuation { continuation in
+            threadPool.submit { state in
+                guard case .active = state else {
+                    continuation.resume(returning: .failure(PostgresError(.poolClosed, "database pool is shut down")))
+                    return
+                }
+                continuation.resume(returning: Result { () throws(PostgresError) -> T in try body() })
+            }
+        }
+        return try result.get()
+    }
+
+    /// Fire and forget (cancel requests).
+    func submit(_ body: @escaping @Sendable () -> Void) {
+        threadPool.submit { state in
+            if case .active = state { body() }
+        }
+    }
+
+    func shutdown() async {
+        try? await threadPool.shutdownGracefully()
+    }
+}
