@@ -1,0 +1,306 @@
+public import Codec
+import Foundation
+public import Logging
+import Synchronization
+
+/// The leaderboards: Postgres (`leaderboard_scores`) is the truth, Redis sorted sets answer
+/// reads.
+///
+/// A score is committed to Postgres first, then merged into the board's sorted set and
+/// announced on pub/sub (for `Watch` on every instance). A board missing from Redis (new,
+/// evicted by a restart, or past its `readyTTL`) is rebuilt from Postgres (the read replica
+/// when configured) by one instance while the others wait for it; writes during the rebuild
+/// land in both copies, and every write is a max-merge, so nothing is lost. When the Redis
+/// write fails after the commit, the board is marked stale here and rebuilt once Redis is
+/// back. With Redis down, reads are answered from Postgres (slower, same results).
+public final class LeaderboardStore: Sendable {
+    public struct Configuration: Sendable {
+        /// A loaded board is re-read from Postgres after this long, bounding how long an
+        /// update lost between Postgres and Redis (a crash in between) stays invisible.
+        public var readyTTL: Duration
+        /// Rows per script call when rebuilding.
+        public var loadChunk: Int
+        /// `Rank` answers are reused for this long (hot users asking repeatedly); 0 disables.
+        public var rankCacheTTL: Duration
+        public var rankCacheCapacity: Int
+        /// How long a rebuild may hold the board's build lock.
+        public var buildLockTTL: Duration
+
+        /// Boards re-read every 6 h, rebuilt 2,000 rows per call, rank answers cached 250 ms.
+        public static var defaults: Configuration {
+            Configuration(readyTTL: .seconds(6 * 3600), loadChunk: 2000, rankCacheTTL: .milliseconds(250),
+                          rankCacheCapacity: 100_000, buildLockTTL: .seconds(120))
+        }
+
+        public init(readyTTL: Duration, loadChunk: Int, rankCacheTTL: Duration, rankCacheCapacity: Int, buildLockTTL: Duration) {
+            self.readyTTL = readyTTL
+            self.loadChunk = loadChunk
+            self.rankCacheTTL = rankCacheTTL
+            self.rankCacheCapacity = rankCacheCapacity
+            self.buildLockTTL = buildLockTTL
+        }
+    }
+
+    public let configuration: Configuration
+    let database: PostgresDatabase
+    let redis: RedisClient
+    let logger: Logger
+    let rankCache: RankCache
+    /// Boards whose Redis copy missed a committed update; rebuilt on their next read.
+    private let stale = Mutex<Set<BoardID>>([])
+
+    public init(database: PostgresDatabase, redis: RedisClient, configuration: Configuration = .defaults,
+                logger: Logger = Logger(label: "tally.leaderboards")) {
+        self.database = database
+        self.redis = redis
+        self.configuration = configuration
+        self.logger = logger
+        self.rankCache = RankCache(ttl: configuration.rankCacheTTL, capacity: configuration.rankCacheCapacity)
+    }
+
+    // MARK: writes
+
+    /// Merges scores (one transaction), then into Redis; returns the updates that improved a
+    /// best score. `submissionID` makes a retried call return the first call's answer.
+    @discardableResult
+    public func submit(_ updates: [ScoreUpdate], deadline: ContinuousClock.Instant? = nil) async throws -> [ScoreUpdate] {
+        let improved = try await database.withTransaction(deadline: deadline) { connection in
+            try await Self.record(updates, on: connection)
+        }
+        await publish(improved)
+        return improved
+    }
+
+    /// Writes scores to `leaderboard_scores` on an open transaction (the events worker uses
+    /// its own, so an event and its score commit together); returns those that improved.
+    /// Call `publish` after the commit.
+    public static func record(_ updates: [ScoreUpdate], on connection: PostgresConnection) async throws -> [ScoreUpdate] {
+        guard !updates.isEmpty else { return [] }
+        // One statement for the batch: unnest the arrays, keep each user's best of the batch,
+        // and upsert where it beats the stored best (ties: the earlier achievement).
+        let rows = try await connection.query(
+            """
+            WITH input AS (
+              SELECT DISTINCT ON (board, user_id) board, user_id, score, achieved_at
+              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(board, user_id, score, at_ms)
+                CROSS JOIN LATERAL (SELECT to_timestamp(at_ms / 1000.0) AS achieved_at) t
+              ORDER BY board, user_id, score DESC, achieved_at ASC
+            )
+            INSERT INTO leaderboard_scores AS s (board, user_id, score, achieved_at)
+            SELECT board, user_id, score, achieved_at FROM input
+            ON CONFLICT (board, user_id) DO UPDATE SET score = EXCLUDED.score, achieved_at = EXCLUDED.achieved_at
+              WHERE EXCLUDED.score > s.score OR (EXCLUDED.score = s.score AND EXCLUDED.achieved_at < s.achieved_at)
+            RETURNING board, user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint
+            """,
+            [PostgresArray(updates.map { $0.board.description }), PostgresArray(updates.map(\.userID)),
+             PostgresArray(updates.map(\.score)), PostgresArray(updates.map(\.achievedAtMs))])
+        return try rows.map { row in
+            ScoreUpdate(
+                board: try BoardID(parsing: try row.decode(0, as: String.self)),
+                userID: try row.decode(1, as: String.self), score: try row.decode(2, as: Int64.self),
+                achievedAtMs: try row.decode(3, as: Int64.self))
+        }
+    }
+
+    /// Merges committed improvements into Redis and tells every instance's watchers.
+    public func publish(_ improved: [ScoreUpdate]) async {
+        var changedBoards = Set<BoardID>()
+        for update in improved {
+            changedBoards.insert(update.board)
+            rankCache.invalidate(board: update.board)
+            do {
+                try await mergeIntoRedis(update)
+            } catch {
+                markStale(update.board, error)
+            }
+        }
+        for board in changedBoards {
+            _ = try? await redis.publish(Array(board.description.utf8), to: BoardKeys.changes(board))
+        }
+    }
+
+    private func mergeIntoRedis(_ update: ScoreUpdate) async throws {
+        let keys = BoardKeys(update.board)
+        let arguments = [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)]
+        let reply = try await redis.run(
+            LeaderboardScripts.submit, keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM],
+            arguments: arguments)
+        if reply.int == -1 {
+            // Not loaded: the rebuild reads the committed score from Postgres.
+            try await ensureLoaded(update.board)
+        }
+    }
+
+    private func markStale(_ board: BoardID, _ error: any Error) {
+        let isNew = stale.withLock { $0.insert(board).inserted }
+        if isNew {
+            logger.warning("leaderboard update missed Redis; the board will be rebuilt", metadata: ["board": "\(board)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: reads
+
+    /// A page of the board, best first.
+    public func top(_ board: BoardID, limit: Int, cursor: String, deadline: ContinuousClock.Instant? = nil) async throws -> LeaderboardPage {
+        let position: LeaderboardCursor?
+        if cursor.isEmpty {
+            position = nil
+        } else {
+            guard let parsed = LeaderboardCursor(encoded: cursor) else {
+                throw RPCError(.invalidArgument, "cursor: not a cursor returned by Top")
+            }
+            position = parsed
+        }
+        do {
+            try await refreshIfStale(board)
+            let keys = BoardKeys(board)
+            for _ in 0..<2 {
+                let reply = try await redis.run(
+                    LeaderboardScripts.top, keys: [keys.z, keys.ready],
+                    arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
+                                RedisArgument(position?.member ?? "")])
+                guard let parts = reply.array, let first = parts.first?.int else { throw RedisError(.unexpectedReply, "top") }
+                if first == -1 {
+                    try await ensureLoaded(board)
+                    continue
+                }
+                let start = Int(parts.count > 1 ? parts[1].int ?? 0 : 0)
+                let entries = Self.entries(parts.dropFirst(2), firstRank: start + 1)
+                let next = entries.count == limit && start + limit < Int(first)
+                    ? LeaderboardCursor(score: entries.last!.score,
+                                        member: BoardMember(userID: entries.last!.userID, achievedAtMs: entries.last!.achievedAtMs).encoded).encoded
+                    : ""
+                return LeaderboardPage(entries: entries, nextCursor: next, total: Int(first))
+            }
+            throw RedisError(.unavailable, "board \(board) could not be loaded")
+        } catch let error as RedisError {
+            logger.debug("Top from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
+            return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
+        }
+    }
+
+    /// The user's rank with `neighbours` entries above and below; nil when the user has no
+    /// score on the board.
+    public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
+        if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
+        do {
+            try await refreshIfStale(board)
+            let keys = BoardKeys(board)
+            for _ in 0..<2 {
+                let reply = try await redis.run(
+                    LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
+                    arguments: [RedisArgument(user), RedisArgument(neighbours)])
+                guard let parts = reply.array, let rank = parts.first?.int else { throw RedisError(.unexpectedReply, "rank") }
+                if rank == -1 {
+                    try await ensureLoaded(board)
+                    continue
+                }
+                guard rank > 0, parts.count >= 3, let total = parts[1].int, let first = parts[2].int else { return nil }
+                let window = Self.entries(parts.dropFirst(3), firstRank: Int(first) + 1)
+                let result = Self.split(window, at: Int(rank), total: Int(total))
+                if let result { rankCache.store(result, board: board, user: user, neighbours: neighbours) }
+                return result
+            }
+            throw RedisError(.unavailable, "board \(board) could not be loaded")
+        } catch let error as RedisError {
+            logger.debug("Rank from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
+            return try await rankFromDatabase(board, user: user, neighbours: neighbours, deadline: deadline)
+        }
+    }
+
+    static func split(_ window: [LeaderboardEntry], at rank: Int, total: Int) -> RankWindow? {
+        guard let index = window.firstIndex(where: { $0.rank == rank }) else { return nil }
+        return RankWindow(entry: window[index], above: Array(window[..<index]), below: Array(window[(index + 1)...]), total: total)
+    }
+
+    /// Entries from ZREVRANGE ... WITHSCORES replies (member, score pairs).
+    static func entries(_ flat: ArraySlice<RESPValue>, firstRank: Int) -> [LeaderboardEntry] {
+        var entries: [LeaderboardEntry] = []
+        entries.reserveCapacity(flat.count / 2)
+        var index = flat.startIndex
+        while index + 1 < flat.endIndex {
+            if let encoded = flat[index].string, let member = BoardMember(encoded: encoded), let score = flat[index + 1].double {
+                entries.append(LeaderboardEntry(rank: firstRank + entries.count, userID: member.userID,
+                                                score: Int64(score), achievedAtMs: member.achievedAtMs))
+            }
+            index += 2
+        }
+        return entries
+    }
+
+    // MARK: loading from the truth
+
+    private func refreshIfStale(_ board: BoardID) async throws {
+        guard stale.withLock({ $0.contains(board) }) else { return }
+        try await rebuild(board)
+        stale.withLock { _ = $0.remove(board) }
+    }
+
+    /// Loads the board unless another instance is already doing so (then waits for it).
+    func ensureLoaded(_ board: BoardID) async throws {
+        let keys = BoardKeys(board)
+        for _ in 0..<600 {
+            if try await redis.send(RedisCommand("EXISTS", keys.ready)).int == 1 { return }
+            if try await rebuildIfFree(board) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisError(.timeout, "board \(board) is still being rebuilt")
+    }
+
+    /// Rebuilds the board's sorted set from Postgres now.
+    public func rebuild(_ board: BoardID) async throws {
+        while try await !rebuildIfFree(board) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    private func rebuildIfFree(_ board: BoardID) async throws -> Bool {
+        let keys = BoardKeys(board)
+        let started = try await redis.run(
+            LeaderboardScripts.beginLoad, keys: [keys.building, keys.nextZ, keys.nextM],
+            arguments: [RedisArgument(configuration.buildLockTTL.milliseconds)])
+        guard started.int == 1 else { return false }
+        let clock = ContinuousClock.now
+        var loaded = 0
+        do {
+            // Keyset pagination over the primary key: constant cost per chunk at any size.
+            var afterUser = ""
+            while true {
+                let rows = try await database.read { connection in
+                    try await connection.query(
+                        """
+                        SELECT user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint
+                        FROM leaderboard_scores WHERE board = $1 AND user_id > $2
+                        ORDER BY user_id LIMIT $3
+                        """,
+                        [board.description, afterUser, configuration.loadChunk])
+                }
+                if rows.isEmpty { break }
+                var arguments: [RedisArgument] = []
+                arguments.reserveCapacity(rows.count * 3)
+                for row in rows {
+                    let user = try row.decode(0, as: String.self)
+                    let member = BoardMember(userID: user, achievedAtMs: try row.decode(2, as: Int64.self))
+                    arguments.append(RedisArgument(user))
+                    arguments.append(RedisArgument(try row.decode(1, as: Int64.self)))
+                    arguments.append(RedisArgument(member.encoded))
+                    afterUser = user
+                }
+                try await redis.run(LeaderboardScripts.loadChunk, keys: [keys.nextZ, keys.nextM], arguments: arguments)
+                loaded += rows.count
+                if rows.count < configuration.loadChunk { break }
+            }
+            try await redis.run(
+                LeaderboardScripts.finishLoad, keys: [keys.nextZ, keys.nextM, keys.z, keys.m, keys.ready, keys.building],
+                arguments: [RedisArgument(configuration.readyTTL.milliseconds)])
+        } catch {
+            _ = try? await redis.send(RedisCommand("DEL", keys.building))
+            throw error
+        }
+        rankCache.invalidate(board: board)
+        logger.info("leaderboard rebuilt from Postgres", metadata: [
+            "board": "\(board)", "users": "\(loaded)", "ms": "\((ContinuousClock.now - clock).milliseconds)",
+        ])
+        return true
+    }
+}

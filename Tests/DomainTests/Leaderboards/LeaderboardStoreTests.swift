@@ -1,0 +1,173 @@
+import Foundation
+import NIOPosix
+import Synchronization
+import Testing
+import Codec
+
+@testable import Domain
+
+/// Leaderboards against a real Postgres (own database, migrated) and the run's Redis.
+@Suite("Leaderboard store")
+struct LeaderboardStoreTests {
+    struct Fixture {
+        let database: PostgresDatabase
+        let redis: RedisClient
+        let store: LeaderboardStore
+        let board: BoardID
+    }
+
+    static func withStore<T>(
+        redisURL: String = TestServices.shared.redisURL,
+        _ body: (Fixture) async throws -> T
+    ) async throws -> T {
+        let testDatabase = try await TestDatabase.create()
+        let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
+        _ = try await Migrator(pool: database.primary).migrate()
+        let result: T
+        do {
+            result = try await RedisClientTests.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+                let store = LeaderboardStore(database: database, redis: redis)
+                return try await body(Fixture(database: database, redis: redis, store: store, board: .tournament("t-\(UUID().uuidString.prefix(12))")))
+            }
+        } catch {
+            await database.shutdown()
+            await testDatabase.drop()
+            throw error
+        }
+        await database.shutdown()
+        await testDatabase.drop()
+        return result
+    }
+
+    static func update(_ board: BoardID, _ user: String, _ score: Int64, at ms: Int64) -> ScoreUpdate {
+        ScoreUpdate(board: board, userID: user, score: score, achievedAtMs: ms)
+    }
+
+    @Test("best score per user; equal scores rank by who got there first")
+    func bestScoreAndTies() async throws {
+        try await Self.withStore { f in
+            let t0: Int64 = 1_700_000_000_000
+            #expect(try await f.store.submit([Self.update(f.board, "alice", 100, at: t0 + 10)]).count == 1)
+            #expect(try await f.store.submit([Self.update(f.board, "bob", 100, at: t0)]).count == 1)
+            #expect(try await f.store.submit([Self.update(f.board, "carol", 50, at: t0)]).count == 1)
+            #expect(try await f.store.submit([Self.update(f.board, "alice", 90, at: t0 + 20)]).isEmpty, "not a new best")
+            #expect(try await f.store.submit([Self.update(f.board, "alice", 100, at: t0 + 30)]).isEmpty, "equal but later")
+            let page = try await f.store.top(f.board, limit: 10, cursor: "")
+            #expect(page.entries.map(\.userID) == ["bob", "alice", "carol"])
+            #expect(page.entries.map(\.rank) == [1, 2, 3])
+            #expect(page.entries[1].achievedAtMs == t0 + 10)
+            #expect(page.total == 3)
+            #expect(try await f.store.submit([Self.update(f.board, "carol", 101, at: t0 + 40)]).count == 1)
+            let window = try #require(try await f.store.rank(f.board, user: "alice", neighbours: 1))
+            #expect(window.entry.rank == 3)
+            #expect(window.above.map(\.userID) == ["bob"])
+            #expect(window.below.isEmpty)
+            #expect(try await f.store.rank(f.board, user: "nobody", neighbours: 5) == nil)
+        }
+    }
+
+    @Test("a batch keeps each user's best of the batch, in one statement")
+    func batch() async throws {
+        try await Self.withStore { f in
+            let improved = try await f.store.submit([
+                Self.update(f.board, "u1", 10, at: 1), Self.update(f.board, "u1", 30, at: 2), Self.update(f.board, "u2", 20, at: 3),
+            ])
+            #expect(Set(improved.map { "\($0.userID):\($0.score)" }) == ["u1:30", "u2:20"])
+        }
+    }
+
+    @Test("Top pages with a cursor: no repeats or skips when entries above change between pages")
+    func pagination() async throws {
+        try await Self.withStore { f in
+            try await f.store.submit((0..<25).map { Self.update(f.board, "user\($0)", Int64(1000 - $0), at: 1000) })
+            let first = try await f.store.top(f.board, limit: 10, cursor: "")
+            #expect(first.entries.map(\.userID) == (0..<10).map { "user\($0)" })
+            #expect(!first.nextCursor.isEmpty)
+            // A newcomer takes the top spot between the pages.
+            try await f.store.submit([Self.update(f.board, "newcomer", 5000, at: 2000)])
+            let second = try await f.store.top(f.board, limit: 10, cursor: first.nextCursor)
+            #expect(second.entries.map(\.userID) == (10..<20).map { "user\($0)" })
+            #expect(second.entries.first?.rank == 12, "ranks are current")
+            let third = try await f.store.top(f.board, limit: 10, cursor: second.nextCursor)
+            #expect(third.entries.map(\.userID) == (20..<25).map { "user\($0)" })
+            #expect(third.nextCursor.isEmpty)
+            await #expect(throws: RPCError.self) { try await f.store.top(f.board, limit: 10, cursor: "garbage") }
+        }
+    }
+
+    @Test("a board lost from Redis is rebuilt from Postgres and equals the live one")
+    func rebuildEqualsLive() async throws {
+        try await Self.withStore { f in
+            var updates: [ScoreUpdate] = []
+            for index in 0..<500 {
+                updates.append(Self.update(f.board, "p\(index % 300)", Int64((index * 7919) % 1000), at: Int64(1_000 + index)))
+            }
+            try await f.store.submit(updates)
+            let live = try await f.store.top(f.board, limit: 1000, cursor: "")
+            let keys = BoardKeys(f.board)
+            try await f.redis.send(RedisCommand("DEL", keys.z, keys.m, keys.ready))
+            let rebuilt = try await f.store.top(f.board, limit: 1000, cursor: "")
+            #expect(rebuilt == live)
+            #expect(rebuilt.total == 300)
+            try await f.store.rebuild(f.board)
+            #expect(try await f.store.top(f.board, limit: 1000, cursor: "") == live)
+        }
+    }
+
+    @Test("with Redis down, Top and Rank are answered from Postgres with the same results")
+    func readsWithoutRedis() async throws {
+        let isolated = try TestServices.PrivateSet([.redis])
+        defer { isolated.destroy() }
+        try await Self.withStore(redisURL: isolated.endpoints.redisURL) { f in
+            try await f.store.submit((0..<30).map { Self.update(f.board, "r\($0)", Int64($0 % 7), at: Int64(100 + $0)) })
+            let livePage = try await f.store.top(f.board, limit: 12, cursor: "")
+            let liveSecond = try await f.store.top(f.board, limit: 12, cursor: livePage.nextCursor)
+            let liveRank = try await f.store.rank(f.board, user: "r9", neighbours: 3)
+            try isolated.stop(.redis)
+            #expect(try await f.store.top(f.board, limit: 12, cursor: "") == livePage)
+            #expect(try await f.store.top(f.board, limit: 12, cursor: livePage.nextCursor) == liveSecond)
+            let dbRank = try await f.store.rankFromDatabase(f.board, user: "r9", neighbours: 3, deadline: nil)
+            #expect(dbRank == liveRank)
+            // Writes still commit to the truth; the board is rebuilt once Redis is back.
+            #expect(try await f.store.submit([Self.update(f.board, "late", 100, at: 5)]).count == 1)
+            try isolated.start(.redis)
+            var top: String?
+            for _ in 0..<100 where top != "late" {
+                top = try? await f.store.top(f.board, limit: 1, cursor: "").entries.first?.userID
+                if top != "late" { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(top == "late")
+        }
+    }
+
+    @Test("Watch on one instance sees a score submitted on another")
+    func watchAcrossInstances() async throws {
+        try await Self.withStore { f in
+            // A second "instance": its own Redis client, store and subscriber.
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let configuration = try RedisConfiguration(url: TestServices.shared.redisURL)
+            let otherRedis = RedisClient(configuration: configuration, group: group)
+            let subscriber = RedisSubscriber(configuration: configuration, group: group)
+            let other = LeaderboardStore(database: f.database, redis: otherRedis)
+            let watch = LeaderboardWatch(store: other, subscriber: subscriber)
+            let received = Mutex<[LeaderboardPage]>([])
+            let watching = Task {
+                try await watch.run(f.board, limit: 3, minInterval: .milliseconds(50)) { page in
+                    received.withLock { $0.append(page) }
+                }
+            }
+            #expect(try await eventually { received.withLock { $0.count } == 1 })
+            await subscriber.waitUntilSubscribed()
+            try await f.store.submit([Self.update(f.board, "w1", 10, at: 1)])
+            try await f.store.submit([Self.update(f.board, "w2", 20, at: 2)])
+            #expect(try await eventually { received.withLock { $0.last?.entries.map(\.userID) } == ["w2", "w1"] })
+            let count = received.withLock { $0.count }
+            #expect(count <= 3, "the initial page plus at most one update per change")
+            watching.cancel()
+            _ = try? await watching.value
+            await subscriber.shutdown()
+            await otherRedis.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+}
