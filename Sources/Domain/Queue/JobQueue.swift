@@ -38,6 +38,35 @@ public final class JobQueue: Sendable {
         return (reply.array ?? []).compactMap(\.string)
     }
 
+    /// A job whose items carry their own idempotency marks (e.g. the event ids of a batch).
+    public struct MarkedJob: Sendable {
+        public var job: NewJob
+        public var marks: [String]
+
+        public init(job: NewJob, marks: [String]) {
+            self.job = job
+            self.marks = marks
+        }
+    }
+
+    /// Marks every item seen for `markTTL` and enqueues the jobs, atomically; returns the
+    /// marks that were new. A job none of whose marks is new is not enqueued. (Delays are not
+    /// supported here: marked jobs are due at once.)
+    public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<String> {
+        guard !jobs.isEmpty else { return [] }
+        var arguments: [RedisArgument] = [RedisArgument(markTTL.milliseconds), RedisArgument(jobs.count)]
+        for marked in jobs {
+            arguments.append(RedisArgument(marked.job.id))
+            arguments.append(RedisArgument(bytes: marked.job.payload))
+            arguments.append(RedisArgument(marked.job.priority))
+            arguments.append(RedisArgument(marked.job.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(RedisArgument(marked.marks.count))
+            arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
+        }
+        let reply = try await redis.run(JobQueueScripts.enqueueMarked, keys: [prefix], arguments: arguments)
+        return Set((reply.array ?? []).compactMap(\.string))
+    }
+
     /// Enqueues one job; false when its id was already known.
     @discardableResult
     public func enqueue(_ job: NewJob) async throws -> Bool {

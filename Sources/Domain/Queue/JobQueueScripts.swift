@@ -54,6 +54,38 @@ enum JobQueueScripts {
         return added
         """)
 
+    /// KEYS[1]: prefix. ARGV: mark ttl ms, job count, then per job: id, payload, priority,
+    /// max attempts, mark count, marks... Marks each item of a job as seen (`SET NX PX`)
+    /// and enqueues the jobs, in one atomic step: an item is never marked without its job
+    /// being queued. Returns the marks that were new (the others were seen within the ttl).
+    static let enqueueMarked = RedisScript(name: "queue_enqueue_marked", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local ttl, jobs = ARGV[1], tonumber(ARGV[2])
+        local now = now_ms()
+        local fresh = {}
+        local at = 3
+        for _ = 1, jobs do
+          local id, payload, priority, max = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
+          local marks = tonumber(ARGV[at + 4])
+          local new_here = 0
+          for i = at + 5, at + 4 + marks do
+            if redis.call('SET', prefix .. ':seen:' .. ARGV[i], '1', 'NX', 'PX', ttl) then
+              fresh[#fresh + 1] = ARGV[i]
+              new_here = new_here + 1
+            end
+          end
+          at = at + 5 + marks
+          local key = prefix .. ':job:' .. id
+          if new_here > 0 and redis.call('EXISTS', key) == 0 then
+            redis.call('HSET', key, 'payload', payload, 'priority', priority, 'attempts', 0,
+              'max_attempts', max, 'enqueued_at', now)
+            wait(prefix, id, priority)
+            redis.call('HINCRBY', prefix .. ':stats', 'enqueued', 1)
+          end
+        end
+        return fresh
+        """)
+
     /// KEYS[1]: prefix. ARGV: max jobs, lease ms, lease token.
     /// First moves due delayed jobs to :waiting and expired leases back (a crashed worker's
     /// jobs; the lost attempt counts, and past the last one the job is dead-lettered), then
