@@ -2,5 +2,5 @@ import ArgumentParser
 
 extension StorageBench {
     /// One subcommand per engine; each lives in its own file.
-    static let benchmarks: [any ParsableCommand.Type] = []
+    static let benchmarks: [any ParsableCommand.Type] = [PostgresBench.self]
 }
