@@ -223,10 +223,12 @@ struct PostgresPoolTests {
             try await group.waitForAll()
         }
         #expect(pool.statistics.idle == 3)
+        // (Leases may also have replaced a connection idle past the timeout: count from here.)
+        let closedBefore = pool.statistics.closed
         try await Task.sleep(for: .milliseconds(150))
         await pool.maintain()
         let stats = pool.statistics
-        #expect(stats.idle == 1 && stats.total == 1 && stats.closed == 2)
+        #expect(stats.idle == 1 && stats.total == 1 && stats.closed - closedBefore == 2)
         await pool.shutdown()
         await database.drop()
     }

@@ -1,0 +1,158 @@
+import ArgumentParser
+import CLibPQ
+import Domain
+import Foundation
+
+/// `storage-bench postgres`: (a) the pool's overhead on a trivial statement against a raw
+/// libpq round trip on one connection, in the same run; (b) COPY of event rows into the
+/// partitioned events table. Runs in a fresh database it drops afterwards.
+struct PostgresBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postgres", abstract: "Pool overhead vs raw libpq, and COPY into the partitioned events table.")
+
+    @Option(help: "PostgreSQL server URL (env DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "SELECT 1 round trips per measurement.")
+    var iterations = 20_000
+
+    @Option(help: "Rounds of (raw, pool) measurements; the best of each is compared.")
+    var rounds = 3
+
+    @Option(help: "Event rows to COPY.")
+    var rows = 1_000_000
+
+    @Option(help: "Connections copying in parallel, each a slice of the rows (1 = one COPY).")
+    var connections = 1
+
+    func run() async throws {
+        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
+            throw ValidationError("DATABASE_URL (or --database-url) is required")
+        }
+        var server = try PostgresConfiguration(url: url)
+        server.minConnections = 0
+        server.maxConnections = 1
+        let name = "bench_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = PostgresPool(configuration: server)
+        _ = try await admin.query("CREATE DATABASE \(name)")
+        var config = server
+        config.database = name
+        config.maxConnections = 4
+        let pool = PostgresPool(configuration: config)
+        do {
+            try await selectOne(pool: pool, config: config)
+            try await copyEvents(pool: pool)
+        } catch {
+            print("failed: \(error)")
+        }
+        await pool.shutdown()
+        _ = try await admin.query("DROP DATABASE \(name) WITH (FORCE)")
+        await admin.shutdown()
+    }
+
+    private func selectOne(pool: PostgresPool, config: PostgresConfiguration) async throws {
+        print("(a) SELECT 1, \(iterations) sequential round trips, best of \(rounds) rounds")
+        let conninfo = "host=\(config.host) port=\(config.port) user=\(config.user) dbname=\(config.database)"
+            + (config.password.map { " password=\($0)" } ?? "")
+        let n = iterations
+        var bestRaw = Duration.seconds(1_000_000)
+        var bestPool = Duration.seconds(1_000_000)
+        for round in 1...rounds {
+            let raw = try await Self.onThread { () throws -> Duration in try Self.rawLibpq(conninfo: conninfo, iterations: n) }
+            _ = try await pool.query("SELECT 1")  // connected and warm
+            for _ in 0..<1000 { _ = try await pool.query("SELECT 1") }
+            let clock = ContinuousClock()
+            let pooled = try await clock.measure {
+                for _ in 0..<n { _ = try await pool.query("SELECT 1") }
+            }
+            bestRaw = min(bestRaw, raw)
+            bestPool = min(bestPool, pooled)
+            print("  round \(round): raw libpq \(Self.micros(raw, n)) us/op, pool \(Self.micros(pooled, n)) us/op")
+        }
+        let ratio = Double(bestPool.components.attoseconds / 1_000_000_000 + bestPool.components.seconds * 1_000_000_000)
+            / Double(bestRaw.components.attoseconds / 1_000_000_000 + bestRaw.components.seconds * 1_000_000_000)
+        print("  best: raw \(Self.micros(bestRaw, n)) us/op, pool \(Self.micros(bestPool, n)) us/op, ratio \(String(format: "%.3f", ratio))x (target < 1.2x)")
+        print("  pool: \(pool.statistics)")
+    }
+
+    /// The baseline: PQexecParams on one connection, on a plain thread, nothing else.
+    private static func rawLibpq(conninfo: String, iterations: Int) throws -> Duration {
+        guard let connection = PQconnectdb(conninfo), PQstatus(connection) == CONNECTION_OK else {
+            throw ValidationError("raw libpq connect failed")
+        }
+        defer { PQfinish(connection) }
+        func once() {
+            let result = PQexecParams(connection, "SELECT 1", 0, nil, nil, nil, nil, 0)
+            precondition(PQresultStatus(result) == PGRES_TUPLES_OK)
+            PQclear(result)
+        }
+        for _ in 0..<1000 { once() }
+        return ContinuousClock().measure {
+            for _ in 0..<iterations { once() }
+        }
+    }
+
+    private func copyEvents(pool: PostgresPool) async throws {
+        try await Migrator(pool: pool).migrate()
+        let now = Date()
+        try await EventPartitions(pool: pool, monthsAhead: 1, retentionDays: nil).maintain(now: now)
+        let monthStart = EventPartitions.Month(containing: now).start
+        // received_at spread over the hour before now, kept inside the current month's partition.
+        let earliest = max(monthStart, now.addingTimeInterval(-3600))
+        let span = now.timeIntervalSince(earliest)
+        let types = ["app_launched", "game_started", "game_ended", "level_completed", "purchase"]
+        let modes = ["classic", "blitz"]
+        let count = rows
+        print("(b) COPY \(count) event rows into the partitioned events table (3 indexes), \(connections) connection(s)")
+        let columns = [
+            "event_id", "type", "user_id", "client_time", "received_at", "score", "game_mode", "tournament_id",
+            "duration_ms", "level", "attributes",
+        ]
+        let slices = (0..<connections).map { k in (count * k / connections)..<(count * (k + 1) / connections) }
+        let clock = ContinuousClock()
+        var copied = 0
+        let elapsed = try await clock.measure {
+            copied = try await withThrowingTaskGroup(of: Int.self) { group in
+                for slice in slices {
+                    group.addTask {
+                        try await pool.withConnection { connection in
+                            try await connection.copyFrom(table: "events", columns: columns, rows: slice) { i, row in
+                                let received = earliest.addingTimeInterval(span * Double(i) / Double(count))
+                                let type = types[i % types.count]
+                                row.append("e-\(i)")
+                                row.append(type)
+                                row.append("u-\(i % 50_000)")
+                                row.append(received.addingTimeInterval(-0.25))
+                                row.append(received)
+                                row.append(type == "game_ended" ? Int64(i % 100_000) : nil)
+                                row.append(type == "game_ended" || type == "game_started" ? modes[i & 1] : nil)
+                                row.append(type == "game_ended" && i % 10 == 0 ? "t-\(i % 7)" : nil)
+                                row.append(Int64(i % 600_000))
+                                row.append(type == "level_completed" ? Int32(i % 50) : nil)
+                                row.append(i % 4 == 0 ? "{\"platform\":\"ios\",\"build\":\"\(i % 97)\"}" : "{}")
+                            }
+                        }
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("  copied \(copied) rows in \(String(format: "%.2f", seconds)) s: \(Int(Double(copied) / seconds)) rows/s (target >= 200000)")
+        let stored = try await pool.query("SELECT count(*) FROM events").scalar(Int.self)
+        print("  rows in events: \(stored)")
+    }
+
+    private static func micros(_ duration: Duration, _ n: Int) -> String {
+        let nanos = Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
+        return String(format: "%.1f", nanos / 1000 / Double(n))
+    }
+
+    /// Runs blocking work on a new thread (never on the cooperative pool).
+    private static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result(catching: body)) }
+            thread.start()
+        }
+    }
+}
