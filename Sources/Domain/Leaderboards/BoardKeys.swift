@@ -8,8 +8,8 @@ struct BoardKeys {
     let nextM: RedisArgument
     let tag: String
 
-    init(_ board: BoardID) {
-        tag = "{lb:\(board)}"
+    init(_ board: BoardID, namespace: String = "lb") {
+        tag = "{\(namespace):\(board)}"
         z = RedisArgument(tag + ":z")
         m = RedisArgument(tag + ":m")
         ready = RedisArgument(tag + ":ready")
@@ -21,5 +21,5 @@ struct BoardKeys {
     func submission(_ id: String) -> RedisArgument { RedisArgument(tag + ":submission:" + id) }
 
     /// The pub/sub channel announcing changes of the board to every instance.
-    static func changes(_ board: BoardID) -> String { "lb:changed:\(board)" }
+    static func changes(_ board: BoardID, namespace: String = "lb") -> String { "\(namespace):changed:\(board)" }
 }

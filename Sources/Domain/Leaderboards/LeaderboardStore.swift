@@ -25,6 +25,8 @@ public final class LeaderboardStore: Sendable {
         public var rankCacheCapacity: Int
         /// How long a rebuild may hold the board's build lock.
         public var buildLockTTL: Duration
+        /// Prefix of every Redis key and channel (one deployment per Redis by default).
+        public var namespace: String = "lb"
 
         /// Boards re-read every 6 h, rebuilt 2,000 rows per call, rank answers cached 250 ms.
         public static var defaults: Configuration {
@@ -57,6 +59,8 @@ public final class LeaderboardStore: Sendable {
         self.logger = logger
         self.rankCache = RankCache(ttl: configuration.rankCacheTTL, capacity: configuration.rankCacheCapacity)
     }
+
+    func keys(_ board: BoardID) -> BoardKeys { BoardKeys(board, namespace: configuration.namespace) }
 
     // MARK: writes
 
@@ -115,12 +119,12 @@ public final class LeaderboardStore: Sendable {
             }
         }
         for board in changedBoards {
-            _ = try? await redis.publish(Array(board.description.utf8), to: BoardKeys.changes(board))
+            _ = try? await redis.publish(Array(board.description.utf8), to: BoardKeys.changes(board, namespace: configuration.namespace))
         }
     }
 
     private func mergeIntoRedis(_ update: ScoreUpdate) async throws {
-        let keys = BoardKeys(update.board)
+        let keys = keys(update.board)
         let arguments = [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)]
         let reply = try await redis.run(
             LeaderboardScripts.submit, keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM],
@@ -153,7 +157,7 @@ public final class LeaderboardStore: Sendable {
         }
         do {
             try await refreshIfStale(board)
-            let keys = BoardKeys(board)
+            let keys = keys(board)
             for _ in 0..<2 {
                 let reply = try await redis.run(
                     LeaderboardScripts.top, keys: [keys.z, keys.ready],
@@ -185,7 +189,7 @@ public final class LeaderboardStore: Sendable {
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {
             try await refreshIfStale(board)
-            let keys = BoardKeys(board)
+            let keys = keys(board)
             for _ in 0..<2 {
                 let reply = try await redis.run(
                     LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
@@ -238,7 +242,7 @@ public final class LeaderboardStore: Sendable {
 
     /// Loads the board unless another instance is already doing so (then waits for it).
     func ensureLoaded(_ board: BoardID) async throws {
-        let keys = BoardKeys(board)
+        let keys = keys(board)
         for _ in 0..<600 {
             if try await redis.send(RedisCommand("EXISTS", keys.ready)).int == 1 { return }
             if try await rebuildIfFree(board) { return }
@@ -255,7 +259,7 @@ public final class LeaderboardStore: Sendable {
     }
 
     private func rebuildIfFree(_ board: BoardID) async throws -> Bool {
-        let keys = BoardKeys(board)
+        let keys = keys(board)
         let started = try await redis.run(
             LeaderboardScripts.beginLoad, keys: [keys.building, keys.nextZ, keys.nextM],
             arguments: [RedisArgument(configuration.buildLockTTL.milliseconds)])

@@ -20,7 +20,7 @@ public struct LeaderboardWatch: Sendable {
         send: (LeaderboardPage) async throws -> Void
     ) async throws {
         // Subscribe before the first read, so no change between the two is missed.
-        let changes = subscriber.messages(on: BoardKeys.changes(board))
+        let changes = subscriber.messages(on: BoardKeys.changes(board, namespace: store.configuration.namespace))
         var notifications = Self.coalesced(changes).makeAsyncIterator()
         var last = try await store.top(board, limit: limit, cursor: "")
         try await send(last)

@@ -104,7 +104,7 @@ struct LeaderboardStoreTests {
             }
             try await f.store.submit(updates)
             let live = try await f.store.top(f.board, limit: 1000, cursor: "")
-            let keys = BoardKeys(f.board)
+            let keys = f.store.keys(f.board)
             try await f.redis.send(RedisCommand("DEL", keys.z, keys.m, keys.ready))
             let rebuilt = try await f.store.top(f.board, limit: 1000, cursor: "")
             #expect(rebuilt == live)

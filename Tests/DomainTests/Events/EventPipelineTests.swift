@@ -1,0 +1,197 @@
+import Codec
+import Foundation
+import NIOPosix
+import Testing
+
+@testable import Domain
+
+/// Events from ingestion to Postgres and leaderboards, against real services.
+@Suite("Event pipeline")
+struct EventPipelineTests {
+    struct Fixture {
+        let database: PostgresDatabase
+        let redis: RedisClient
+        let leaderboards: LeaderboardStore
+        let ingestor: EventIngestor
+        let processor: EventProcessor
+        let queue: JobQueue
+    }
+
+    static func withPipeline<T>(
+        redisURL: String = TestServices.shared.redisURL,
+        _ adjust: (inout EventIngestor.Configuration) -> Void = { _ in },
+        _ body: (Fixture) async throws -> T
+    ) async throws -> T {
+        let testDatabase = try await TestDatabase.create()
+        let database = PostgresDatabase(primary: testDatabase.configuration(max: 6))
+        do {
+            _ = try await Migrator(pool: database.primary).migrate()
+            _ = try await EventPartitions(pool: database.primary).maintain()
+            let result = try await RedisClientTests.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+                var boards = LeaderboardStore.Configuration.defaults
+                boards.namespace = "lb-\(UUID().uuidString.prefix(8))"
+                let leaderboards = LeaderboardStore(database: database, redis: redis, configuration: boards)
+                let queue = JobQueue(name: "events-\(UUID().uuidString.prefix(8))", redis: redis)
+                var configuration = EventIngestor.Configuration.defaults
+                adjust(&configuration)
+                let ingestor = EventIngestor(
+                    queue: queue, database: database, leaderboards: leaderboards,
+                    limiter: RateLimiter(redis: redis, keyPrefix: "rl-\(UUID().uuidString.prefix(8))"), configuration: configuration)
+                return try await body(Fixture(
+                    database: database, redis: redis, leaderboards: leaderboards, ingestor: ingestor,
+                    processor: EventProcessor(database: database, leaderboards: leaderboards), queue: queue))
+            }
+            await database.shutdown()
+            await testDatabase.drop()
+            return result
+        } catch {
+            await database.shutdown()
+            await testDatabase.drop()
+            throw error
+        }
+    }
+
+    static func event(_ id: String, _ type: String = "app_launched", user: String = "u1", score: Int64 = 0, tournament: String = "") -> Tally_V1_Event {
+        var event = Tally_V1_Event()
+        event.id = id
+        event.type = type
+        event.userId = user
+        event.clientTimeMs = Int64(Date().timeIntervalSince1970 * 1000)
+        event.score = score
+        event.tournamentId = tournament
+        event.attributes = ["platform": "ios"]
+        return event
+    }
+
+    /// Runs the worker until the queue is drained.
+    static func drain(_ f: Fixture) async throws {
+        let worker = f.processor.worker(queue: f.queue, configuration: .init(concurrency: 4, batchSize: 10, pollInterval: .milliseconds(5), drainTimeout: .seconds(5)))
+        let running = Task { try await worker.run() }
+        _ = try await eventually {
+            let stats = try await f.queue.stats()
+            return stats.waiting == 0 && stats.active == 0 && stats.delayed == 0
+        }
+        worker.stop()
+        try await running.value
+    }
+
+    static func storedCount(_ f: Fixture) async throws -> Int64 {
+        try await f.database.withConnection { try await $0.query("SELECT count(*) FROM events").scalar(Int64.self) }
+    }
+
+    @Test("accepted events are queued, persisted once, and game_ended scores reach the boards")
+    func endToEnd() async throws {
+        try await Self.withPipeline { f in
+            let first = try await f.ingestor.ingest([
+                Self.event("e1"), Self.event("e2", "game_ended", user: "ann", score: 700), Self.event("e1"),
+            ], peer: "test")
+            #expect(first.accepted == ["e1", "e2"])
+            #expect(first.duplicates.isEmpty)
+            let resend = try await f.ingestor.ingest([Self.event("e2", "game_ended", user: "ann", score: 700), Self.event("e3")], peer: "test")
+            #expect(resend.accepted == ["e3"])
+            #expect(resend.duplicates == ["e2"])
+            try await Self.drain(f)
+            #expect(try await Self.storedCount(f) == 3)
+            let top = try await f.leaderboards.top(.global, limit: 10, cursor: "")
+            #expect(top.entries.map(\.userID) == ["ann"])
+            #expect(top.entries.first?.score == 700)
+            let recent = try await RecentEvents(database: f.database).list(limit: 10, user: nil, type: nil)
+            #expect(Set(recent.compactMap { $0.event?.id }) == ["e1", "e2", "e3"])
+            #expect(recent.allSatisfy { $0.state == .processed })
+            #expect(recent.first { $0.event?.id == "e1" }?.event?.attributes == ["platform": "ios"])
+        }
+    }
+
+    @Test("a job processed twice (redelivery) counts its events once")
+    func redeliveryIsIdempotent() async throws {
+        try await Self.withPipeline { f in
+            try await f.ingestor.ingest([Self.event("x1", "game_ended", user: "bo", score: 5)], peer: "p")
+            let job = try #require(try await f.queue.claim(max: 1).first)
+            try await f.processor.process(job)
+            try await f.processor.process(job)
+            #expect(try await Self.storedCount(f) == 1)
+        }
+    }
+
+    @Test("invalid events are rejected by name and field; an oversize batch is refused whole")
+    func validation() async throws {
+        try await Self.withPipeline({ $0.rules.batchMax = 3 }) { f in
+            var bad = Self.event("b1")
+            bad.userId = ""
+            let outcome = try await f.ingestor.ingest([Self.event("ok1"), bad], peer: "p")
+            #expect(outcome.accepted == ["ok1"])
+            #expect(outcome.rejected.map(\.reason) == ["events[1].user_id: must not be empty"])
+            let error = await #expect(throws: RPCError.self) {
+                try await f.ingestor.ingest((0..<4).map { Self.event("many\($0)") }, peer: "p")
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("at most 3") == true)
+        }
+    }
+
+    @Test("a user over the rate limit gets RESOURCE_EXHAUSTED with retry-after")
+    func perUserLimit() async throws {
+        try await Self.withPipeline({ $0.perUserLimit = RateLimit(limit: 5, period: .seconds(3600)) }) { f in
+            _ = try await f.ingestor.ingest((0..<5).map { Self.event("r\($0)", user: "chatty") }, peer: "p")
+            let error = await #expect(throws: RPCError.self) {
+                try await f.ingestor.ingest([Self.event("r5", user: "chatty")], peer: "p")
+            }
+            #expect(error?.code == .resourceExhausted)
+            #expect(error?.metadata["retry-after-ms"] != nil)
+            #expect(try await f.ingestor.ingest([Self.event("q1", user: "quiet")], peer: "p").accepted == ["q1"])
+        }
+    }
+
+    @Test("with Redis down, events go straight to Postgres and are processed inline")
+    func redisDownFallback() async throws {
+        let isolated = try TestServices.PrivateSet([.redis])
+        defer { isolated.destroy() }
+        try await Self.withPipeline(redisURL: isolated.endpoints.redisURL) { f in
+            try isolated.stop(.redis)
+            let outcome = try await f.ingestor.ingest([Self.event("d1", "game_ended", user: "dee", score: 42), Self.event("d2")], peer: "p")
+            #expect(outcome.accepted == ["d1", "d2"])
+            #expect(f.ingestor.isDegraded)
+            #expect(try await Self.storedCount(f) == 2)
+            let again = try await f.ingestor.ingest([Self.event("d1", "game_ended", user: "dee", score: 42)], peer: "p")
+            #expect(again.duplicates == ["d1"])
+            #expect(try await f.leaderboards.rank(.global, user: "dee", neighbours: 0)?.entry.score == 42)
+            try isolated.start(.redis)
+            _ = try await eventually {
+                (try? await f.ingestor.ingest([Self.event("d3")], peer: "p")) != nil && !f.ingestor.isDegraded
+            }
+            #expect(!f.ingestor.isDegraded)
+        }
+    }
+
+    @Test("tournament scores count within the window, for participants, up to the participant limit")
+    func tournaments() async throws {
+        try await Self.withPipeline { f in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let tournaments = Tournaments(database: f.database)
+            _ = try await tournaments.create(Tournament(id: "open", name: "Open", startsAtMs: now - 60_000, endsAtMs: now + 60_000, maxParticipants: 2, joinRequired: false))
+            _ = try await tournaments.create(Tournament(id: "invite", name: "Invite", startsAtMs: now - 60_000, endsAtMs: now + 60_000, maxParticipants: nil, joinRequired: true))
+            await #expect(throws: RPCError.self) {
+                try await tournaments.create(Tournament(id: "open", name: "Again", startsAtMs: now, endsAtMs: now + 1, maxParticipants: nil, joinRequired: false))
+            }
+            let (_, joined) = try await tournaments.join("invite", user: "ivy", nowMs: now)
+            #expect(joined)
+            #expect(try await tournaments.join("invite", user: "ivy", nowMs: now).joined == false)
+            try await f.ingestor.ingest([
+                Self.event("t1", "game_ended", user: "a", score: 10, tournament: "open"),
+                Self.event("t2", "game_ended", user: "b", score: 20, tournament: "open"),
+                Self.event("t3", "game_ended", user: "c", score: 30, tournament: "open"),
+                Self.event("t4", "game_ended", user: "ivy", score: 5, tournament: "invite"),
+                Self.event("t5", "game_ended", user: "zed", score: 50, tournament: "invite"),
+            ], peer: "p")
+            try await Self.drain(f)
+            let open = try await f.leaderboards.top(.tournament("open"), limit: 10, cursor: "")
+            #expect(open.entries.map(\.userID) == ["b", "a"], "the third player finds it full")
+            let invite = try await f.leaderboards.top(.tournament("invite"), limit: 10, cursor: "")
+            #expect(invite.entries.map(\.userID) == ["ivy"])
+            #expect(try await f.leaderboards.top(.global, limit: 10, cursor: "").total == 5, "every score counts globally")
+            let recent = try await RecentEvents(database: f.database).list(limit: 10, user: "zed", type: nil)
+            #expect(recent.first?.state == .failed)
+            #expect(recent.first?.error == "user has not joined tournament invite")
+        }
+    }
+}
