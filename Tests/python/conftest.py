@@ -55,6 +55,14 @@ def stubs():
     return out
 
 
+# The admin key every test server runs with (admin and internal RPCs need it).
+ADMIN_KEY = "test-admin-key"
+ADMIN = (("x-admin-key", ADMIN_KEY),)
+# Product services talk to the run's PostgreSQL and Redis (DATABASE_URL / REDIS_URL come
+# from tools/test.sh); rate limits are raised so tests measure behaviour, not limits.
+PRODUCT_ENV = {"ADMIN_KEY": ADMIN_KEY, "EVENT_USER_RATE_PER_MIN": "1000000", "LOG_LEVEL": "notice"}
+
+
 def start_tally(*args: str, env: dict | None = None):
     binary = os.environ.get("TALLY_BIN", str(ROOT / ".build" / "debug" / "tally"))
     port = free_port()
@@ -83,7 +91,7 @@ def stop_tally(proc: subprocess.Popen) -> int:
 def tally():
     """A running Tally; yields "127.0.0.1:PORT". Stopped with SIGTERM at the end, which must
     exit 0 (graceful shutdown)."""
-    proc, port, log = start_tally("--bench-echo", "--max-receive-message-bytes", "4194304")
+    proc, port, log = start_tally("--bench-echo", "--max-receive-message-bytes", "4194304", env=PRODUCT_ENV)
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -118,11 +118,10 @@ public final class EventIngestor: Sendable {
         if let limit = configuration.perUserLimit {
             var perUser: [String: Int] = [:]
             for event in events { perUser[event.userId, default: 0] += 1 }
-            for (user, count) in perUser {
-                let decision = await limiter.decide(key: "events:user:\(user)", limit: limit, cost: count)
-                if !decision.allowed {
-                    throw decision.rejection("too many events for user \(user.prefix(64)) (\(limit)); retry later")
-                }
+            let users = Array(perUser)
+            let decisions = await limiter.decide(users.map { (key: "events:user:\($0.key)", cost: $0.value) }, limit: limit)
+            for (index, decision) in decisions.enumerated() where !decision.allowed {
+                throw decision.rejection("too many events for user \(users[index].key.prefix(64)) (\(limit)); retry later")
             }
         }
     }

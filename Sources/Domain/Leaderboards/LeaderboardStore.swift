@@ -67,11 +67,20 @@ public final class LeaderboardStore: Sendable {
     /// Merges scores (one transaction), then into Redis; returns the updates that improved a
     /// best score. `submissionID` makes a retried call return the first call's answer.
     @discardableResult
-    public func submit(_ updates: [ScoreUpdate], deadline: ContinuousClock.Instant? = nil) async throws -> [ScoreUpdate] {
+    public func submit(_ updates: [ScoreUpdate], submissionID: String? = nil, deadline: ContinuousClock.Instant? = nil) async throws -> [ScoreUpdate] {
+        // Scores merge idempotently anyway; the submission id makes a retry *answer* like the
+        // first call (improved or not) for a day.
+        let remembered = submissionID.flatMap { id in updates.first.map { keys($0.board).submission(id) } }
+        if let remembered, let answer = try? await redis.send(RedisCommand("GET", remembered)), let text = answer.string {
+            return text == "1" ? updates : []
+        }
         let improved = try await database.withTransaction(deadline: deadline) { connection in
             try await Self.record(updates, on: connection)
         }
         await publish(improved)
+        if let remembered {
+            _ = try? await redis.send(RedisCommand("SET", remembered, improved.isEmpty ? "0" : "1", "EX", 86_400))
+        }
         return improved
     }
 

@@ -21,7 +21,10 @@ public struct LeaderboardWatch: Sendable {
     ) async throws {
         // Subscribe before the first read, so no change between the two is missed.
         let changes = subscriber.messages(on: BoardKeys.changes(board, namespace: store.configuration.namespace))
-        var notifications = Self.coalesced(changes).makeAsyncIterator()
+        await subscriber.waitUntilSubscribed(timeout: .seconds(1))
+        // Pub/sub is at most once (a reconnect can drop a message), so the board is also
+        // re-read every few seconds: a lost announcement delays an update, never loses it.
+        var notifications = Self.coalesced(changes, refresh: max(minInterval, .seconds(5))).makeAsyncIterator()
         var last = try await store.top(board, limit: limit, cursor: "")
         try await send(last)
         var lastSent = ContinuousClock.now
@@ -38,13 +41,22 @@ public struct LeaderboardWatch: Sendable {
     }
 
     /// Keeps only the newest pending notification: a burst while the watcher sleeps is one read.
-    private static func coalesced(_ messages: AsyncStream<[UInt8]>) -> AsyncStream<Void> {
+    private static func coalesced(_ messages: AsyncStream<[UInt8]>, refresh: Duration) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let forward = Task {
             for await _ in messages { continuation.yield() }
             continuation.finish()
         }
-        continuation.onTermination = { _ in forward.cancel() }
+        let tick = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: refresh)
+                continuation.yield()
+            }
+        }
+        continuation.onTermination = { _ in
+            forward.cancel()
+            tick.cancel()
+        }
         return stream
     }
 }

@@ -27,6 +27,33 @@ public final class RateLimiter: Sendable {
     /// True while decisions are made locally because Redis is unreachable.
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
 
+    /// Decides many keys at once (one pipelined write): e.g. every user of an event batch.
+    /// Returns the decisions in order.
+    public func decide(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
+        guard requests.count > 1 else {
+            return await requests.asyncMap { await decide(key: $0.key, limit: limit, cost: $0.cost) }
+        }
+        do {
+            let replies = try await redis.runPipelined(
+                RateLimitScript.gcra,
+                calls: requests.map { request in
+                    (keys: [RedisArgument("\(keyPrefix):{\(request.key)}")],
+                     arguments: [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds), RedisArgument(request.cost)])
+                })
+            var decisions: [RateLimitDecision] = []
+            for reply in replies {
+                guard let parts = reply.array, parts.count == 3, let allowed = parts[0].int, let remaining = parts[1].int,
+                    let retry = parts[2].int
+                else { throw RedisError(.unexpectedReply, "rate limit script returned \(reply)") }
+                decisions.append(RateLimitDecision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retry)))
+            }
+            if degraded.exchange(false, ordering: .relaxed) { logger.notice("rate limits are decided in Redis again") }
+            return decisions
+        } catch {
+            return await requests.asyncMap { await decide(key: $0.key, limit: limit, cost: $0.cost) }
+        }
+    }
+
     /// Spends `cost` requests of `key`'s budget under `limit`, if it has them.
     public func decide(key: String, limit: RateLimit, cost: Int = 1) async -> RateLimitDecision {
         // The hash tag keeps the key on one cluster slot with anything else of this key.
@@ -52,5 +79,15 @@ public final class RateLimiter: Sendable {
             let share = (limit.limit + instanceCount - 1) / instanceCount
             return local.decide(key: key, limit: RateLimit(limit: share, period: limit.period), cost: cost)
         }
+    }
+}
+
+extension Array {
+    /// `map` with an async transform, in order, one at a time.
+    func asyncMap<T>(_ transform: (Element) async -> T) async -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(count)
+        for element in self { results.append(await transform(element)) }
+        return results
     }
 }

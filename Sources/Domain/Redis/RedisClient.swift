@@ -71,6 +71,21 @@ public final class RedisClient: Sendable {
         return try await send(Self.evalsha(sha, keys, arguments))
     }
 
+    /// Runs a script once per call, all in one pipelined write; replies in order, error
+    /// replies as `.error` values. Used where one request needs many independent decisions.
+    public func runPipelined(_ script: RedisScript, calls: [(keys: [RedisArgument], arguments: [RedisArgument])]) async throws -> [RESPValue] {
+        guard !calls.isEmpty else { return [] }
+        var sha = script.sha
+        if sha == nil { sha = try await load(script) }
+        let replies = try await pipeline(calls.map { Self.evalsha(sha!, $0.keys, $0.arguments) })
+        // NOSCRIPT means none of them ran (the cache was flushed): load and run them again.
+        if replies.contains(where: { if case .error(let message) = $0 { return RedisError(.server, message).isNoScript } else { return false } }) {
+            let sha = try await load(script)
+            return try await pipeline(calls.map { Self.evalsha(sha, $0.keys, $0.arguments) })
+        }
+        return replies
+    }
+
     /// Publishes a message on a channel; returns how many subscribers received it.
     @discardableResult
     public func publish(_ message: [UInt8], to channel: String) async throws -> Int {

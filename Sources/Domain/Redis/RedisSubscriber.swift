@@ -28,11 +28,13 @@ public final class RedisSubscriber: Sendable {
         return stream
     }
 
-    /// Resolves once the subscription to every listened channel is confirmed by Redis.
-    public func waitUntilSubscribed() async {
+    /// Resolves once the subscription to every listened channel is confirmed by Redis, or
+    /// the timeout passed (Redis unreachable).
+    public func waitUntilSubscribed(timeout: Duration = .seconds(5)) async {
         let state = self.state
-        while !((try? await state.eventLoop.submit { state.value.allConfirmed }.get()) ?? true) {
-            try? await Task.sleep(for: .milliseconds(10))
+        let deadline = ContinuousClock.now + timeout
+        while !((try? await state.eventLoop.submit { state.value.allConfirmed }.get()) ?? true), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 

@@ -1,6 +1,6 @@
 public import Logging
 public import NIOCore
-import NIOPosix
+public import NIOPosix
 import NIOSSL
 import Synchronization
 
@@ -12,17 +12,23 @@ public final class GRPCServer: Sendable {
     private let router: RPCRouter
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
+    /// False when the caller lent the loops (and shuts them down itself).
+    private let ownsGroup: Bool
     private let executors: [ObjectIdentifier: EventLoopTaskExecutor]
     private let registry: ConnectionRegistry
     private let channel = Mutex<(any Channel)?>(nil)
 
-    public init(configuration: ServerConfiguration, router: RPCRouter, logger: Logger) {
+    /// `group`: loops to serve on, shared with other parts (e.g. the Redis client, so handlers
+    /// reach Redis without a thread hop); by default the server makes its own
+    /// (`configuration.eventLoops` of them) and stops them at shutdown.
+    public init(configuration: ServerConfiguration, router: RPCRouter, logger: Logger, group: MultiThreadedEventLoopGroup? = nil) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
+        self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoops))
+        self.ownsGroup = group == nil
         var executors: [ObjectIdentifier: EventLoopTaskExecutor] = [:]
-        for loop in group.makeIterator() {
+        for loop in self.group.makeIterator() {
             executors[ObjectIdentifier(loop)] = EventLoopTaskExecutor(eventLoop: loop)
         }
         self.executors = executors
@@ -33,6 +39,12 @@ public final class GRPCServer: Sendable {
     /// The event loops serving connections; other parts (e.g. a Redis client with one
     /// connection per loop) can attach to the same loops.
     public var eventLoopGroup: any EventLoopGroup { group }
+
+    /// The task executor of a loop of the group (handlers run on it), for work that should
+    /// run where the handlers do.
+    public func taskExecutor(for loop: any EventLoop) -> EventLoopTaskExecutor? {
+        executors[ObjectIdentifier(loop)]
+    }
 
     /// Binds and starts accepting; returns the bound address (port 0 picks a free port).
     public func start() async throws -> SocketAddress {
@@ -77,7 +89,7 @@ public final class GRPCServer: Sendable {
         while registry.count > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        try? await group.shutdownGracefully()
+        if ownsGroup { try? await group.shutdownGracefully() }
         logger.info("server stopped")
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Domain
 import Logging
+import NIOPosix
 import RPCServer
 import ServiceLifecycle
 
@@ -74,22 +75,28 @@ struct Serve: AsyncParsableCommand {
         }
 
         let health = HealthStatusBoard()
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, server.eventLoops))
+        let backend = try Backend.make(env, group: loops, health: health, logger: logger)
         var router = RPCRouter()
         if benchEcho || env.string(nil, "TALLY_BENCH_ECHO") == "1" {
             router.register(EchoService())
         }
+        for service in backend?.services ?? [] { router.register(service) }
         router.register(HealthService(board: health))
         router.register(ReflectionService(servedServices: router.serviceNames))
         health.set("", .serving)
         for service in router.serviceNames { health.set(service, .serving) }
 
-        let grpc = GRPCServer(configuration: server, router: router, logger: logger)
+        let grpc = GRPCServer(configuration: server, router: router, logger: logger, group: loops)
+        // Shutdown runs in reverse: the server drains its calls first, the workers their jobs,
+        // and the database pools close last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = (backend?.lifecycle ?? []).map { .init(service: $0) }
+        services.append(.init(service: GRPCServerService(server: grpc, health: health)))
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: GRPCServerService(server: grpc, health: health))],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await backend?.shutdown()
+        try await loops.shutdownGracefully()
     }
 
     private func serverConfiguration(_ env: Environment) throws -> ServerConfiguration {
