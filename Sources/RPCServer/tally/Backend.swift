@@ -45,7 +45,11 @@ struct Backend {
         let peerRate = try env.int(nil, "EVENT_PEER_RATE_PER_MIN", default: 60_000, range: 0...1_000_000_000)
         events.perUserLimit = userRate == 0 ? nil : .perMinute(userRate)
         events.perPeerLimit = peerRate == 0 ? nil : .perMinute(peerRate)
-        let queue = JobQueue(name: EventIngestor.queueName, redis: redis)
+        var queueConfiguration = JobQueueConfiguration.defaults
+        queueConfiguration.leaseTimeout = .milliseconds(
+            try env.int(nil, "QUEUE_LEASE_MS", default: 30_000, range: 100...86_400_000))
+        queueConfiguration.maxAttempts = try env.int(nil, "QUEUE_MAX_ATTEMPTS", default: queueConfiguration.maxAttempts, range: 1...1000)
+        let queue = JobQueue(name: EventIngestor.queueName, redis: redis, configuration: queueConfiguration)
         let ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
                                      configuration: events, logger: logger)
         let workers = JobWorker.Configuration(

@@ -1,0 +1,154 @@
+"""Acknowledged events survive crashes: Tally killed with SIGKILL mid-stream, Redis stopped
+mid-stream; and two instances share leaderboards (Watch on one sees a Submit on the other)."""
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import ADMIN, PRODUCT_ENV, ROOT, start_tally, stop_tally
+
+# Short leases so jobs held by a killed instance come back within the test.
+DURABLE_ENV = dict(PRODUCT_ENV, QUEUE_LEASE_MS="1500", EVENT_PEER_RATE_PER_MIN="0")
+
+
+def make_batch(pb, sequence, user, size=10):
+    now = int(time.time() * 1000)
+    return pb.EventBatch(sequence=sequence, events=[
+        pb.Event(id=f"{user}-{sequence}-{i}", type="game_ended" if i == 0 else "level_completed", user_id=user,
+                 client_time_ms=now, score=sequence, level=i) for i in range(size)])
+
+
+def stored_ids(stub, pb, user):
+    reply = stub.Recent(pb.RecentRequest(limit=1000, user_id=user), metadata=ADMIN, timeout=10)
+    return [r.event.id for r in reply.events]
+
+
+def wait_for(check, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Streamer:
+    """Streams batches on its own thread, recording the acknowledged ids."""
+
+    def __init__(self, stub, pb, user, batches, pause=0.0):
+        self.acked, self.error = [], None
+        self.sent = threading.Event()
+
+        def requests():
+            for sequence in range(1, batches + 1):
+                yield make_batch(pb, sequence, user)
+                time.sleep(pause)
+
+        def run():
+            try:
+                for ack in stub.Stream(requests(), timeout=60):
+                    self.acked += list(ack.accepted_ids)
+            except grpc.RpcError as error:
+                self.error = error
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+
+def test_sigkill_mid_stream_loses_no_acknowledged_event(stubs):
+    from tally.v1 import events_pb2 as pb, events_pb2_grpc
+    user = f"crash-{uuid.uuid4().hex[:10]}"
+    proc, port, log = start_tally(env=DURABLE_ENV)
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    streamer = Streamer(events_pb2_grpc.EventServiceStub(channel), pb, user, batches=80, pause=0.01)
+    assert wait_for(lambda: len(streamer.acked) >= 200, timeout=30), open(log).read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    streamer.thread.join(timeout=30)
+    channel.close()
+    acked = list(streamer.acked)
+    assert streamer.error is not None, "the stream must break when the server dies"
+
+    proc, port, log = start_tally(env=DURABLE_ENV)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = events_pb2_grpc.EventServiceStub(channel)
+            assert wait_for(lambda: set(acked) <= set(stored_ids(stub, pb, user))), "acknowledged events missing after restart"
+            stored = stored_ids(stub, pb, user)
+            assert len(stored) == len(set(stored)), "an event was stored twice"
+    finally:
+        assert stop_tally(proc) == 0
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test only (tools/services.sh with its own state folder)."""
+    state = tempfile.mkdtemp(prefix="tally-redis-")
+    env = dict(os.environ, TALLY_STATE_DIR=state)
+    script = str(ROOT / "tools" / "services.sh")
+    subprocess.run(["bash", script, "start", "redis"], env=env, check=True, capture_output=True)
+    url = [line.split("=", 1)[1] for line in pathlib.Path(state, "services.env").read_text().splitlines()
+           if line.startswith("REDIS_URL=")][0]
+
+    def control(command):
+        subprocess.run(["bash", script, command, "redis"], env=env, check=True, capture_output=True)
+
+    yield url, control
+    subprocess.run(["bash", script, "stop"], env=env, capture_output=True)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_redis_stopped_mid_stream_falls_back_and_loses_nothing(stubs, private_redis):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from tally.v1 import events_pb2 as pb, events_pb2_grpc
+    url, control = private_redis
+    user = f"fallback-{uuid.uuid4().hex[:10]}"
+    proc, port, log = start_tally(env=dict(DURABLE_ENV, REDIS_URL=url))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = events_pb2_grpc.EventServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            streamer = Streamer(stub, pb, user, batches=60, pause=0.03)
+            assert wait_for(lambda: len(streamer.acked) >= 100, timeout=30)
+            control("stop")
+            assert wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(service="tally.redis"), timeout=5).status
+                            == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10)
+            streamer.thread.join(timeout=60)
+            assert streamer.error is None, streamer.error
+            assert len(streamer.acked) == 600, "every batch acknowledged, Redis or not"
+            control("start")
+            assert wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(service="tally.redis"), timeout=5).status
+                            == health_pb2.HealthCheckResponse.SERVING, timeout=20)
+            assert wait_for(lambda: set(streamer.acked) <= set(stored_ids(stub, pb, user)))
+            stored = stored_ids(stub, pb, user)
+            assert len(stored) == len(set(stored)) == 600
+    finally:
+        assert stop_tally(proc) == 0, open(log).read()
+
+
+def test_watch_on_one_instance_sees_submit_on_another(stubs):
+    from tally.v1 import leaderboard_pb2 as lb, leaderboard_pb2_grpc
+    first, first_port, _ = start_tally(env=PRODUCT_ENV)
+    second, second_port, _ = start_tally(env=PRODUCT_ENV)
+    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{first_port}") as a, grpc.insecure_channel(f"127.0.0.1:{second_port}") as b:
+            updates = leaderboard_pb2_grpc.LeaderboardServiceStub(a).Watch(
+                lb.WatchRequest(board_id=board, limit=5, min_interval_ms=100), timeout=30)
+            assert next(updates).total == 0
+            leaderboard_pb2_grpc.LeaderboardServiceStub(b).Submit(
+                lb.SubmitRequest(board_id=board, user_id="far-away", score=77), metadata=ADMIN, timeout=10)
+            update = next(updates)
+            assert [(e.user_id, e.score) for e in update.entries] == [("far-away", 77)]
+            updates.cancel()
+    finally:
+        assert stop_tally(first) == 0
+        assert stop_tally(second) == 0
