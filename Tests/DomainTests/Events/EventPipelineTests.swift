@@ -144,10 +144,10 @@ struct EventPipelineTests {
 
     @Test("with Redis down, events go straight to Postgres and are processed inline")
     func redisDownFallback() async throws {
-        let isolated = try TestServices.PrivateSet([.redis])
+        let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
         try await Self.withPipeline(redisURL: isolated.endpoints.redisURL) { f in
-            try isolated.stop(.redis)
+            try await isolated.stop(.redis)
             let outcome = try await f.ingestor.ingest([Self.event("d1", "game_ended", user: "dee", score: 42), Self.event("d2")], peer: "p")
             #expect(outcome.accepted == ["d1", "d2"])
             #expect(f.ingestor.isDegraded)
@@ -155,7 +155,7 @@ struct EventPipelineTests {
             let again = try await f.ingestor.ingest([Self.event("d1", "game_ended", user: "dee", score: 42)], peer: "p")
             #expect(again.duplicates == ["d1"])
             #expect(try await f.leaderboards.rank(.global, user: "dee", neighbours: 0)?.entry.score == 42)
-            try isolated.start(.redis)
+            try await isolated.start(.redis)
             _ = try await eventually {
                 (try? await f.ingestor.ingest([Self.event("d3")], peer: "p")) != nil && !f.ingestor.isDegraded
             }

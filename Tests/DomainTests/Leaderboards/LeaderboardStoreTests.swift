@@ -116,21 +116,21 @@ struct LeaderboardStoreTests {
 
     @Test("with Redis down, Top and Rank are answered from Postgres with the same results")
     func readsWithoutRedis() async throws {
-        let isolated = try TestServices.PrivateSet([.redis])
+        let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
         try await Self.withStore(redisURL: isolated.endpoints.redisURL) { f in
             try await f.store.submit((0..<30).map { Self.update(f.board, "r\($0)", Int64($0 % 7), at: Int64(100 + $0)) })
             let livePage = try await f.store.top(f.board, limit: 12, cursor: "")
             let liveSecond = try await f.store.top(f.board, limit: 12, cursor: livePage.nextCursor)
             let liveRank = try await f.store.rank(f.board, user: "r9", neighbours: 3)
-            try isolated.stop(.redis)
+            try await isolated.stop(.redis)
             #expect(try await f.store.top(f.board, limit: 12, cursor: "") == livePage)
             #expect(try await f.store.top(f.board, limit: 12, cursor: livePage.nextCursor) == liveSecond)
             let dbRank = try await f.store.rankFromDatabase(f.board, user: "r9", neighbours: 3, deadline: nil)
             #expect(dbRank == liveRank)
             // Writes still commit to the truth; the board is rebuilt once Redis is back.
             #expect(try await f.store.submit([Self.update(f.board, "late", 100, at: 5)]).count == 1)
-            try isolated.start(.redis)
+            try await isolated.start(.redis)
             var top: String?
             for _ in 0..<100 where top != "late" {
                 top = try? await f.store.top(f.board, limit: 1, cursor: "").entries.first?.userID

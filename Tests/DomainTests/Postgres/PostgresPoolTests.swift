@@ -180,20 +180,20 @@ struct PostgresPoolTests {
     }
 
     @Test func aPostgresRestartHeals() async throws {
-        let services = try TestServices.PrivateSet([.postgres])
+        let services = try await TestServices.PrivateSet([.postgres])
         defer { services.destroy() }
         var config = try PostgresConfiguration(url: services.endpoints.databaseURL)
         config.minConnections = 0
         config.maxConnections = 2
         let pool = PostgresPool(configuration: config)
         #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
-        try services.restart(.postgres)
+        try await services.restart(.postgres)
         #expect(try await pool.query("SELECT 2").scalar(Int.self) == 2)
 
         // While it is down, callers get UNAVAILABLE; once back, the same pool serves again.
-        try services.stop(.postgres)
+        try await services.stop(.postgres)
         await #expect { try await pool.query("SELECT 3") } throws: { ($0 as? PostgresError)?.rpcError.code == .unavailable }
-        try services.start(.postgres)
+        try await services.start(.postgres)
         #expect(try await pool.query("SELECT 4").scalar(Int.self) == 4)
         await pool.shutdown()
     }

@@ -89,7 +89,7 @@ struct RedisClientTests {
 
     @Test("a script runs by EVALSHA and is reloaded after SCRIPT FLUSH")
     func scripts() async throws {
-        let isolated = try TestServices.PrivateSet([.redis])
+        let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
         try await Self.withClient(url: isolated.endpoints.redisURL) { redis async throws in
             let script = RedisScript(name: "add", source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
@@ -120,7 +120,7 @@ struct RedisClientTests {
 
     @Test("an unreachable Redis fails fast with UNAVAILABLE, then backs off")
     func unreachable() async throws {
-        let port = try Self.closedPort()
+        let port = try await Self.closedPort()
         try await Self.withClient(url: "redis://127.0.0.1:\(port)") { redis async throws in
             for _ in 0..<3 {
                 let error = await #expect(throws: RedisError.self) { try await redis.send(RedisCommand("PING")) }
@@ -133,15 +133,15 @@ struct RedisClientTests {
 
     @Test("a Redis restart heals: commands fail while it is down and succeed once it is back")
     func restartHeals() async throws {
-        let isolated = try TestServices.PrivateSet([.redis])
+        let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
         try await Self.withClient(url: isolated.endpoints.redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
             let key = Self.key("durable")
             try await redis.send(RedisCommand("SET", key, "kept"))
-            try isolated.stop(.redis)
+            try await isolated.stop(.redis)
             let error = await #expect(throws: RedisError.self) { try await redis.send(RedisCommand("GET", key)) }
             #expect(error?.kind == .unavailable)
-            try isolated.start(.redis)
+            try await isolated.start(.redis)
             var value: RESPValue?
             for _ in 0..<100 where value == nil {
                 value = try? await redis.send(RedisCommand("GET", key))
@@ -191,11 +191,11 @@ struct RedisClientTests {
     }
 
     /// A loopback port nobody listens on.
-    static func closedPort() throws -> Int {
-        let socket = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).wait()
+    static func closedPort() async throws -> Int {
+        let socket = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
         let port = socket.localAddress!.port!
-        try socket.close().wait()
+        try await socket.close().get()
         return port
     }
 }

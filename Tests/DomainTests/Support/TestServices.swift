@@ -23,7 +23,7 @@ enum TestServices {
         }
         let state = repositoryRoot.appendingPathComponent(".tally")
         do {
-            try runServicesScript(["start"], stateDirectory: state)
+            try runServicesScriptBlocking(["start"], stateDirectory: state)
             return try Endpoints(environmentFile: state.appendingPathComponent("services.env"))
         } catch {
             fatalError("could not start the shared test services: \(error)")
@@ -60,32 +60,36 @@ enum TestServices {
         let endpoints: Endpoints
 
         /// Starts the named services (both by default) in a new folder.
-        init(_ services: [Service] = [.postgres, .redis]) throws {
+        init(_ services: [Service] = [.postgres, .redis]) async throws {
             let parent = URL(fileURLWithPath: NSTemporaryDirectory())
                 .appendingPathComponent("tally-test-\(UUID().uuidString.prefix(8))")
             stateDirectory = parent
             for service in services {
-                try runServicesScript(["start", service.rawValue], stateDirectory: parent)
+                try await runServicesScript(["start", service.rawValue], stateDirectory: parent)
             }
             endpoints = try Endpoints(environmentFile: parent.appendingPathComponent("services.env"))
         }
 
-        func stop(_ service: Service) throws {
-            try runServicesScript(["stop", service.rawValue], stateDirectory: stateDirectory)
+        func stop(_ service: Service) async throws {
+            try await runServicesScript(["stop", service.rawValue], stateDirectory: stateDirectory)
         }
 
-        func start(_ service: Service) throws {
-            try runServicesScript(["start", service.rawValue], stateDirectory: stateDirectory)
+        func start(_ service: Service) async throws {
+            try await runServicesScript(["start", service.rawValue], stateDirectory: stateDirectory)
         }
 
-        func restart(_ service: Service) throws {
-            try runServicesScript(["restart", service.rawValue], stateDirectory: stateDirectory)
+        func restart(_ service: Service) async throws {
+            try await runServicesScript(["restart", service.rawValue], stateDirectory: stateDirectory)
         }
 
-        /// Stops everything and removes the folder; call it at the end of the test.
+        /// Stops everything and removes the folder, on a thread of its own (callable from
+        /// `defer`); call it at the end of the test.
         func destroy() {
-            try? runServicesScript(["stop"], stateDirectory: stateDirectory)
-            try? FileManager.default.removeItem(at: stateDirectory)
+            let stateDirectory = self.stateDirectory
+            Thread {
+                try? TestServices.runServicesScriptBlocking(["stop"], stateDirectory: stateDirectory)
+                try? FileManager.default.removeItem(at: stateDirectory)
+            }.start()
         }
     }
 
@@ -101,7 +105,20 @@ enum TestServices {
     /// posix_spawn + waitpid rather than Foundation's Process: Process learns of the exit
     /// through a descriptor the child inherits, and a daemon the script leaves behind kept it
     /// open, so waitUntilExit never returned (services.sh now also detaches its daemons).
-    static func runServicesScript(_ arguments: [String], stateDirectory: URL) throws {
+    static func runServicesScript(_ arguments: [String], stateDirectory: URL) async throws {
+        try await offCooperativePool { try runServicesScriptBlocking(arguments, stateDirectory: stateDirectory) }
+    }
+
+    /// Runs blocking work (waiting for a process) on a thread of its own: blocking one of
+    /// the cooperative pool's few threads for seconds stalls every other test's tasks and
+    /// turns timing margins of seconds into failures.
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    static func runServicesScriptBlocking(_ arguments: [String], stateDirectory: URL) throws {
         var environment = ProcessInfo.processInfo.environment
         environment["TALLY_STATE_DIR"] = stateDirectory.path
         let outputFile = URL(fileURLWithPath: NSTemporaryDirectory())
