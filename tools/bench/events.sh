@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Events and leaderboards benchmarks (release build) against the local PostgreSQL and Redis:
+#   1. ingest: events/s acknowledged over bidi streams (batches of 100), then how fast the
+#      workers persist them (the queue drains, every event in Postgres);
+#   2. Track of 100-event batches at a fixed 1,000 batches/s: latency percentiles;
+#   3. Rank with 5 neighbours on a board of 1,000,000 users: max requests/s, then latency at
+#      a fixed 20,000 requests/s.
+# Everything (server, databases, load) shares this machine's cores, so the numbers are a
+# floor for a real deployment. Bounded: every load phase has a fixed duration.
+#
+#   tools/bench/events.sh [SECONDS per phase, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_PHASE=${1:-10}
+bash tools/services.sh start > /dev/null
+set -a; source .tally/services.env; set +a
+swift build -c release --product tally --product tally-load > /dev/null
+BIN=$(swift build -c release --show-bin-path)
+PSQL=(psql "$DATABASE_URL" -tAq)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG=$(mktemp)
+
+EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} \
+  "$BIN/tally" serve --host 127.0.0.1 --port "$PORT" --log-level warning > "$LOG" 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
+for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done
+
+load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" --max-error-rate 0.001 "$@"; }
+queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "return redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])" 2 '{q:events}:waiting' '{q:events}:active'; }
+stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
+
+echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"
+before=$(stored)
+started=$(date +%s.%N)
+load tally.v1.EventService/Stream --connections 4 --streams 8 --stream-messages 1000000 --batch-size 100 \
+  --users 1000000 -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-ingest.json
+python3 - /tmp/tally-ingest.json <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+total = report.get("total", report)
+rate = total.get("messages_per_second") or total.get("messagesPerSecond") or 0
+print(f"acknowledged: {rate * 100:,.0f} events/s ({rate:,.0f} batches/s); batch ack latency p50 "
+      f"{total['latency_ms']['p50']:.2f} ms p99 {total['latency_ms']['p99']:.2f} ms" if 'latency_ms' in total else
+      f"acknowledged: {rate * 100:,.0f} events/s; report: {json.dumps(total)[:400]}")
+PY
+while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
+finished=$(date +%s.%N)
+after=$(stored)
+python3 -c "import sys; n=$after-$before; t=$finished-$started; print(f'persisted: {n:,} events in {t:.1f} s = {n/t:,.0f} events/s (queue drained, all in Postgres)')"
+
+echo "== 2. Track: 100-event batches at 1,000 batches/s, ${SECONDS_PER_PHASE}s"
+load tally.v1.EventService/Track --rps 1000 --connections 4 --batch-size 100 --users 1000000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
+
+echo "== 3. Rank with 5 neighbours on a board of 1,000,000 users"
+BOARD=quiz:bench-1m
+if [[ $("${PSQL[@]}" -c "SELECT count(*) FROM leaderboard_scores WHERE board = '$BOARD'") -lt 1000000 ]]; then
+  "${PSQL[@]}" -c "INSERT INTO leaderboard_scores (board, user_id, score, achieved_at)
+    SELECT '$BOARD', 'user-' || g, (random() * 1000000)::bigint, now() - g * interval '1 ms'
+    FROM generate_series(1, 1000000) g ON CONFLICT DO NOTHING"
+fi
+RANK='{"board_id":"'$BOARD'","user_id":"{{randomUser}}","neighbours":5}'
+rebuild_started=$(date +%s.%N)
+load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 -n 1 --timeout 120s > /dev/null
+python3 -c "print(f'board loaded from Postgres into Redis in {$(date +%s.%N)-$rebuild_started:.1f} s')"
+echo "-- max throughput (4 connections x 32 streams)"
+load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --streams 32 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+echo "-- fixed 20,000 requests/s"
+load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --rps 20000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
