@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
 bash tools/services.sh start > /dev/null
 set -a; source .tally/services.env; set +a
-swift build -c release --product tally --product tally-load > /dev/null
+swift build -c release --product tally > /dev/null
+swift build -c release --product tally-load > /dev/null
 BIN=$(swift build -c release --show-bin-path)
 PSQL=(psql "$DATABASE_URL" -tAq)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

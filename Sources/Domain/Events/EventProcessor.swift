@@ -19,8 +19,14 @@ public struct EventProcessor: Sendable {
 
     public func process(_ job: Job) async throws {
         let batch = try EventBatchPayload(decoding: job.payload)
-        let outcome = try await database.withTransaction { connection in
-            try await EventStore.persist(batch.events, receivedAtMs: batch.receivedAtMs, on: connection)
+        let outcome: EventStore.Outcome
+        do {
+            outcome = try await database.withTransaction { connection in
+                try await EventStore.persist(batch.events, receivedAtMs: batch.receivedAtMs, on: connection)
+            }
+        } catch let error as PostgresError where error.rpcError.code == .unavailable {
+            // Postgres down or saturated: wait for it without spending the job's attempts.
+            throw DependencyUnavailable(retryAfter: .seconds(1), reason: "\(error)")
         }
         await leaderboards.publish(outcome.improved)
     }

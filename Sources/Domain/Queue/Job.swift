@@ -72,3 +72,16 @@ public struct JobQueueStats: Sendable, Hashable {
     /// Mean time from claim to completion.
     public var meanProcessingTime: Duration = .zero
 }
+
+/// Thrown by a job handler when a dependency is unavailable (database down): the job is
+/// postponed by `retryAfter` without using up an attempt, so an outage of any length sends
+/// nothing to the dead-letter set.
+public struct DependencyUnavailable: Error, Sendable {
+    public var retryAfter: Duration
+    public var reason: String
+
+    public init(retryAfter: Duration = .seconds(1), reason: String) {
+        self.retryAfter = retryAfter
+        self.reason = reason
+    }
+}

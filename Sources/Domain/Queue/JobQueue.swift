@@ -125,6 +125,14 @@ public final class JobQueue: Sendable {
         return Int(try await redis.run(JobQueueScripts.release, keys: [prefix], arguments: arguments).int ?? 0)
     }
 
+    /// Puts a claimed job back, due after `delay`, without counting the attempt (its
+    /// dependency was unavailable; the job itself did not fail).
+    @discardableResult
+    public func postpone(_ job: Job, by delay: Duration) async throws -> Bool {
+        let arguments = [RedisArgument(job.lease), RedisArgument(delay.milliseconds), RedisArgument(job.id)]
+        return try await redis.run(JobQueueScripts.postpone, keys: [prefix], arguments: arguments).int == 1
+    }
+
     public func stats() async throws -> JobQueueStats {
         let reply = try await redis.run(JobQueueScripts.stats, keys: [prefix], arguments: [])
         let flat = reply.array ?? []

@@ -33,19 +33,23 @@ enum JobQueueScripts {
         local now = now_ms()
         local added = {}
         local n = tonumber(ARGV[1])
+        -- One sequence range for the batch keeps FIFO order at one INCRBY per call.
+        local seq = redis.call('INCRBY', prefix .. ':seq', n) - n
+        local waiting, delayed = prefix .. ':waiting', prefix .. ':delayed'
         for i = 0, n - 1 do
           local base = 2 + i * 5
-          local id, payload = ARGV[base], ARGV[base + 1]
-          local priority, delay, max = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), ARGV[base + 4]
+          local id = ARGV[base]
           local key = prefix .. ':job:' .. id
           if redis.call('EXISTS', key) == 0 then
-            redis.call('HSET', key, 'payload', payload, 'priority', priority, 'attempts', 0,
-              'max_attempts', max, 'enqueued_at', now)
+            local priority, delay = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+            local state = 'waiting'
+            if delay > 0 then state = 'delayed' end
+            redis.call('HSET', key, 'payload', ARGV[base + 1], 'priority', priority, 'attempts', 0,
+              'max_attempts', ARGV[base + 4], 'enqueued_at', now, 'state', state)
             if delay > 0 then
-              redis.call('ZADD', prefix .. ':delayed', now + delay, id)
-              redis.call('HSET', key, 'state', 'delayed')
+              redis.call('ZADD', delayed, now + delay, id)
             else
-              wait(prefix, id, priority)
+              redis.call('ZADD', waiting, (9 - priority) * 100000000000000 + seq + i + 1, id)
             end
             added[#added + 1] = id
           end
@@ -114,16 +118,18 @@ enum JobQueueScripts {
           end
         end
         local popped = redis.call('ZPOPMIN', prefix .. ':waiting', max)
-        local jobs = {}
+        local jobs, leases = {}, {}
         for i = 1, #popped, 2 do
           local id = popped[i]
           local key = prefix .. ':job:' .. id
-          local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-          redis.call('HSET', key, 'state', 'active', 'lease', token, 'claimed_at', now)
-          redis.call('ZADD', prefix .. ':active', now + lease, id)
-          local fields = redis.call('HMGET', key, 'payload', 'max_attempts')
+          local fields = redis.call('HMGET', key, 'payload', 'max_attempts', 'attempts')
+          local attempts = (tonumber(fields[3]) or 0) + 1
+          redis.call('HSET', key, 'attempts', attempts, 'state', 'active', 'lease', token, 'claimed_at', now)
+          leases[#leases + 1] = now + lease
+          leases[#leases + 1] = id
           jobs[#jobs + 1] = {id, fields[1], attempts, tonumber(fields[2])}
         end
+        if #leases > 0 then redis.call('ZADD', prefix .. ':active', unpack(leases)) end
         return jobs
         """)
 
@@ -135,33 +141,37 @@ enum JobQueueScripts {
         local prefix = KEYS[1]
         local token, keep, keep_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
         local now = now_ms()
-        local done, busy = 0, 0
+        local done, busy, finished = 0, 0, {}
+        local active, completed = prefix .. ':active', prefix .. ':completed'
         for i = 4, #ARGV do
           local id = ARGV[i]
           local key = prefix .. ':job:' .. id
-          if redis.call('HGET', key, 'lease') == token and redis.call('ZREM', prefix .. ':active', id) == 1 then
-            local claimed = tonumber(redis.call('HGET', key, 'claimed_at')) or now
-            busy = busy + (now - claimed)
+          local fields = redis.call('HMGET', key, 'lease', 'claimed_at')
+          if fields[1] == token and redis.call('ZREM', active, id) == 1 then
+            busy = busy + (now - (tonumber(fields[2]) or now))
             redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
             redis.call('HDEL', key, 'lease', 'payload')
-            redis.call('ZADD', prefix .. ':completed', now, id)
+            -- The record lives at most keep_ms (and is dropped earlier past keep records).
+            redis.call('PEXPIRE', key, keep_ms)
+            finished[#finished + 1] = now
+            finished[#finished + 1] = id
             done = done + 1
           end
         end
+        if done > 0 then redis.call('ZADD', completed, unpack(finished)) end
         redis.call('HINCRBY', prefix .. ':stats', 'completed', done)
         redis.call('HINCRBY', prefix .. ':stats', 'processing_ms', busy)
         local second = prefix .. ':throughput:' .. math.floor(now / 1000)
         redis.call('INCRBY', second, done)
         redis.call('EXPIRE', second, 120)
-        local old = redis.call('ZRANGEBYSCORE', prefix .. ':completed', '-inf', now - keep_ms, 'LIMIT', 0, 1000)
-        local extra = redis.call('ZCARD', prefix .. ':completed') - keep
+        redis.call('ZREMRANGEBYSCORE', completed, '-inf', now - keep_ms)
+        local extra = redis.call('ZCARD', completed) - keep
         if extra > 0 then
-          local oldest = redis.call('ZRANGE', prefix .. ':completed', 0, extra - 1)
-          for _, id in ipairs(oldest) do old[#old + 1] = id end
-        end
-        for _, id in ipairs(old) do
-          redis.call('ZREM', prefix .. ':completed', id)
-          redis.call('DEL', prefix .. ':job:' .. id)
+          local oldest = redis.call('ZRANGE', completed, 0, extra - 1)
+          local keys = {}
+          for _, id in ipairs(oldest) do keys[#keys + 1] = prefix .. ':job:' .. id end
+          redis.call('DEL', unpack(keys))
+          redis.call('ZREMRANGEBYRANK', completed, 0, extra - 1)
         end
         return done
         """)
@@ -218,6 +228,27 @@ enum JobQueueScripts {
           end
         end
         return released
+        """)
+
+    /// KEYS[1]: prefix. ARGV: lease token, delay ms, then ids. Puts claimed jobs back as
+    /// delayed without counting the attempt: a dependency was down, not the job at fault.
+    static let postpone = RedisScript(name: "queue_postpone", source: prelude + "\n" + """
+        local prefix = KEYS[1]
+        local now = now_ms()
+        local postponed = 0
+        for i = 3, #ARGV do
+          local id = ARGV[i]
+          local key = prefix .. ':job:' .. id
+          if redis.call('HGET', key, 'lease') == ARGV[1] and redis.call('ZREM', prefix .. ':active', id) == 1 then
+            redis.call('HINCRBY', key, 'attempts', -1)
+            redis.call('HDEL', key, 'lease')
+            redis.call('HSET', key, 'state', 'delayed')
+            redis.call('ZADD', prefix .. ':delayed', now + tonumber(ARGV[2]), id)
+            postponed = postponed + 1
+          end
+        end
+        redis.call('HINCRBY', prefix .. ':stats', 'postponed', postponed)
+        return postponed
         """)
 
     /// KEYS[1]: prefix. Returns the sizes of every set, the totals, and the jobs completed in

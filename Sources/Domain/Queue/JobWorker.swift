@@ -115,6 +115,11 @@ public final class JobWorker: Service, Sendable {
                 return  // shutdown: released by drain
             }
             progress.withLock { $0.running[job.id] = nil }
+            if let unavailable = error as? DependencyUnavailable {
+                _ = try? await queue.postpone(job, by: unavailable.retryAfter)
+                logger.warning("job postponed: dependency unavailable", metadata: ["queue": "\(queue.name)", "job": "\(job.id)", "reason": "\(unavailable.reason)"])
+                return
+            }
             do {
                 let outcome = try await queue.fail(job, error: "\(error)")
                 logger.info("job failed", metadata: ["queue": "\(queue.name)", "job": "\(job.id)", "attempt": "\(job.attempt)", "outcome": "\(outcome)"])

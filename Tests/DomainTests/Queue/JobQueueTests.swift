@@ -248,6 +248,30 @@ struct JobQueueTests {
         }
     }
 
+    @Test("a job whose dependency is down is postponed without spending attempts")
+    func dependencyOutagePostpones() async throws {
+        try await Self.withQueue({ $0.maxAttempts = 2 }) { queue async throws in
+            try await queue.enqueue(NewJob(id: "needs-db", payload: []))
+            let outage = Atomic<Int>(0)
+            let worker = JobWorker(
+                queue: queue, configuration: .init(concurrency: 1, batchSize: 1, pollInterval: .milliseconds(5), drainTimeout: .seconds(5))
+            ) { _ in
+                // Down for the first five tries: more than maxAttempts.
+                if outage.add(1, ordering: .relaxed).newValue <= 5 {
+                    throw DependencyUnavailable(retryAfter: .milliseconds(10), reason: "database down")
+                }
+            }
+            let running = Task { try await worker.run() }
+            _ = try await eventually(attempts: 1000) { try await queue.stats().completed == 1 }
+            worker.stop()
+            try await running.value
+            let stats = try await queue.stats()
+            #expect(stats.completed == 1)
+            #expect(stats.deadLettered == 0 && stats.failed == 0)
+            #expect(try await queue.record(of: "needs-db")?.attempts == 1)
+        }
+    }
+
     @Test("graceful stop releases jobs still running after the drain timeout, uncounted")
     func gracefulStopReleases() async throws {
         try await Self.withQueue { queue async throws in

@@ -82,14 +82,11 @@ enum TestServices {
             try await runServicesScript(["restart", service.rawValue], stateDirectory: stateDirectory)
         }
 
-        /// Stops everything and removes the folder, on a thread of its own (callable from
-        /// `defer`); call it at the end of the test.
+        /// Stops everything and removes the folder; call it at the end of the test (from
+        /// `defer`, so it blocks briefly rather than leaving servers behind at process exit).
         func destroy() {
-            let stateDirectory = self.stateDirectory
-            Thread {
-                try? TestServices.runServicesScriptBlocking(["stop"], stateDirectory: stateDirectory)
-                try? FileManager.default.removeItem(at: stateDirectory)
-            }.start()
+            try? TestServices.runServicesScriptBlocking(["stop"], stateDirectory: stateDirectory)
+            try? FileManager.default.removeItem(at: stateDirectory)
         }
     }
 

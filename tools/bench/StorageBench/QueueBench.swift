@@ -46,7 +46,7 @@ struct QueueBench: AsyncParsableCommand {
             let enqueued = ContinuousClock.now - started
             let total = perProducer * producers
             while try await queue.stats().completed < total {
-                try await Task.sleep(for: .milliseconds(5))
+                try await Task.sleep(for: .milliseconds(50))
             }
             let elapsed = ContinuousClock.now - started
             for worker in pool { worker.stop() }

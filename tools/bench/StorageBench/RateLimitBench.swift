@@ -13,6 +13,8 @@ struct RateLimitBench: AsyncParsableCommand {
     @Option(help: "Concurrent callers.") var concurrency = 256
     @Option(help: "Distinct keys (customers).") var keys = 10_000
     @Option(help: "Event loops.") var threads = 1
+    @Option(help: "Keys decided per call (1: one script call each; more: one pipelined write per call, as for an event batch's users).")
+    var batch = 1
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -29,9 +31,19 @@ struct RateLimitBench: AsyncParsableCommand {
                 let loop = group.next()
                 tasks.addTask(executorPreference: LoopExecutor(loop: loop)) {
                     var allowed = 0
-                    for index in 0..<perCaller {
-                        let key = prefix + String((caller &* 7919 &+ index) % keys)
-                        if await limiter.decide(key: key, limit: limit).allowed { allowed += 1 }
+                    var index = 0
+                    while index < perCaller {
+                        if batch == 1 {
+                            let key = prefix + String((caller &* 7919 &+ index) % keys)
+                            if await limiter.decide(key: key, limit: limit).allowed { allowed += 1 }
+                            index += 1
+                        } else {
+                            let requests = (index..<min(perCaller, index + batch)).map {
+                                (key: prefix + String((caller &* 7919 &+ $0) % keys), cost: 1)
+                            }
+                            allowed += await limiter.decide(requests, limit: limit).filter(\.allowed).count
+                            index += requests.count
+                        }
                     }
                     return allowed
                 }
@@ -41,8 +53,8 @@ struct RateLimitBench: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let seconds = elapsed.seconds
         let made = perCaller * concurrency
-        print(String(format: "rate-limit: %d decisions (%d allowed) in %.2f s = %.0f decisions/s (%d callers, %d loop%@)%@",
-                     made, allowed, seconds, Double(made) / seconds, concurrency, threads, threads == 1 ? "" : "s",
+        print(String(format: "rate-limit: %d decisions (%d allowed) in %.2f s = %.0f decisions/s (%d callers, %d loop%@, %d keys per call)%@",
+                     made, allowed, seconds, Double(made) / seconds, concurrency, threads, threads == 1 ? "" : "s", batch,
                      limiter.isDegraded ? " DEGRADED: Redis unreachable" : ""))
         await redis.shutdown()
         try await group.shutdownGracefully()
