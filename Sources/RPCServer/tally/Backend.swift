@@ -20,12 +20,12 @@ struct Backend {
     let database: PostgresDatabase
 
     static func make(_ env: Environment, group: MultiThreadedEventLoopGroup, health: HealthStatusBoard, logger: Logger) throws -> Backend? {
-        guard let databaseURL = env.string(nil, "DATABASE_URL"), let redisURL = env.string(nil, "REDIS_URL") else {
+        guard let redisURL = env.string(nil, "REDIS_URL"),
+            let database = try PostgresDatabase.fromEnvironment(env.values, logger: logger)
+        else {
             logger.notice("DATABASE_URL or REDIS_URL not set: serving without the product services")
             return nil
         }
-        _ = databaseURL
-        guard let database = try PostgresDatabase.fromEnvironment(env.values, logger: logger) else { return nil }
         let redisConfiguration: RedisConfiguration
         do {
             redisConfiguration = try RedisConfiguration(url: redisURL)
