@@ -70,6 +70,7 @@ public final class EventIngestor: Sendable {
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
 
     /// Ingests one batch (a `Track` request or one `EventBatch` of a stream).
+    @discardableResult
     public func ingest(_ events: [Tally_V1_Event], peer: String, deadline: ContinuousClock.Instant? = nil) async throws -> Outcome {
         try validator.checkBatchSize(events.count)
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)

@@ -92,7 +92,7 @@ struct PartitionMaintenance: Service {
             } catch {
                 logger.error("event partition maintenance failed", metadata: ["error": "\(error)"])
             }
-            try? await cancelOnGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
         }
     }
 }
@@ -122,7 +122,7 @@ struct DependencyMonitor: Service {
                 ])
                 last = (redisUp, postgresUp)
             }
-            try? await cancelOnGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
         }
     }
 }
