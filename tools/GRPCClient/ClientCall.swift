@@ -49,7 +49,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var metadataWaiters: [CheckedContinuation<Metadata, any Error>] = []
     private var finalStatus: CallStatus?
     private var statusWaiters: [CheckedContinuation<CallStatus, Never>] = []
-    private var unaryCompletion: CheckedContinuation<UnaryOutcome, Never>?
+    /// A unary call's single consumer (the awaiting task, or `GRPCConnection.startUnary`'s
+    /// callback), called once on the loop when the call ends.
+    private var unaryCompletion: (@Sendable (UnaryOutcome) -> Void)?
     private var deadlineTimer: Scheduled<Void>?
 
     /// A unary call's result, handed from the loop to the awaiting task in one piece.
@@ -79,7 +81,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         }
     }
 
-    /// Writing to it copies on write, so a call's first message allocates its own buffer.
+    /// Writing to it copies on write, so a call's first message allocates its own buffer. A
+    /// drained `outbound` is reset to it rather than cleared: the request bytes may be a buffer
+    /// the caller shares between calls, and clearing a shared buffer allocates.
     private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
 
     private var eventLoop: any EventLoop { connection.eventLoop }
@@ -199,12 +203,13 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         return nil
     }
 
-    /// Called by `GRPCConnection.unary` (on the loop) before the call is submitted.
-    func awaitUnary(_ continuation: CheckedContinuation<UnaryOutcome, Never>) {
+    /// Called by `GRPCConnection.unary` and `startUnary` (on the loop) before the call is
+    /// submitted; `completion` runs once, on the loop, when the call ends.
+    func awaitUnary(_ completion: @escaping @Sendable (UnaryOutcome) -> Void) {
         if let finalStatus {
-            continuation.resume(returning: UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
+            completion(UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
         } else {
-            unaryCompletion = continuation
+            unaryCompletion = completion
         }
     }
 
@@ -292,7 +297,7 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
                 UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: count)
             }
             outbound.moveReaderIndex(forwardBy: count)
-            if outbound.readableBytes == 0 { outbound.clear() }
+            if outbound.readableBytes == 0 { outbound = Self.emptyBuffer }
             if !sendWaiters.isEmpty, outbound.readableBytes <= connection.configuration.sendBufferHighWater / 2 {
                 let waiters = sendWaiters
                 sendWaiters.removeAll()
@@ -345,9 +350,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             // The server answered before reading the whole request: stop sending it.
             connection.reset(streamID: streamID, errorCode: NGHTTP2_NO_ERROR.rawValue)
         }
-        outbound.clear()
-        let error = CallError(status: status, initialMetadata: responseMetadata ?? Metadata())
+        outbound = Self.emptyBuffer
         if !sendWaiters.isEmpty {
+            let error = CallError(status: status, initialMetadata: responseMetadata ?? Metadata())
             let waiters = sendWaiters
             sendWaiters.removeAll()
             for waiter in waiters { waiter.resume(throwing: error) }
@@ -356,7 +361,11 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             let waiters = metadataWaiters
             metadataWaiters.removeAll()
             for waiter in waiters {
-                if let responseMetadata { waiter.resume(returning: responseMetadata) } else { waiter.resume(throwing: error) }
+                if let responseMetadata {
+                    waiter.resume(returning: responseMetadata)
+                } else {
+                    waiter.resume(throwing: CallError(status: status))
+                }
             }
         }
         if !statusWaiters.isEmpty {
@@ -366,8 +375,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         }
         if let unaryCompletion {
             self.unaryCompletion = nil
-            unaryCompletion.resume(returning: UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: inbound))
+            let messages = inbound
             inbound.removeAll()
+            unaryCompletion(UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages))
         }
         wakeReader()
     }

@@ -1,6 +1,10 @@
 import Codec
 
 /// One response header block (headers or trailers) as nghttp2 delivers its fields.
+///
+/// Parsed from the bytes nghttp2 hands over: the fields every response carries (`:status`,
+/// `grpc-status`, `content-type`, the transport's `grpc-*` fields) cost no `String`
+/// allocation; only custom metadata, messages and unusual values become strings.
 struct ResponseHead {
     var httpStatus: Int?
     var contentType: String?
@@ -18,9 +22,13 @@ struct ResponseHead {
         // Names are lower-case (nghttp2 rejects others); compare lengths first.
         switch name.count {
         case 7 where name.elementsEqual(":status".utf8):
-            httpStatus = Int(String(decoding: value, as: UTF8.self))
+            httpStatus = Self.smallDecimal(value) ?? Int(String(decoding: value, as: UTF8.self))
             return
         case 11 where name.elementsEqual("grpc-status".utf8):
+            if let code = Self.smallDecimal(value) {
+                grpcStatus = StatusCode(rawValue: code)
+                return
+            }
             let text = String(decoding: value, as: UTF8.self)
             grpcStatus = StatusCode(headerValue: text)
             if grpcStatus == nil { grpcStatusMalformed = text }
@@ -38,11 +46,26 @@ struct ResponseHead {
         default:
             break
         }
+        // Pseudo-headers and `grpc-*` fields are never custom metadata (as `Metadata.isReserved`
+        // says); skipping them here spares a string per field, e.g. `grpc-accept-encoding`.
+        if name.first == UInt8(ascii: ":") || (name.count >= 5 && name.prefix(5).elementsEqual("grpc-".utf8)) { return }
         let nameString = String(decoding: name, as: UTF8.self)
         guard !Metadata.isReserved(nameString) else { return }
         if !metadata.addWireHeader(name: nameString, value: String(decoding: value, as: UTF8.self)) {
             invalidMetadata = true
         }
+    }
+
+    /// A value of one to four ASCII digits (`200`, `0`, `14`), nil for anything else; other
+    /// forms go through the general parser.
+    private static func smallDecimal(_ value: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard (1...4).contains(value.count) else { return nil }
+        var result = 0
+        for byte in value {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            result = result * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return result
     }
 
     /// `application/grpc`, `application/grpc+proto`, `application/grpc;charset=...`.
