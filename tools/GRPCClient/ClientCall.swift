@@ -36,7 +36,6 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var sendWaiters: [CheckedContinuation<Void, any Error>] = []
 
     // Response side.
-    private var block = ResponseHead()
     private var headersReceived = false
     private var remoteEnded = false
     private var deframer: MessageDeframer?
@@ -51,10 +50,24 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var statusWaiters: [CheckedContinuation<CallStatus, Never>] = []
     /// A unary call's single consumer (the awaiting task, or `GRPCConnection.startUnary`'s
     /// callback), called once on the loop when the call ends.
-    private var unaryCompletion: (@Sendable (UnaryOutcome) -> Void)?
+    private var unaryCompletion: UnaryCompletion?
     private var deadlineTimer: Scheduled<Void>?
 
     /// A unary call's result, handed from the loop to the awaiting task in one piece.
+    /// Who takes a unary call's outcome. The callback is stored as given (no wrapping
+    /// closure): `startUnary` costs no allocation beyond the call itself.
+    enum UnaryCompletion: Sendable {
+        case task(CheckedContinuation<UnaryOutcome, Never>)
+        case callback(@Sendable (RawUnaryResult) -> Void)
+
+        func deliver(_ outcome: UnaryOutcome) {
+            switch self {
+            case .task(let continuation): continuation.resume(returning: outcome)
+            case .callback(let completion): completion(RawUnaryResult(outcome))
+            }
+        }
+    }
+
     struct UnaryOutcome: Sendable {
         var status: CallStatus
         var initialMetadata: Metadata?
@@ -205,9 +218,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
 
     /// Called by `GRPCConnection.unary` and `startUnary` (on the loop) before the call is
     /// submitted; `completion` runs once, on the loop, when the call ends.
-    func awaitUnary(_ completion: @escaping @Sendable (UnaryOutcome) -> Void) {
+    func awaitUnary(_ completion: UnaryCompletion) {
         if let finalStatus {
-            completion(UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
+            completion.deliver(UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
         } else {
             unaryCompletion = completion
         }
@@ -377,7 +390,7 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             self.unaryCompletion = nil
             let messages = inbound
             inbound.removeAll()
-            unaryCompletion(UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages))
+            unaryCompletion.deliver(UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages))
         }
         wakeReader()
     }
@@ -401,17 +414,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
 
     // MARK: - Receiving (loop side, from nghttp2's callbacks)
 
-    func beginHeaderBlock() {
-        block = ResponseHead()
-    }
-
-    func receiveHeader(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        block.add(name: name, value: value)
-    }
-
-    func headerBlockComplete(endStream: Bool) {
-        let head = block
-        block = ResponseHead()
+    /// A header block of this stream arrived whole (parsed by the connection, see
+    /// `ClientConnection.responseHead`).
+    func headerBlockComplete(_ head: ResponseHead, endStream: Bool) {
         if endStream { remoteEnded = true }
         guard finalStatus == nil else { return }
         if headersReceived {

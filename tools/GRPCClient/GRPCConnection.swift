@@ -91,7 +91,7 @@ public final class GRPCConnection: Sendable {
     public var activeStreams: Int { handler.state.activeStreams.load(ordering: .relaxed) }
 
     /// False once the connection is closing or closed, or the server sent GOAWAY.
-    public var isAcceptingCalls: Bool { handler.state.refusalStatus == nil }
+    public var isAcceptingCalls: Bool { handler.state.isAcceptingCalls }
 
     /// A unary call: one request, one response. Throws `CallError` for any status but OK
     /// (including CANCELLED when the awaiting task is cancelled).
@@ -108,13 +108,12 @@ public final class GRPCConnection: Sendable {
         let handler = self.handler
         let outcome = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ClientCall.UnaryOutcome, Never>) in
-                let resume = { @Sendable (outcome: ClientCall.UnaryOutcome) in continuation.resume(returning: outcome) }
                 if handler.eventLoop.inEventLoop {
-                    call.awaitUnary(resume)
+                    call.awaitUnary(.task(continuation))
                     handler.submit(call)
                 } else {
                     handler.eventLoop.execute {
-                        call.awaitUnary(resume)
+                        call.awaitUnary(.task(continuation))
                         handler.submit(call)
                     }
                 }
@@ -146,13 +145,12 @@ public final class GRPCConnection: Sendable {
             connection: handler, path: path, metadata: metadata, timeout: timeout, contentType: "application/grpc",
             compression: false, request: framedRequest, unary: true)
         let handler = self.handler
-        let deliver = { @Sendable (outcome: ClientCall.UnaryOutcome) in completion(RawUnaryResult(outcome)) }
         if handler.eventLoop.inEventLoop {
-            call.awaitUnary(deliver)
+            call.awaitUnary(.callback(completion))
             handler.submit(call)
         } else {
             handler.eventLoop.execute {
-                call.awaitUnary(deliver)
+                call.awaitUnary(.callback(completion))
                 handler.submit(call)
             }
         }

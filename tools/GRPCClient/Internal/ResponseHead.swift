@@ -16,15 +16,14 @@ struct ResponseHead {
     var metadata = Metadata()
     var invalidMetadata = false
 
-    private static let grpcContentType = Array("application/grpc".utf8)
 
     mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         // Names are lower-case (nghttp2 rejects others); compare lengths first.
         switch name.count {
-        case 7 where name.elementsEqual(":status".utf8):
+        case 7 where Self.equals(name, ":status"):
             httpStatus = Self.smallDecimal(value) ?? Int(String(decoding: value, as: UTF8.self))
             return
-        case 11 where name.elementsEqual("grpc-status".utf8):
+        case 11 where Self.equals(name, "grpc-status"):
             if let code = Self.smallDecimal(value) {
                 grpcStatus = StatusCode(rawValue: code)
                 return
@@ -33,14 +32,14 @@ struct ResponseHead {
             grpcStatus = StatusCode(headerValue: text)
             if grpcStatus == nil { grpcStatusMalformed = text }
             return
-        case 12 where name.elementsEqual("content-type".utf8):
+        case 12 where Self.equals(name, "content-type"):
             isGRPCContentType = Self.isGRPC(value)
             if !isGRPCContentType { contentType = String(decoding: value, as: UTF8.self) }
             return
-        case 12 where name.elementsEqual("grpc-message".utf8):
+        case 12 where Self.equals(name, "grpc-message"):
             grpcMessage = GRPCMessageEncoding.decode(String(decoding: value, as: UTF8.self))
             return
-        case 13 where name.elementsEqual("grpc-encoding".utf8):
+        case 13 where Self.equals(name, "grpc-encoding"):
             encoding = String(decoding: value, as: UTF8.self)
             return
         default:
@@ -48,7 +47,7 @@ struct ResponseHead {
         }
         // Pseudo-headers and `grpc-*` fields are never custom metadata (as `Metadata.isReserved`
         // says); skipping them here spares a string per field, e.g. `grpc-accept-encoding`.
-        if name.first == UInt8(ascii: ":") || (name.count >= 5 && name.prefix(5).elementsEqual("grpc-".utf8)) { return }
+        if name.first == UInt8(ascii: ":") || Self.hasPrefix(name, "grpc-") { return }
         let nameString = String(decoding: name, as: UTF8.self)
         guard !Metadata.isReserved(nameString) else { return }
         if !metadata.addWireHeader(name: nameString, value: String(decoding: value, as: UTF8.self)) {
@@ -70,12 +69,25 @@ struct ResponseHead {
 
     /// `application/grpc`, `application/grpc+proto`, `application/grpc;charset=...`.
     private static func isGRPC(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard value.count >= grpcContentType.count, value.prefix(grpcContentType.count).elementsEqual(grpcContentType) else {
-            return false
-        }
-        guard value.count > grpcContentType.count else { return true }
-        let next = value[grpcContentType.count]
+        let grpc: StaticString = "application/grpc"
+        guard hasPrefix(value, grpc) else { return false }
+        guard value.count > grpc.utf8CodeUnitCount else { return true }
+        let next = value[grpc.utf8CodeUnitCount]
         return next == UInt8(ascii: "+") || next == UInt8(ascii: ";")
+    }
+
+    /// Byte comparisons with literals, without going through `String` (this runs for every
+    /// header field of every response).
+    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
+        let expected = literal.utf8Start
+        for index in 0..<count where bytes[index] != expected[index] { return false }
+        return true
+    }
+
+    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && hasPrefix(bytes, literal)
     }
 
     /// The call status this block carries as trailers (or Trailers-Only headers).
