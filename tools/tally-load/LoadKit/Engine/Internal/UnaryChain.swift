@@ -30,15 +30,11 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         var bytesSent: Int
     }
 
-    private let configuration: LoadConfiguration
+    // Shared with every chain of the run (or of the loop): read per call, kept hot in cache.
+    private let plan: UnaryPlan
     private let connection: GRPCConnection
-    private let statistics: ConnectionStatistics
+    private let statistics: LoopStatistics
     private let control: RunControl
-    private let weights: [Double]
-    /// Per workload: its framed request when the template is constant (encoded once for the
-    /// whole run and shared by every call), nil when each call needs fresh bytes.
-    private let constantRequests: [ByteBuffer?]
-    private let allocator = ByteBufferAllocator()
 
     private var context: GeneratorContext
     private var continuation: CheckedContinuation<Exit, Never>?
@@ -49,26 +45,16 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
     /// starts) asks for another step instead of nesting one, so the stack stays flat.
     private var stepping = false
     private var stepAgain = false
-    /// Built once: a closure per call would be an allocation per call.
+    /// Built once per run of the chain (a closure per call would be an allocation per call);
+    /// it holds the chain, so `exit` drops it.
     private var onCompletion: (@Sendable (RawUnaryResult) -> Void)?
 
-    init(
-        configuration: LoadConfiguration, connection: GRPCConnection, statistics: ConnectionStatistics, control: RunControl,
-        weights: [Double], context: GeneratorContext
-    ) {
-        self.configuration = configuration
+    init(plan: UnaryPlan, connection: GRPCConnection, statistics: LoopStatistics, control: RunControl, context: GeneratorContext) {
+        self.plan = plan
         self.connection = connection
         self.statistics = statistics
         self.control = control
-        self.weights = weights
         self.context = context
-        let allocator = self.allocator
-        self.constantRequests = configuration.workloads.map { workload in
-            guard workload.rpc.kind == .unary, workload.data.templates.count == 1,
-                let bytes = workload.data.templates[0].constantBytes
-            else { return nil }
-            return Self.frame(bytes, allocator: allocator)
-        }
     }
 
     /// The worker's generator state: the chain's while it runs, the task's in between.
@@ -91,7 +77,7 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
 
     private func start(_ continuation: CheckedContinuation<Exit, Never>) {
         self.continuation = continuation
-        onCompletion = { [unowned self] result in self.completed(result) }
+        onCompletion = { result in self.completed(result) }
         advance()
     }
 
@@ -134,8 +120,8 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
                 return
             }
         }
-        let index = Worker.pick(weights, &context.random)
-        let workload = configuration.workloads[index]
+        let index = plan.pick(&context.random)
+        let workload = plan.workloads[index]
         guard workload.rpc.kind == .unary else {
             exit(.stream(workload: index, ticket: ticket))
             return
@@ -143,22 +129,22 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         context.sequence = ticket.sequence
         context.messageIndex = 1
         let request: ByteBuffer
-        if let constant = constantRequests[index] {
+        if let constant = plan.constantRequests[index] {
             request = constant
         } else {
             do {
-                request = Self.frame(try workload.data.encode(&context), allocator: allocator)
+                request = UnaryPlan.frame(try workload.data.encode(&context), allocator: plan.allocator)
             } catch {
-                record(Worker.templateFailure(error), workload: index, started: control.isOpenLoop ? ticket.due : now, measured: ticket.measured)
+                record(Worker.templateFailure(error), workload: index, started: plan.isOpenLoop ? ticket.due : now, measured: ticket.measured)
                 stepAgain = true
                 return
             }
         }
         inFlight = InFlight(
-            workload: index, started: control.isOpenLoop ? ticket.due : now, measured: ticket.measured,
+            workload: index, started: plan.isOpenLoop ? ticket.due : now, measured: ticket.measured,
             bytesSent: request.readableBytes)
         connection.startUnary(
-            workload.rpc.path, framedRequest: request, metadata: configuration.metadata, timeout: configuration.timeout,
+            workload.rpc.path, framedRequest: request, metadata: plan.metadata, timeout: plan.timeout,
             completion: onCompletion!)
     }
 
@@ -188,14 +174,5 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         let ended = Monotonic.now()
         statistics.record(outcome, workload: workload, latency: ended &- started)
         control.recordCompletion(failed: !RPCStatistics.isSuccess(outcome.status), at: ended)
-    }
-
-    /// The gRPC framing of an uncompressed message: flag 0, big-endian length, payload.
-    private static func frame(_ payload: [UInt8], allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: payload.count + 5)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(payload.count))
-        buffer.writeBytes(payload)
-        return buffer
     }
 }

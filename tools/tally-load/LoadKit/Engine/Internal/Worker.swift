@@ -8,8 +8,9 @@ struct Worker: Sendable {
     let index: Int
     let configuration: LoadConfiguration
     let connection: GRPCConnection
-    let statistics: ConnectionStatistics
+    let statistics: LoopStatistics
     let control: RunControl
+    let plan: UnaryPlan
 
     /// Unary calls run in a `UnaryChain` on the connection's loop; the task itself makes only
     /// the streaming calls a mix draws (and the closed loop's ramp-up wait).
@@ -21,9 +22,7 @@ struct Worker: Sendable {
             let delay = Monotonic.nanoseconds(configuration.rampUp) / UInt64(configuration.concurrency) * UInt64(index)
             await sleep(until: control.start + delay)
         }
-        let chain = UnaryChain(
-            configuration: configuration, connection: connection, statistics: statistics, control: control,
-            weights: cumulativeWeights(), context: context)
+        let chain = UnaryChain(plan: plan, connection: connection, statistics: statistics, control: control, context: context)
         while true {
             guard case .stream(let workload, let ticket) = await chain.run() else { return }
             var context = chain.generatorContext
@@ -41,21 +40,6 @@ struct Worker: Sendable {
                 return
             }
         }
-    }
-
-    private func cumulativeWeights() -> [Double] {
-        var total = 0.0
-        return configuration.workloads.map { workload in
-            total += workload.weight
-            return total
-        }
-    }
-
-    /// A workload index drawn by weight (no draw for a single workload).
-    static func pick(_ cumulative: [Double], _ random: inout FastRandom) -> Int {
-        guard cumulative.count > 1, let total = cumulative.last else { return 0 }
-        let roll = Double.random(in: 0..<total, using: &random)
-        return cumulative.firstIndex { roll < $0 } ?? cumulative.count - 1
     }
 
     /// Suspends until `deadline` (monotonic ns) on the connection's loop timer.
