@@ -12,7 +12,9 @@ import NIOSSL
 ///
 /// The hot path stays on the connection's event loop: tasks started with
 /// `Task(executorPreference: connection.taskExecutor)` start calls, send and read without
-/// a thread hop, and all output of one loop tick goes out in one write and flush.
+/// a thread hop, and all output of one loop tick goes out in one write and flush. A driver
+/// that keeps streams busy (a load generator) chains unary calls with `startUnary` instead:
+/// each completion runs on the loop and starts the next call, with no task in between.
 public final class GRPCConnection: Sendable {
     public let configuration: GRPCClientConfiguration
     private let channel: any Channel

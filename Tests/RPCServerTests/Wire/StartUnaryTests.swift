@@ -23,19 +23,22 @@ struct StartUnaryTests {
         var onLoop: Bool
     }
 
-    /// Runs `count` calls one after another, each started from the previous one's completion.
+    /// Runs `count` calls one after another, each started from the previous one's completion
+    /// (or until the first failure, with `stopOnFailure`).
     final class Chain: @unchecked Sendable {  // mutable state is only touched on the connection's event loop
         let connection: GRPCConnection
         let path: String
         let request: ByteBuffer
+        let stopOnFailure: Bool
         private var remaining = 0
         private var completed: [Completed] = []
         private var continuation: CheckedContinuation<[Completed], Never>?
 
-        init(connection: GRPCConnection, path: String, request: ByteBuffer) {
+        init(connection: GRPCConnection, path: String, request: ByteBuffer, stopOnFailure: Bool = false) {
             self.connection = connection
             self.path = path
             self.request = request
+            self.stopOnFailure = stopOnFailure
         }
 
         func run(count: Int) async -> [Completed] {
@@ -52,6 +55,7 @@ struct StartUnaryTests {
             connection.startUnary(path, framedRequest: request) { result in
                 self.completed.append(Completed(result: result, onLoop: self.connection.eventLoop.inEventLoop))
                 self.remaining -= 1
+                if self.stopOnFailure, result.status.code != .ok { self.remaining = 0 }
                 if self.remaining > 0 {
                     self.next()
                 } else {
@@ -144,6 +148,34 @@ struct StartUnaryTests {
                 #expect(await eventually { connection.activeStreams == 0 })
             }
         }
+    }
+
+    @Test("GOAWAY mid-chain: calls in flight finish OK, the next ones fail UNAVAILABLE, none hangs")
+    func goAway() async throws {
+        let server = try await TestServer.start()
+        let connection = try await GRPCConnection.connect(server.clientConfiguration(), group: MultiThreadedEventLoopGroup.singleton)
+        let request = Self.framed(Bench_V1_EchoRequest(payload: payload(8)))
+        async let chains = withTaskGroup(of: [Completed].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    await Chain(connection: connection, path: Self.echo, request: request, stopOnFailure: true).run(count: 10_000_000)
+                }
+            }
+            var all: [[Completed]] = []
+            for await chain in group { all.append(chain) }
+            return all
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        await server.server.shutdown()
+        let results = await chains
+        #expect(results.count == 4)
+        for chain in results {
+            #expect(chain.dropLast().allSatisfy { $0.result.status.code == .ok })
+            #expect(chain.last?.result.status.code == .unavailable)
+            #expect(chain.allSatisfy { $0.onLoop })
+        }
+        #expect(!connection.isAcceptingCalls)
+        await connection.close()
     }
 
     @Test("on a closed connection a call completes UNAVAILABLE, before startUnary returns on the loop")
