@@ -104,7 +104,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "tools/GRPCClient",
-            swiftSettings: swiftSettings
+            // The load generator's hot path: a connection's state is confined to its event loop.
+            swiftSettings: hotPathSettings
         ),
         // The load generator: LoadKit does the work (catalog, request data, engine, report),
         // the executable only parses flags.

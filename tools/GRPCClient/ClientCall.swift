@@ -36,7 +36,6 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var sendWaiters: [CheckedContinuation<Void, any Error>] = []
 
     // Response side.
-    private var block = ResponseHead()
     private var headersReceived = false
     private var remoteEnded = false
     private var deframer: MessageDeframer?
@@ -49,10 +48,26 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var metadataWaiters: [CheckedContinuation<Metadata, any Error>] = []
     private var finalStatus: CallStatus?
     private var statusWaiters: [CheckedContinuation<CallStatus, Never>] = []
-    private var unaryCompletion: CheckedContinuation<UnaryOutcome, Never>?
+    /// A unary call's single consumer (the awaiting task, or `GRPCConnection.startUnary`'s
+    /// callback), called once on the loop when the call ends.
+    private var unaryCompletion: UnaryCompletion?
     private var deadlineTimer: Scheduled<Void>?
 
     /// A unary call's result, handed from the loop to the awaiting task in one piece.
+    /// Who takes a unary call's outcome. The callback is stored as given (no wrapping
+    /// closure): `startUnary` costs no allocation beyond the call itself.
+    enum UnaryCompletion: Sendable {
+        case task(CheckedContinuation<UnaryOutcome, Never>)
+        case callback(@Sendable (RawUnaryResult) -> Void)
+
+        func deliver(_ outcome: UnaryOutcome) {
+            switch self {
+            case .task(let continuation): continuation.resume(returning: outcome)
+            case .callback(let completion): completion(RawUnaryResult(outcome))
+            }
+        }
+    }
+
     struct UnaryOutcome: Sendable {
         var status: CallStatus
         var initialMetadata: Metadata?
@@ -79,7 +94,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         }
     }
 
-    /// Writing to it copies on write, so a call's first message allocates its own buffer.
+    /// Writing to it copies on write, so a call's first message allocates its own buffer. A
+    /// drained `outbound` is reset to it rather than cleared: the request bytes may be a buffer
+    /// the caller shares between calls, and clearing a shared buffer allocates.
     private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
 
     private var eventLoop: any EventLoop { connection.eventLoop }
@@ -199,12 +216,13 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         return nil
     }
 
-    /// Called by `GRPCConnection.unary` (on the loop) before the call is submitted.
-    func awaitUnary(_ continuation: CheckedContinuation<UnaryOutcome, Never>) {
+    /// Called by `GRPCConnection.unary` and `startUnary` (on the loop) before the call is
+    /// submitted; `completion` runs once, on the loop, when the call ends.
+    func awaitUnary(_ completion: UnaryCompletion) {
         if let finalStatus {
-            continuation.resume(returning: UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
+            completion.deliver(UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
         } else {
-            unaryCompletion = continuation
+            unaryCompletion = completion
         }
     }
 
@@ -292,7 +310,7 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
                 UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress!, byteCount: count)
             }
             outbound.moveReaderIndex(forwardBy: count)
-            if outbound.readableBytes == 0 { outbound.clear() }
+            if outbound.readableBytes == 0 { outbound = Self.emptyBuffer }
             if !sendWaiters.isEmpty, outbound.readableBytes <= connection.configuration.sendBufferHighWater / 2 {
                 let waiters = sendWaiters
                 sendWaiters.removeAll()
@@ -345,9 +363,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             // The server answered before reading the whole request: stop sending it.
             connection.reset(streamID: streamID, errorCode: NGHTTP2_NO_ERROR.rawValue)
         }
-        outbound.clear()
-        let error = CallError(status: status, initialMetadata: responseMetadata ?? Metadata())
+        outbound = Self.emptyBuffer
         if !sendWaiters.isEmpty {
+            let error = CallError(status: status, initialMetadata: responseMetadata ?? Metadata())
             let waiters = sendWaiters
             sendWaiters.removeAll()
             for waiter in waiters { waiter.resume(throwing: error) }
@@ -356,7 +374,11 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             let waiters = metadataWaiters
             metadataWaiters.removeAll()
             for waiter in waiters {
-                if let responseMetadata { waiter.resume(returning: responseMetadata) } else { waiter.resume(throwing: error) }
+                if let responseMetadata {
+                    waiter.resume(returning: responseMetadata)
+                } else {
+                    waiter.resume(throwing: CallError(status: status))
+                }
             }
         }
         if !statusWaiters.isEmpty {
@@ -366,8 +388,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         }
         if let unaryCompletion {
             self.unaryCompletion = nil
-            unaryCompletion.resume(returning: UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: inbound))
+            let messages = inbound
             inbound.removeAll()
+            unaryCompletion.deliver(UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages))
         }
         wakeReader()
     }
@@ -391,17 +414,9 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
 
     // MARK: - Receiving (loop side, from nghttp2's callbacks)
 
-    func beginHeaderBlock() {
-        block = ResponseHead()
-    }
-
-    func receiveHeader(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        block.add(name: name, value: value)
-    }
-
-    func headerBlockComplete(endStream: Bool) {
-        let head = block
-        block = ResponseHead()
+    /// A header block of this stream arrived whole (parsed by the connection, see
+    /// `ClientConnection.responseHead`).
+    func headerBlockComplete(_ head: ResponseHead, endStream: Bool) {
         if endStream { remoteEnded = true }
         guard finalStatus == nil else { return }
         if headersReceived {

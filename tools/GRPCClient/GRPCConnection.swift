@@ -12,7 +12,9 @@ import NIOSSL
 ///
 /// The hot path stays on the connection's event loop: tasks started with
 /// `Task(executorPreference: connection.taskExecutor)` start calls, send and read without
-/// a thread hop, and all output of one loop tick goes out in one write and flush.
+/// a thread hop, and all output of one loop tick goes out in one write and flush. A driver
+/// that keeps streams busy (a load generator) chains unary calls with `startUnary` instead:
+/// each completion runs on the loop and starts the next call, with no task in between.
 public final class GRPCConnection: Sendable {
     public let configuration: GRPCClientConfiguration
     private let channel: any Channel
@@ -91,7 +93,7 @@ public final class GRPCConnection: Sendable {
     public var activeStreams: Int { handler.state.activeStreams.load(ordering: .relaxed) }
 
     /// False once the connection is closing or closed, or the server sent GOAWAY.
-    public var isAcceptingCalls: Bool { handler.state.refusalStatus == nil }
+    public var isAcceptingCalls: Bool { handler.state.isAcceptingCalls }
 
     /// A unary call: one request, one response. Throws `CallError` for any status but OK
     /// (including CANCELLED when the awaiting task is cancelled).
@@ -109,11 +111,11 @@ public final class GRPCConnection: Sendable {
         let outcome = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ClientCall.UnaryOutcome, Never>) in
                 if handler.eventLoop.inEventLoop {
-                    call.awaitUnary(continuation)
+                    call.awaitUnary(.task(continuation))
                     handler.submit(call)
                 } else {
                     handler.eventLoop.execute {
-                        call.awaitUnary(continuation)
+                        call.awaitUnary(.task(continuation))
                         handler.submit(call)
                     }
                 }
@@ -124,25 +126,52 @@ public final class GRPCConnection: Sendable {
         return try Self.unaryResponse(outcome)
     }
 
-    private static func unaryResponse<Res: ProtobufMessage>(_ outcome: ClientCall.UnaryOutcome) throws -> UnaryResponse<Res> {
-        let initialMetadata = outcome.initialMetadata ?? Metadata()
-        guard outcome.status.code == .ok else {
-            throw CallError(status: outcome.status, initialMetadata: initialMetadata)
+    /// A unary call whose outcome is handed to `completion` on this connection's event loop,
+    /// once, with no task in between: the caller may start its next call right from the
+    /// completion, which is how a closed-loop load generator keeps a stream busy without a
+    /// task wake-up per call.
+    ///
+    /// `framedRequest` is the request as gRPC frames it (5-byte prefix, then the payload;
+    /// see `MessageFramer`), sent as it is: a caller sending the same bytes every time frames
+    /// them once and passes the same buffer (it is never written to). Called on the loop, a
+    /// call that cannot start (connection closed or going away: UNAVAILABLE) completes before
+    /// `startUnary` returns. The completion may run inside the connection's HTTP/2 processing,
+    /// so it must not block. Deadlines, cancellation (`cancel()` on the returned call), flow
+    /// control and GOAWAY behave as for `unary`.
+    @discardableResult
+    public func startUnary(
+        _ path: String, framedRequest: ByteBuffer, metadata: Metadata = [:], timeout: Duration? = nil,
+        completion: @escaping @Sendable (RawUnaryResult) -> Void
+    ) -> ClientCall {
+        let call = ClientCall(
+            connection: handler, path: path, metadata: metadata, timeout: timeout, contentType: "application/grpc",
+            compression: false, request: framedRequest, unary: true)
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop {
+            call.awaitUnary(.callback(completion))
+            handler.submit(call)
+        } else {
+            handler.eventLoop.execute {
+                call.awaitUnary(.callback(completion))
+                handler.submit(call)
+            }
         }
-        guard outcome.messages.count == 1 else {
-            let problem = outcome.messages.isEmpty ? "no response message" : "\(outcome.messages.count) response messages"
-            throw CallError(
-                status: CallStatus(code: .internalError, message: "unary call ended OK with \(problem)", trailers: outcome.status.trailers),
-                initialMetadata: initialMetadata)
+        return call
+    }
+
+    private static func unaryResponse<Res: ProtobufMessage>(_ outcome: ClientCall.UnaryOutcome) throws -> UnaryResponse<Res> {
+        let result = RawUnaryResult(outcome)
+        guard let payload = result.message else {
+            throw CallError(status: result.status, initialMetadata: result.initialMetadata)
         }
         do {
-            let message = try Res(protobuf: outcome.messages[0])
-            return UnaryResponse(message: message, initialMetadata: initialMetadata, trailers: outcome.status.trailers)
+            let message = try Res(protobuf: payload)
+            return UnaryResponse(message: message, initialMetadata: result.initialMetadata, trailers: result.status.trailers)
         } catch {
             throw CallError(
                 status: CallStatus(
-                    code: .internalError, message: "failed to decode the response: \(error.description)", trailers: outcome.status.trailers),
-                initialMetadata: initialMetadata)
+                    code: .internalError, message: "failed to decode the response: \(error.description)", trailers: result.status.trailers),
+                initialMetadata: result.initialMetadata)
         }
     }
 

@@ -8,6 +8,8 @@
 #
 #   tools/bench/load_vs_h2load.sh [ROUNDS]   env: CONNS=16 STREAMS=32 DURATION=8
 #                                            LAT_CONNS=4 LAT_RPS=1000 (per connection) LAT_DURATION=5
+#                                            TALLY_LOAD=path (another tally-load build, e.g. a
+#                                            copy of an older one, for before/after numbers)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -15,6 +17,7 @@ CONNS=${CONNS:-16} STREAMS=${STREAMS:-32} DURATION=${DURATION:-8}
 LAT_CONNS=${LAT_CONNS:-4} LAT_RPS=${LAT_RPS:-1000} LAT_DURATION=${LAT_DURATION:-5}
 PORT=${PORT:-50062}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
+TALLY_LOAD=${TALLY_LOAD:-.build/release/tally-load}
 OUT=$(mktemp -d /tmp/tally-load-vs-h2load.XXXXXX)
 
 command -v h2load > /dev/null || apt-get install -y -qq nghttp2-client > /dev/null
@@ -25,7 +28,7 @@ BODY=$OUT/echo_req_32.bin
 printf '\x00\x00\x00\x00\x22\x0a\x20%s' "$(printf 'x%.0s' {1..32})" > "$BODY"
 URL="http://127.0.0.1:$PORT/bench.v1.Echo/Echo"
 H2=(h2load -t 1 -d "$BODY" -H 'content-type: application/grpc' -H 'te: trailers')
-TL=(.build/release/tally-load bench.v1.Echo/Echo --target "127.0.0.1:$PORT" --threads 1 --format json)
+TL=("$TALLY_LOAD" bench.v1.Echo/Echo --target "127.0.0.1:$PORT" --threads 1 --format json)
 
 SERVER_PID=""
 stop_server() {

@@ -130,6 +130,49 @@ struct LoadRunnerTests {
         }
     }
 
+    @Test("unary calls chained on the loop: generated requests, deadlines")
+    func unaryChain() async throws {
+        try await LoadTestServer.with { server in
+            let generated = try server.configuration(
+                "bench.v1.Echo/Echo", data: #"{"payload": "{{randomBytes 16}}"}"#, stop: .requests(300))
+            let echo = try await LoadRunner(configuration: generated).run().total
+            #expect(echo.calls == 300 && echo.errors == 0)
+            #expect(echo.bytesSent == 300 * (5 + 18))  // prefix + tag, length, 16 bytes
+            #expect(echo.bytesReceived == 300 * (5 + 18))
+            #expect(server.counts["Echo"].calls == 300)
+
+            let slow = try server.configuration("grpc.health.v1.Health/Check", stop: .requests(6), concurrency: 3) {
+                $0.timeout = .milliseconds(100)
+            }
+            let total = try await LoadRunner(configuration: slow).run().total
+            #expect(total.calls == 6)
+            #expect(total.statuses["DEADLINE_EXCEEDED"]?.count == 6)
+        }
+    }
+
+    @Test("an open-loop mix hands streaming calls from the unary chain to the worker's task and back")
+    func openLoopMix() async throws {
+        try await LoadTestServer.with { server in
+            let scenario = try Scenario(
+                text: #"""
+                    {"rpcs": [{"rpc": "bench.v1.Echo/Echo", "weight": 1},
+                              {"rpc": "bench.v1.Echo/Collect", "weight": 1, "data": {"payload": "eA=="}}]}
+                    """#, catalog: .standard, readFile: { path throws(LoadError) in throw LoadError.usage(path) })
+            var configuration = try server.configuration("bench.v1.Echo/Echo", stop: .requests(200), concurrency: 4)
+            configuration.workloads = scenario.workloads
+            configuration.streamMessages = 3
+            configuration.rate = 2000
+            let result = try await LoadRunner(configuration: configuration).run()
+            let echo = result.rpcs[0].statistics
+            let collect = result.rpcs[1].statistics
+            #expect(result.total.calls == 200 && result.total.errors == 0)
+            #expect(echo.calls == server.counts["Echo"].calls)
+            #expect(collect.calls == server.counts["Collect"].calls)
+            #expect(server.counts["Collect"].requests == 3 * collect.calls)
+            #expect(echo.calls > 0 && collect.calls > 0)
+        }
+    }
+
     @Test("metadata and deadlines reach the server")
     func deadline() async throws {
         try await LoadTestServer.with { server in

@@ -1,7 +1,8 @@
 import Codec
 import RPCServer
 
-/// bench.v1.Echo and grpc.health.v1.Health/Watch as the real services answer them, counting
+/// bench.v1.Echo and grpc.health.v1.Health/Watch as the real services answer them (and a
+/// Health/Check that hangs), counting
 /// every call and message, so a test can compare tally-load's report with what the server saw.
 struct CountingServices: RPCService {
     let counts: ServerCounts
@@ -41,6 +42,12 @@ struct CountingServices: RPCService {
                     try await writer.write(Self.response(request.payload))
                     counts.response("Expand")
                 }
+            },
+            // Answers only after a minute: a unary call that meets its deadline first.
+            .unary("/grpc.health.v1.Health/Check") { [counts] (_: Grpc_Health_V1_HealthCheckRequest, _: ServerContext) in
+                counts.call("Check")
+                try await Task.sleep(for: .seconds(60))
+                return Grpc_Health_V1_HealthCheckResponse()
             },
             // Like Health/Watch: the current status, then nothing until the client cancels.
             .serverStreaming("/grpc.health.v1.Health/Watch") {

@@ -11,10 +11,8 @@ private func connection(_ userData: UnsafeMutableRawPointer?) -> ClientConnectio
 func clientOnBeginHeaders(
     session: OpaquePointer?, frame: UnsafePointer<nghttp2_frame>?, userData: UnsafeMutableRawPointer?
 ) -> Int32 {
-    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
-        let call = connection(userData).call(frame.pointee.hd.stream_id)
-    else { return 0 }
-    call.beginHeaderBlock()
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    connection(userData).responseHead = ResponseHead()
     return 0
 }
 
@@ -22,10 +20,10 @@ func clientOnHeader(
     session: OpaquePointer?, frame: UnsafePointer<nghttp2_frame>?, name: UnsafePointer<UInt8>?, nameLength: Int,
     value: UnsafePointer<UInt8>?, valueLength: Int, flags: UInt8, userData: UnsafeMutableRawPointer?
 ) -> Int32 {
-    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue),
-        let call = connection(userData).call(frame.pointee.hd.stream_id)
-    else { return 0 }
-    call.receiveHeader(
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    let owner = connection(userData)
+    guard owner.call(frame.pointee.hd.stream_id) != nil else { return 0 }
+    owner.responseHead.add(
         name: UnsafeBufferPointer(start: name, count: nameLength), value: UnsafeBufferPointer(start: value, count: valueLength))
     return 0
 }
@@ -37,7 +35,9 @@ func clientOnFrameRecv(session: OpaquePointer?, frame: UnsafePointer<nghttp2_fra
     let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
     switch UInt32(header.type) {
     case NGHTTP2_HEADERS.rawValue:
-        owner.call(header.stream_id)?.headerBlockComplete(endStream: endStream)
+        if let call = owner.call(header.stream_id) {
+            call.headerBlockComplete(owner.takeResponseHead(), endStream: endStream)
+        }
     case NGHTTP2_DATA.rawValue:
         if endStream { owner.call(header.stream_id)?.dataEndedStream() }
     case NGHTTP2_SETTINGS.rawValue:

@@ -25,6 +25,14 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     let allocator = ByteBufferAllocator()
     private var context: ChannelHandlerContext?
     private var calls: [Int32: ClientCall] = [:]
+    /// The call the last nghttp2 callback was about: a response's callbacks come in a row for
+    /// one stream, so this spares most of nghttp2's stream-map lookups. Cleared when that
+    /// stream's call leaves `calls`.
+    private var lastCall: (streamID: Int32, call: ClientCall)?
+    /// The response header block being received. HTTP/2 delivers a block's fields without
+    /// anything in between (HEADERS, then its CONTINUATIONs), so one block per connection
+    /// serves every stream, and a call carries none of it.
+    var responseHead = ResponseHead()
     private var inReadCycle = false
     private var flushScheduled = false
     private var closing = false
@@ -141,6 +149,7 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         guard let session else { return }
         let open = calls
         calls.removeAll()
+        lastCall = nil
         state.activeStreams.store(0, ordering: .relaxed)
         for call in open.values { call.connectionClosed(status) }
         nghttp2_session_del(session)
@@ -264,19 +273,37 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         scheduleFlush()
     }
 
+    /// The block received so far, leaving an empty one for the next.
+    func takeResponseHead() -> ResponseHead {
+        var head = ResponseHead()
+        swap(&head, &responseHead)
+        return head
+    }
+
     func call(_ streamID: Int32) -> ClientCall? {
+        if let lastCall, lastCall.streamID == streamID { return lastCall.call }
         guard let session else { return nil }
+        let found: ClientCall?
         if let raw = nghttp2_session_get_stream_user_data(session, streamID) {
-            return Unmanaged<ClientCall>.fromOpaque(raw).takeUnretainedValue()
+            found = Unmanaged<ClientCall>.fromOpaque(raw).takeUnretainedValue()
+        } else {
+            found = calls[streamID]
         }
-        return calls[streamID]
+        if let found { lastCall = (streamID, found) }
+        return found
+    }
+
+    /// Takes a call out of `calls` (and out of the lookup cache).
+    private func removeCall(_ streamID: Int32) -> ClientCall? {
+        if lastCall?.streamID == streamID { lastCall = nil }
+        return calls.removeValue(forKey: streamID)
     }
 
     /// Resets a call's stream (the call has already ended locally).
     func reset(streamID: Int32, errorCode: UInt32) {
         guard let session else { return }
         nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode)
-        if nghttp2_session_get_stream_user_data(session, streamID) == nil, calls.removeValue(forKey: streamID) != nil {
+        if nghttp2_session_get_stream_user_data(session, streamID) == nil, removeCall(streamID) != nil {
             // Still queued behind MAX_CONCURRENT_STREAMS: nghttp2 marks the request cancelled
             // and drops it unsent once a slot frees, never touching the call again.
             state.activeStreams.subtract(1, ordering: .relaxed)
@@ -286,7 +313,7 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     /// nghttp2 closed a stream: completed, reset by either side, or refused after GOAWAY.
     func streamClosed(id: Int32, errorCode: UInt32) {
-        guard let call = calls.removeValue(forKey: id) else { return }
+        guard let call = removeCall(id) else { return }
         state.activeStreams.subtract(1, ordering: .relaxed)
         var status: CallStatus?
         if !call.hasEnded {
@@ -305,7 +332,7 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     /// A request's HEADERS were never sent (GOAWAY received, or cancelled while queued).
     func requestNotSent(id: Int32, libraryError: Int32) {
-        guard let call = calls.removeValue(forKey: id) else { return }
+        guard let call = removeCall(id) else { return }
         state.activeStreams.subtract(1, ordering: .relaxed)
         let message: String
         if let goAway {

@@ -1,13 +1,14 @@
-public import GRPCClient
+import GRPCClient
 import NIOCore
 import NIOPosix
 
 /// Runs a load against one server: opens the connections, spreads the workers over them,
 /// and collects what every call did.
 ///
-/// Each worker is a task that prefers its connection's event loop as executor, so starting a
-/// call, its completion and the bookkeeping stay on one thread (no hops), and the workers of a
-/// connection share its statistics without contention.
+/// Each worker runs its unary calls as a chain of completions on its connection's event loop
+/// (`UnaryChain`), and its streaming calls in a task that prefers that loop as executor, so
+/// starting a call, its completion and the bookkeeping stay on one thread (no hops), and the
+/// workers of a loop share its statistics without contention.
 public struct LoadRunner: Sendable {
     public let configuration: LoadConfiguration
 
@@ -31,8 +32,17 @@ public struct LoadRunner: Sendable {
         defer { group.shutdownGracefully { _ in } }
         let configuration = self.configuration
         let connections = try await connect(group: group)
-        let statistics = connections.map { _ in ConnectionStatistics(workloads: configuration.workloads.count) }
+        // One statistics object per event loop, shared by that loop's connections.
+        var loopStatistics: [ObjectIdentifier: LoopStatistics] = [:]
+        let statistics = connections.map { connection in
+            let loop = ObjectIdentifier(connection.eventLoop)
+            if let existing = loopStatistics[loop] { return existing }
+            let created = LoopStatistics(workloads: configuration.workloads.count)
+            loopStatistics[loop] = created
+            return created
+        }
         let control = RunControl(configuration: configuration, start: Monotonic.now())
+        let plan = UnaryPlan(configuration: configuration)
 
         await withTaskGroup(of: Void.self) { tasks in
             for worker in 0..<configuration.concurrency {
@@ -40,7 +50,7 @@ public struct LoadRunner: Sendable {
                 let connection = connections[slot]
                 let worker = Worker(
                     index: worker, configuration: configuration, connection: connection, statistics: statistics[slot],
-                    control: control)
+                    control: control, plan: plan)
                 tasks.addTask(executorPreference: connection.taskExecutor) {
                     await worker.run()
                 }
@@ -68,8 +78,8 @@ public struct LoadRunner: Sendable {
 
         for connection in connections { await connection.close() }
         var perWorkload = Array(repeating: RPCStatistics(), count: configuration.workloads.count)
-        for connectionStatistics in statistics {
-            for (index, rpcStatistics) in connectionStatistics.snapshot.enumerated() { perWorkload[index].merge(rpcStatistics) }
+        for loopStatistics in loopStatistics.values {
+            for (index, rpcStatistics) in loopStatistics.snapshot.enumerated() { perWorkload[index].merge(rpcStatistics) }
         }
         let last = control.lastCompletion.load(ordering: .relaxed)
         let elapsed = last > control.measureStart ? Double(last - control.measureStart) / 1e9 : 0

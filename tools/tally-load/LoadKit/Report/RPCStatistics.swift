@@ -38,11 +38,8 @@ public struct RPCStatistics: Sendable {
 
     public mutating func record(_ outcome: CallOutcome, latency nanoseconds: UInt64) {
         calls += 1
-        if let existing = statuses[outcome.status] {
-            statuses[outcome.status] = StatusTally(count: existing.count + 1, sampleMessage: existing.sampleMessage)
-        } else {
-            statuses[outcome.status] = StatusTally(count: 1, sampleMessage: outcome.message)
-        }
+        // One hash lookup per call; the first message seen with a status is its sample.
+        statuses[outcome.status, default: StatusTally(count: 0, sampleMessage: outcome.message)].count += 1
         _ = latency.record(min(max(nanoseconds, 1), Self.maxLatency))
         latencySum &+= nanoseconds
         messagesSent += outcome.messagesSent

@@ -2,42 +2,13 @@ import Codec
 import GRPCClient
 import NIOCore
 
-/// The four call shapes, each made with the run's metadata and deadline.
+/// The three streaming call shapes, each made with the run's metadata and deadline.
 extension Worker {
-    func call(_ workload: Workload, context: inout GeneratorContext) async -> CallOutcome {
-        switch workload.rpc.kind {
-        case .unary: return await unary(workload, context: &context)
-        case .serverStreaming, .clientStreaming, .bidirectionalStreaming: return await stream(workload, context: &context)
-        }
-    }
-
-    private func unary(_ workload: Workload, context: inout GeneratorContext) async -> CallOutcome {
-        context.messageIndex = 1
-        let request: [UInt8]
-        do {
-            request = try workload.data.encode(&context)
-        } catch {
-            return Self.templateFailure(error)
-        }
-        do {
-            let response = try await connection.unary(
-                workload.rpc.path, RawPayload(request), as: ResponseSize.self, metadata: configuration.metadata,
-                timeout: configuration.timeout)
-            return CallOutcome(
-                status: "OK", messagesSent: 1, messagesReceived: 1, bytesSent: request.count + 5,
-                bytesReceived: response.message.count + 5)
-        } catch let error as CallError {
-            return CallOutcome(status: error.code.name, message: error.status.message, messagesSent: 1, bytesSent: request.count + 5)
-        } catch {
-            return CallOutcome(status: StatusCode.unknown.name, message: "\(error)", messagesSent: 1, bytesSent: request.count + 5)
-        }
-    }
-
     /// Client streams send `--stream-messages` messages (default 10), `--stream-interval`
     /// apart, then half-close; server streams send one. Responses are read as they come (in
     /// parallel with sending for bidi); a server stream ends after `--stream-messages`
     /// responses when that is set. A timed run ends streams still open at its end.
-    private func stream(_ workload: Workload, context: inout GeneratorContext) async -> CallOutcome {
+    func stream(_ workload: Workload, context: inout GeneratorContext) async -> CallOutcome {
         let kind = workload.rpc.kind
         let call: ClientCall
         do {
@@ -124,7 +95,7 @@ extension Worker {
         return (messages, bytes)
     }
 
-    private static func templateFailure(_ error: LoadError) -> CallOutcome {
+    static func templateFailure(_ error: LoadError) -> CallOutcome {
         CallOutcome(status: "CLIENT_TEMPLATE_ERROR", message: error.description)
     }
 }

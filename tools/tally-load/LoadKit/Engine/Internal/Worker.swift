@@ -8,28 +8,30 @@ struct Worker: Sendable {
     let index: Int
     let configuration: LoadConfiguration
     let connection: GRPCConnection
-    let statistics: ConnectionStatistics
+    let statistics: LoopStatistics
     let control: RunControl
+    let plan: UnaryPlan
 
+    /// Unary calls run in a `UnaryChain` on the connection's loop; the task itself makes only
+    /// the streaming calls a mix draws (and the closed loop's ramp-up wait).
     func run() async {
-        var context = GeneratorContext(
+        let context = GeneratorContext(
             seed: configuration.seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15, users: configuration.users,
             batchSize: configuration.batchSize)
-        let weights = cumulativeWeights()
         if !control.isOpenLoop, configuration.rampUp > .zero, configuration.concurrency > 1 {
             let delay = Monotonic.nanoseconds(configuration.rampUp) / UInt64(configuration.concurrency) * UInt64(index)
             await sleep(until: control.start + delay)
         }
+        let chain = UnaryChain(plan: plan, connection: connection, statistics: statistics, control: control, context: context)
         while true {
-            let now = Monotonic.now()
-            guard case .go(let sequence, let due, let measured) = control.nextTicket(now: now) else { return }
-            if due > now { await sleep(until: due) }
-            let workload = pick(weights, &context.random)
-            context.sequence = sequence
-            let started = control.isOpenLoop ? due : Monotonic.now()
-            let outcome = await call(configuration.workloads[workload], context: &context)
+            guard case .stream(let workload, let ticket) = await chain.run() else { return }
+            var context = chain.generatorContext
+            context.sequence = ticket.sequence
+            let started = control.isOpenLoop ? ticket.due : Monotonic.now()
+            let outcome = await stream(configuration.workloads[workload], context: &context)
+            chain.generatorContext = context
             let ended = Monotonic.now()
-            if measured {
+            if ticket.measured {
                 statistics.record(outcome, workload: workload, latency: ended &- started)
                 control.recordCompletion(failed: !RPCStatistics.isSuccess(outcome.status), at: ended)
             }
@@ -38,20 +40,6 @@ struct Worker: Sendable {
                 return
             }
         }
-    }
-
-    private func cumulativeWeights() -> [Double] {
-        var total = 0.0
-        return configuration.workloads.map { workload in
-            total += workload.weight
-            return total
-        }
-    }
-
-    private func pick(_ cumulative: [Double], _ random: inout FastRandom) -> Int {
-        guard cumulative.count > 1, let total = cumulative.last else { return 0 }
-        let roll = Double.random(in: 0..<total, using: &random)
-        return cumulative.firstIndex { roll < $0 } ?? cumulative.count - 1
     }
 
     /// Suspends until `deadline` (monotonic ns) on the connection's loop timer.

@@ -1,30 +1,6 @@
 public import Codec
 public import NIOCore
 
-/// An already-encoded request payload, sent as it is through the typed client API.
-struct RawPayload: ProtobufMessage {
-    static let protoName = "tally.load.RawPayload"
-    var bytes: [UInt8]
-
-    init() {
-        self.bytes = []
-    }
-
-    init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-    }
-
-    init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
-        self.bytes = Array(bytes)
-    }
-
-    func encode(into buffer: inout ByteBuffer) {
-        buffer.writeBytes(bytes)
-    }
-
-    var encodedSize: Int { bytes.count }
-}
-
 /// A response counted, not decoded: the load generator measures the server, and a copy or a
 /// decode per response would spend the client's CPU on nothing the report shows.
 struct ResponseSize: ProtobufMessage {
