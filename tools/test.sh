@@ -23,7 +23,7 @@ step "local PostgreSQL and Redis"
 bash tools/services.sh start
 # Stopped again at the end unless TALLY_KEEP_SERVICES=1 (handy while iterating).
 [[ ${TALLY_KEEP_SERVICES:-0} == 1 ]] || trap 'bash tools/services.sh stop' EXIT
-set -a; source .tally/services.env; set +a
+set -a; source "${TALLY_STATE_DIR:-.tally}/services.env"; set +a
 
 step "build"
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Wrapping|Planning)' || true
