@@ -137,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "StorageBench",
             dependencies: [
-                "Domain", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
+                "Domain", "RPCServer", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,3 +19,16 @@ struct LeaderboardCursor: Hashable {
         self.member = member
     }
 }
+
+extension LeaderboardPage {
+    /// A page starting at 0-based `start`; its cursor names its last entry when more follow.
+    init(entries: [LeaderboardEntry], start: Int, limit: Int, total: Int) {
+        self.entries = entries
+        self.total = total
+        if let last = entries.last, entries.count == limit, start + limit < total {
+            nextCursor = LeaderboardCursor(score: last.score, member: BoardMember(userID: last.userID, achievedAtMs: last.achievedAtMs).encoded).encoded
+        } else {
+            nextCursor = ""
+        }
+    }
+}

@@ -29,11 +29,7 @@ extension LeaderboardStore {
                     rank: Int(start) + entries.count + 1, userID: try row.decode(0, as: String.self),
                     score: try row.decode(1, as: Int64.self), achievedAtMs: try row.decode(2, as: Int64.self)))
             }
-            let next = entries.count == limit && start + Int64(limit) < total
-                ? LeaderboardCursor(score: entries.last!.score,
-                                    member: BoardMember(userID: entries.last!.userID, achievedAtMs: entries.last!.achievedAtMs).encoded).encoded
-                : ""
-            return LeaderboardPage(entries: entries, nextCursor: next, total: Int(total))
+            return LeaderboardPage(entries: entries, start: Int(start), limit: limit, total: Int(total))
         }
     }
 

@@ -165,27 +165,14 @@ public final class LeaderboardStore: Sendable {
             position = parsed
         }
         do {
-            try await refreshIfStale(board)
             let keys = keys(board)
-            for _ in 0..<2 {
-                let reply = try await redis.run(
-                    LeaderboardScripts.top, keys: [keys.z, keys.ready],
-                    arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
-                                RedisArgument(position?.member ?? "")])
-                guard let parts = reply.array, let first = parts.first?.int else { throw RedisError(.unexpectedReply, "top") }
-                if first == -1 {
-                    try await ensureLoaded(board)
-                    continue
-                }
-                let start = Int(parts.count > 1 ? parts[1].int ?? 0 : 0)
-                let entries = Self.entries(parts.dropFirst(2), firstRank: start + 1)
-                let next = entries.count == limit && start + limit < Int(first)
-                    ? LeaderboardCursor(score: entries.last!.score,
-                                        member: BoardMember(userID: entries.last!.userID, achievedAtMs: entries.last!.achievedAtMs).encoded).encoded
-                    : ""
-                return LeaderboardPage(entries: entries, nextCursor: next, total: Int(first))
-            }
-            throw RedisError(.unavailable, "board \(board) could not be loaded")
+            let parts = try await runOnLoadedBoard(
+                board, LeaderboardScripts.top, keys: [keys.z, keys.ready],
+                arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
+                            RedisArgument(position?.member ?? "")])
+            let total = Int(parts[0].int ?? 0)
+            let start = Int(parts.count > 1 ? parts[1].int ?? 0 : 0)
+            return LeaderboardPage(entries: Self.entries(parts.dropFirst(2), firstRank: start + 1), start: start, limit: limit, total: total)
         } catch let error as RedisError {
             logger.debug("Top from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
@@ -197,28 +184,32 @@ public final class LeaderboardStore: Sendable {
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {
-            try await refreshIfStale(board)
             let keys = keys(board)
-            for _ in 0..<2 {
-                let reply = try await redis.run(
-                    LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
-                    arguments: [RedisArgument(user), RedisArgument(neighbours)])
-                guard let parts = reply.array, let rank = parts.first?.int else { throw RedisError(.unexpectedReply, "rank") }
-                if rank == -1 {
-                    try await ensureLoaded(board)
-                    continue
-                }
-                guard rank > 0, parts.count >= 3, let total = parts[1].int, let first = parts[2].int else { return nil }
-                let window = Self.entries(parts.dropFirst(3), firstRank: Int(first) + 1)
-                let result = Self.split(window, at: Int(rank), total: Int(total))
-                if let result { rankCache.store(result, board: board, user: user, neighbours: neighbours) }
-                return result
-            }
-            throw RedisError(.unavailable, "board \(board) could not be loaded")
+            let parts = try await runOnLoadedBoard(
+                board, LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
+                arguments: [RedisArgument(user), RedisArgument(neighbours)])
+            guard let rank = parts[0].int, rank > 0, parts.count >= 3, let total = parts[1].int, let first = parts[2].int else { return nil }
+            let window = Self.entries(parts.dropFirst(3), firstRank: Int(first) + 1)
+            let result = Self.split(window, at: Int(rank), total: Int(total))
+            if let result { rankCache.store(result, board: board, user: user, neighbours: neighbours) }
+            return result
         } catch let error as RedisError {
             logger.debug("Rank from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await rankFromDatabase(board, user: user, neighbours: neighbours, deadline: deadline)
         }
+    }
+
+    /// Runs a read script whose reply starts with -1 when the board is not loaded: loads it
+    /// (or waits for the instance loading it) and runs the script again.
+    private func runOnLoadedBoard(_ board: BoardID, _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> [RESPValue] {
+        try await refreshIfStale(board)
+        for _ in 0..<2 {
+            let reply = try await redis.run(script, keys: keys, arguments: arguments)
+            guard let parts = reply.array, let first = parts.first?.int else { throw RedisError(.unexpectedReply, script.name) }
+            if first != -1 { return parts }
+            try await ensureLoaded(board)
+        }
+        throw RedisError(.unavailable, "board \(board) could not be loaded")
     }
 
     static func split(_ window: [LeaderboardEntry], at rank: Int, total: Int) -> RankWindow? {

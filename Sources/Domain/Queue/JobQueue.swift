@@ -11,13 +11,16 @@ public final class JobQueue: Sendable {
     public let name: String
     public let configuration: JobQueueConfiguration
     private let redis: RedisClient
+    /// The hash tag every key of this queue starts with (see `JobQueueScripts`).
+    private let tag: String
     private let prefix: RedisArgument
 
     public init(name: String, redis: RedisClient, configuration: JobQueueConfiguration = .defaults) {
         self.name = name
         self.redis = redis
         self.configuration = configuration
-        self.prefix = RedisArgument("{q:\(name)}")
+        self.tag = "{q:\(name)}"
+        self.prefix = RedisArgument(tag)
     }
 
     /// Enqueues jobs in one atomic step; returns the ids that were new (the others were
@@ -159,7 +162,7 @@ public final class JobQueue: Sendable {
 
     /// A job's stored record, or nil when unknown (or trimmed by retention).
     public func record(of id: String) async throws -> JobRecord? {
-        let reply = try await redis.send(RedisCommand("HMGET", RedisArgument("{q:\(name)}:job:\(id)"), "state", "attempts", "error"))
+        let reply = try await redis.send(RedisCommand("HMGET", RedisArgument("\(tag):job:\(id)"), "state", "attempts", "error"))
         guard let fields = reply.array, fields.count == 3, let raw = fields[0].string, let state = JobRecord.State(rawValue: raw) else {
             return nil
         }
@@ -171,7 +174,7 @@ public final class JobQueue: Sendable {
 
     /// Ids in the dead-letter set, oldest first.
     public func deadLetters(limit: Int = 100) async throws -> [String] {
-        let reply = try await redis.send(RedisCommand("ZRANGE", RedisArgument("{q:\(name)}:dead"), 0, RedisArgument(limit - 1)))
+        let reply = try await redis.send(RedisCommand("ZRANGE", RedisArgument("\(tag):dead"), 0, RedisArgument(limit - 1)))
         return (reply.array ?? []).compactMap(\.string)
     }
 }

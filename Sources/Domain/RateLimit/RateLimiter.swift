@@ -27,67 +27,44 @@ public final class RateLimiter: Sendable {
     /// True while decisions are made locally because Redis is unreachable.
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
 
+    /// Spends `cost` requests of `key`'s budget under `limit`, if it has them.
+    public func decide(key: String, limit: RateLimit, cost: Int = 1) async -> RateLimitDecision {
+        await decide([(key: key, cost: cost)], limit: limit)[0]
+    }
+
     /// Decides many keys at once (one pipelined write): e.g. every user of an event batch.
     /// Returns the decisions in order.
     public func decide(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
-        guard requests.count > 1 else {
-            return await requests.asyncMap { await decide(key: $0.key, limit: limit, cost: $0.cost) }
+        // The hash tag keeps each key on one cluster slot with anything else of that key.
+        let calls = requests.map { request in
+            (keys: [RedisArgument("\(keyPrefix):{\(request.key)}")],
+             arguments: [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds), RedisArgument(request.cost)])
         }
         do {
-            let replies = try await redis.runPipelined(
-                RateLimitScript.gcra,
-                calls: requests.map { request in
-                    (keys: [RedisArgument("\(keyPrefix):{\(request.key)}")],
-                     arguments: [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds), RedisArgument(request.cost)])
-                })
-            var decisions: [RateLimitDecision] = []
-            for reply in replies {
-                guard let parts = reply.array, parts.count == 3, let allowed = parts[0].int, let remaining = parts[1].int,
-                    let retry = parts[2].int
-                else { throw RedisError(.unexpectedReply, "rate limit script returned \(reply)") }
-                decisions.append(RateLimitDecision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retry)))
-            }
-            if degraded.exchange(false, ordering: .relaxed) { logger.notice("rate limits are decided in Redis again") }
-            return decisions
-        } catch {
-            return await requests.asyncMap { await decide(key: $0.key, limit: limit, cost: $0.cost) }
-        }
-    }
-
-    /// Spends `cost` requests of `key`'s budget under `limit`, if it has them.
-    public func decide(key: String, limit: RateLimit, cost: Int = 1) async -> RateLimitDecision {
-        // The hash tag keeps the key on one cluster slot with anything else of this key.
-        let redisKey = RedisArgument("\(keyPrefix):{\(key)}")
-        do {
-            let reply = try await redis.run(
-                RateLimitScript.gcra, keys: [redisKey],
-                arguments: [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds), RedisArgument(cost)])
-            guard let parts = reply.array, parts.count == 3,
-                let allowed = parts[0].int, let remaining = parts[1].int, let retryMicroseconds = parts[2].int
-            else {
-                throw RedisError(.unexpectedReply, "rate limit script returned \(reply)")
-            }
+            let replies = calls.count == 1
+                ? [try await redis.run(RateLimitScript.gcra, keys: calls[0].keys, arguments: calls[0].arguments)]
+                : try await redis.runPipelined(RateLimitScript.gcra, calls: calls)
+            let decisions = try replies.map(Self.decision)
             if degraded.exchange(false, ordering: .relaxed) {
                 logger.notice("rate limits are decided in Redis again")
             }
-            return RateLimitDecision(
-                allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retryMicroseconds))
+            return decisions
         } catch {
             if degraded.exchange(true, ordering: .relaxed) == false {
                 logger.warning("Redis unreachable, rate limits fall back to this instance", metadata: ["error": "\(error)"])
             }
-            let share = (limit.limit + instanceCount - 1) / instanceCount
-            return local.decide(key: key, limit: RateLimit(limit: share, period: limit.period), cost: cost)
+            let share = RateLimit(limit: (limit.limit + instanceCount - 1) / instanceCount, period: limit.period)
+            return requests.map { local.decide(key: $0.key, limit: share, cost: $0.cost) }
         }
     }
-}
 
-extension Array {
-    /// `map` with an async transform, in order, one at a time.
-    func asyncMap<T>(_ transform: (Element) async -> T) async -> [T] {
-        var results: [T] = []
-        results.reserveCapacity(count)
-        for element in self { results.append(await transform(element)) }
-        return results
+    /// The script's reply {allowed, remaining, retry_after_us} as a decision.
+    private static func decision(from reply: RESPValue) throws -> RateLimitDecision {
+        guard let parts = reply.array, parts.count == 3,
+            let allowed = parts[0].int, let remaining = parts[1].int, let retryMicroseconds = parts[2].int
+        else {
+            throw RedisError(.unexpectedReply, "rate limit script returned \(reply)")
+        }
+        return RateLimitDecision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retryMicroseconds))
     }
 }

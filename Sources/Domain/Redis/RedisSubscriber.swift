@@ -59,7 +59,7 @@ final class SubscriberState {
     init(configuration: RedisConfiguration, loop: any EventLoop) {
         self.configuration = configuration
         self.loop = loop
-        self.reconnectDelay = RedisConnectionSlot.timeAmount(configuration.minReconnectDelay)
+        self.reconnectDelay = TimeAmount(configuration.minReconnectDelay)
     }
 
     var allConfirmed: Bool { Set(listeners.keys).isSubset(of: confirmed) }
@@ -97,14 +97,8 @@ final class SubscriberState {
     private func connect() {
         guard !connecting, connection == nil, !isShutDown else { return }
         connecting = true
-        let configuration = self.configuration
-        let connection = RedisConnection(commandTimeout: configuration.commandTimeout)
-        ClientBootstrap(group: loop)
-            .connectTimeout(RedisConnectionSlot.timeAmount(configuration.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(connection) }
-            }
-            .connect(host: configuration.host, port: configuration.port)
+        let (connection, channel) = RedisConnection.open(configuration, on: loop)
+        channel
             .hop(to: loop)
             .assumeIsolated()
             .whenComplete { result in
@@ -122,7 +116,7 @@ final class SubscriberState {
             if !isShutDown { scheduleReconnect() }
             return
         }
-        reconnectDelay = RedisConnectionSlot.timeAmount(configuration.minReconnectDelay)
+        reconnectDelay = TimeAmount(configuration.minReconnectDelay)
         self.connection = connection
         connection.onClose = { [weak self] in
             guard let self else { return }
@@ -158,7 +152,7 @@ final class SubscriberState {
     private func scheduleReconnect() {
         guard !isShutDown, !listeners.isEmpty else { return }
         let delay = reconnectDelay
-        reconnectDelay = min(reconnectDelay * 2, RedisConnectionSlot.timeAmount(configuration.maxReconnectDelay))
+        reconnectDelay = min(reconnectDelay * 2, TimeAmount(configuration.maxReconnectDelay))
         loop.assumeIsolated().scheduleTask(in: delay) { self.connect() }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Domain
 import Foundation
 import NIOPosix
+import RPCServer
 
 /// Rate limiter decisions per second from one process (concurrent callers on the event
 /// loops, so decisions share pipelined writes), against the Redis of REDIS_URL.
@@ -25,11 +26,12 @@ struct RateLimitBench: AsyncParsableCommand {
         _ = await limiter.decide(key: prefix + "warmup", limit: limit)  // loads the script
 
         let perCaller = decisions / concurrency
+        // Callers run on the loops' task executors, as RPC handlers do in the server.
+        let executors = group.makeIterator().map { EventLoopTaskExecutor(eventLoop: $0) }
         let started = ContinuousClock.now
         let allowed = await withTaskGroup(of: Int.self) { tasks in
             for caller in 0..<concurrency {
-                let loop = group.next()
-                tasks.addTask(executorPreference: LoopExecutor(loop: loop)) {
+                tasks.addTask(executorPreference: executors[caller % executors.count]) {
                     var allowed = 0
                     var index = 0
                     while index < perCaller {

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 /// One TCP connection to Redis: a NIO channel handler that writes commands (formatted by
 /// hiredis) and matches replies (parsed by hiredis' reader) to waiting promises in order.
@@ -32,7 +33,23 @@ final class RedisConnection: ChannelInboundHandler, @unchecked Sendable {
     var onClose: (() -> Void)?
 
     init(commandTimeout: Duration) {
-        self.commandTimeout = RedisConnectionSlot.timeAmount(commandTimeout)
+        self.commandTimeout = TimeAmount(commandTimeout)
+    }
+
+    /// Starts a TCP connection to Redis on `loop` with a new handler; the future completes
+    /// once connected (before any handshake).
+    static func open(_ configuration: RedisConfiguration, on loop: any EventLoop) -> (RedisConnection, EventLoopFuture<any Channel>) {
+        let connection = RedisConnection(commandTimeout: configuration.commandTimeout)
+        let channel = ClientBootstrap(group: loop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+        return (connection, channel)
     }
 
     var isOpen: Bool { context != nil && !closed }

@@ -26,7 +26,7 @@ final class RedisConnectionSlot {
     init(loop: any EventLoop, configuration: RedisConfiguration) {
         self.loop = loop
         self.configuration = configuration
-        self.reconnectDelay = Self.timeAmount(configuration.minReconnectDelay)
+        self.reconnectDelay = TimeAmount(configuration.minReconnectDelay)
     }
 
     var isConnected: Bool {
@@ -92,16 +92,8 @@ final class RedisConnectionSlot {
 
     private func connect() {
         let configuration = self.configuration
-        let connection = RedisConnection(commandTimeout: configuration.commandTimeout)
-        ClientBootstrap(group: loop)
-            .connectTimeout(Self.timeAmount(configuration.connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(connection)
-                }
-            }
-            .connect(host: configuration.host, port: configuration.port)
+        let (connection, channel) = RedisConnection.open(configuration, on: loop)
+        channel
             .flatMap { channel in
                 Self.handshake(connection, configuration, loop: channel.eventLoop).map { channel }
             }
@@ -144,7 +136,7 @@ final class RedisConnectionSlot {
             return
         }
         consecutiveFailures = 0
-        reconnectDelay = Self.timeAmount(configuration.minReconnectDelay)
+        reconnectDelay = TimeAmount(configuration.minReconnectDelay)
         state = .connected(connection, channel)
         connection.onClose = { [weak self, weak connection] in
             guard let self, case .connected(let current, _) = self.state, current === connection else { return }
@@ -160,7 +152,7 @@ final class RedisConnectionSlot {
         guard case .connecting(let queued) = state else { return }
         consecutiveFailures += 1
         state = .backingOff(until: .now() + jittered(reconnectDelay))
-        reconnectDelay = min(reconnectDelay * 2, Self.timeAmount(configuration.maxReconnectDelay))
+        reconnectDelay = min(reconnectDelay * 2, TimeAmount(configuration.maxReconnectDelay))
         let failure = (error as? RedisError)
             ?? RedisError(.unavailable, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)")
         for (_, promise) in queued { promise.fail(failure) }
@@ -170,9 +162,5 @@ final class RedisConnectionSlot {
     private func jittered(_ delay: TimeAmount) -> TimeAmount {
         let spread = delay.nanoseconds / 5
         return .nanoseconds(delay.nanoseconds + (spread > 0 ? Int64.random(in: -spread...spread) : 0))
-    }
-
-    static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }
