@@ -1,50 +1,91 @@
 public import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Per-key rate limits that hold across every Tally instance.
 ///
-/// Each decision is one atomic script in Redis (`RateLimitScript.gcra`), so any number of
-/// instances share one budget per key exactly. Concurrent decisions from one event loop share
-/// its connection's writes, which is what makes tens of thousands per second possible.
+/// Decisions are made by one atomic script in Redis (`RateLimitScript.gcra`), so any number
+/// of instances share one budget per key exactly. Keys are spread over `shards` hash tags
+/// (`<prefix>:{<prefix>:<shard>}:<key>`): the keys of one shard can be decided by one script
+/// call, even on Redis Cluster, so a batch of keys (every user of an event batch) costs one
+/// call per shard it touches instead of one per key, and concurrent decisions from one event
+/// loop share its connection's writes.
 /// When Redis is unreachable, a local limiter decides with the limit divided by
 /// `instanceCount`, and `isDegraded` says so (health reports it) until Redis answers again.
 public final class RateLimiter: Sendable {
     private let redis: RedisClient
     private let instanceCount: Int
     private let keyPrefix: String
+    private let shards: Int
     private let local = LocalRateLimiter()
     private let degraded = Atomic<Bool>(false)
+    private let batchers = Mutex<[ObjectIdentifier: RateLimitBatcher]>([:])
     private let logger: Logger
 
+    /// Most keys one script call decides (Lua's `unpack` of KEYS stays far below its limit).
+    static let keysPerCall = 500
+
     /// `instanceCount` is how many Tally instances share the limit (for the local fallback).
-    public init(redis: RedisClient, instanceCount: Int = 1, keyPrefix: String = "rl", logger: Logger = Logger(label: "tally.ratelimit")) {
+    /// `shards` is how many hash tags the keys are spread over: more spreads a Redis Cluster's
+    /// load over more slots, fewer makes batches cheaper (one call per shard touched).
+    public init(
+        redis: RedisClient, instanceCount: Int = 1, keyPrefix: String = "rl", shards: Int = 16,
+        logger: Logger = Logger(label: "tally.ratelimit")
+    ) {
         self.redis = redis
         self.instanceCount = max(1, instanceCount)
         self.keyPrefix = keyPrefix
+        self.shards = max(1, shards)
         self.logger = logger
     }
 
     /// True while decisions are made locally because Redis is unreachable.
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
 
-    /// Spends `cost` requests of `key`'s budget under `limit`, if it has them.
+    /// Spends `cost` requests of `key`'s budget under `limit`, if it has them. On an event
+    /// loop, decisions asked for in the same pass of the loop are decided together
+    /// (`RateLimitBatcher`).
     public func decide(key: String, limit: RateLimit, cost: Int = 1) async -> RateLimitDecision {
-        await decide([(key: key, cost: cost)], limit: limit)[0]
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            return await batcher(for: loop).decide(key: key, cost: cost, limit: limit, with: self)
+        }
+        return await decideNow([(key: key, cost: cost)], limit: limit)[0]
     }
 
-    /// Decides many keys at once (one pipelined write): e.g. every user of an event batch.
-    /// Returns the decisions in order.
+    /// Decides many keys at once: one script call per shard touched, all in one pipelined
+    /// write (e.g. every user of an event batch). Returns the decisions in order.
     public func decide(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
-        // The hash tag keeps each key on one cluster slot with anything else of that key.
-        let calls = requests.map { request in
-            (keys: [RedisArgument("\(keyPrefix):{\(request.key)}")],
-             arguments: [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds), RedisArgument(request.cost)])
+        await decideNow(requests, limit: limit)
+    }
+
+    /// The loop's batcher, made on first use.
+    private func batcher(for loop: any EventLoop) -> RateLimitBatcher {
+        batchers.withLock { batchers in
+            if let batcher = batchers[ObjectIdentifier(loop)] { return batcher }
+            let batcher = RateLimitBatcher(loop: loop)
+            batchers[ObjectIdentifier(loop)] = batcher
+            return batcher
         }
+    }
+
+    func decideNow(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
+        let calls = plan(requests)
+        let rule = [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds)]
         do {
-            let replies = calls.count == 1
-                ? [try await redis.run(RateLimitScript.gcra, keys: calls[0].keys, arguments: calls[0].arguments)]
-                : try await redis.runPipelined(RateLimitScript.gcra, calls: calls)
-            let decisions = try replies.map(Self.decision)
+            let scriptCalls = calls.map { call in
+                (keys: call.map { RedisArgument(storageKey(for: requests[$0].key)) },
+                 arguments: rule + call.map { RedisArgument(requests[$0].cost) })
+            }
+            let replies = scriptCalls.count == 1
+                ? [try await redis.run(RateLimitScript.gcra, keys: scriptCalls[0].keys, arguments: scriptCalls[0].arguments)]
+                : try await redis.runPipelined(RateLimitScript.gcra, calls: scriptCalls)
+            var decisions = [RateLimitDecision](repeating: RateLimitDecision(allowed: false, remaining: 0, retryAfter: .zero), count: requests.count)
+            for (call, reply) in zip(calls, replies) {
+                for (index, decision) in zip(call, try Self.decisions(from: reply, count: call.count)) {
+                    decisions[index] = decision
+                }
+            }
             if degraded.exchange(false, ordering: .relaxed) {
                 logger.notice("rate limits are decided in Redis again")
             }
@@ -58,13 +99,43 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// The script's reply {allowed, remaining, retry_after_us} as a decision.
-    private static func decision(from reply: RESPValue) throws -> RateLimitDecision {
-        guard let parts = reply.array, parts.count == 3,
-            let allowed = parts[0].int, let remaining = parts[1].int, let retryMicroseconds = parts[2].int
-        else {
+    /// The Redis key holding `key`'s state: under its shard's hash tag.
+    func storageKey(for key: String) -> String {
+        "\(keyPrefix):{\(keyPrefix):\(Self.shard(of: key, among: shards))}:\(key)"
+    }
+
+    /// The requests' indices grouped into script calls: by shard, at most `keysPerCall` each.
+    private func plan(_ requests: [(key: String, cost: Int)]) -> [[Int]] {
+        if requests.count == 1 { return [[0]] }
+        var byShard: [Int: [Int]] = [:]
+        for (index, request) in requests.enumerated() {
+            byShard[Self.shard(of: request.key, among: shards), default: []].append(index)
+        }
+        return byShard.values.flatMap { indices in
+            stride(from: 0, to: indices.count, by: Self.keysPerCall).map { Array(indices[$0..<min($0 + Self.keysPerCall, indices.count)]) }
+        }
+    }
+
+    /// FNV-1a of the key's UTF-8: the same shard in every process (Swift's `Hasher` is
+    /// seeded per process, so it cannot be used here).
+    static func shard(of key: String, among shards: Int) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return Int(hash % UInt64(shards))
+    }
+
+    /// The script's reply, {allowed, remaining, retry_after_us} per key, as decisions.
+    private static func decisions(from reply: RESPValue, count: Int) throws -> [RateLimitDecision] {
+        guard let parts = reply.array, parts.count == 3 * count else {
             throw RedisError(.unexpectedReply, "rate limit script returned \(reply)")
         }
-        return RateLimitDecision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retryMicroseconds))
+        return try (0..<count).map { key in
+            guard let allowed = parts[3 * key].int, let remaining = parts[3 * key + 1].int, let retryMicroseconds = parts[3 * key + 2].int else {
+                throw RedisError(.unexpectedReply, "rate limit script returned \(reply)")
+            }
+            return RateLimitDecision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .microseconds(retryMicroseconds))
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -36,6 +37,47 @@ struct RateLimiterTests {
         }
     }
 
+    @Test("a batch of keys (one script call per shard) decides each key as single calls would, a repeated key included")
+    func batch() async throws {
+        try await Self.withLimiter { limiter async throws in
+            let run = UUID().uuidString
+            let limit = RateLimit(limit: 3, period: .seconds(3600))
+            // 40 keys over the 16 shards, the first one asked for 4 times in the same batch.
+            var requests = (0..<40).map { (key: "batch-\(run)-\($0)", cost: 1) }
+            requests += Array(repeating: (key: "batch-\(run)-0", cost: 1), count: 3)
+            let decisions = await limiter.decide(requests, limit: limit)
+            #expect(decisions.count == 43)
+            #expect(decisions.prefix(40).allSatisfy { $0.allowed && $0.remaining == 2 })
+            #expect(decisions.suffix(3).map(\.allowed) == [true, true, false])
+            #expect(decisions.suffix(3).map(\.remaining) == [1, 0, 0])
+            // The same keys decided singly afterwards see the batch's spending.
+            #expect(await limiter.decide(key: "batch-\(run)-1", limit: limit).remaining == 1)
+            #expect(await limiter.decide(key: "batch-\(run)-0", limit: limit).allowed == false)
+        }
+    }
+
+    @Test("concurrent single decisions on an event loop are batched and still exact")
+    func coalescedOnLoop() async throws {
+        try await Self.withLimiter { limiter async throws in
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let executor = LoopExecutor(loop: group.next())
+            let key = "coalesced-\(UUID().uuidString)"
+            let limit = RateLimit(limit: 50, period: .seconds(86_400))
+            let allowed = await withTaskGroup(of: Int.self) { tasks in
+                for caller in 0..<200 {
+                    tasks.addTask(executorPreference: executor) {
+                        // Half on the shared key, half on keys of their own.
+                        let own = caller % 2 == 1 ? "\(key)-\(caller)" : key
+                        return await limiter.decide(key: own, limit: limit).allowed ? 1 : 0
+                    }
+                }
+                return await tasks.reduce(0, +)
+            }
+            #expect(allowed == 50 + 100)
+            try await group.shutdownGracefully()
+        }
+    }
+
     @Test("capacity returns at the configured rate (time moved forward in the stored state)")
     func refill() async throws {
         try await RedisClientTests.withClient { redis async throws in
@@ -49,7 +91,7 @@ struct RateLimiterTests {
             #expect(denied.retryAfter > .zero && denied.retryAfter <= .seconds(60))
             // Pretend 61 s passed: move the key's theoretical arrival time back (the machine is
             // too noisy for tests that depend on real sleeps being short).
-            let stored = RedisArgument("rl-test:{\(key)}")
+            let stored = RedisArgument(limiter.storageKey(for: key))
             let tat = try #require(try await redis.send(RedisCommand("GET", stored)).int)
             try await redis.send(RedisCommand("SET", stored, RedisArgument(tat - 61_000_000), "PX", 120_000))
             #expect(await limiter.decide(key: key, limit: limit).allowed)
@@ -131,5 +173,20 @@ struct RateLimiterTests {
         #expect(local.decide(key: "k", limit: limit, cost: 1, now: start + .milliseconds(999)).allowed == false)
         #expect(local.decide(key: "k", limit: limit, cost: 1, now: start + .seconds(1)).allowed)
         #expect(local.decide(key: "other", limit: limit, cost: 3, now: start).allowed)
+    }
+}
+
+/// Runs tasks on an event loop, as the server runs RPC handlers (so a limiter's callers are
+/// on the loop and its decisions are batched per loop pass).
+final class LoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -81,9 +81,11 @@ struct RateLimitHammer: AsyncParsableCommand {
         let limiter = RateLimiter(redis: redis)
         let rule = RateLimit(limit: limit, period: .seconds(periodSeconds))
         let perCaller = attempts / concurrency
+        // On the loop's task executor, as RPC handlers run: decisions are batched per loop pass.
+        let executor = EventLoopTaskExecutor(eventLoop: group.next())
         let allowed = await withTaskGroup(of: Int.self) { tasks in
             for _ in 0..<concurrency {
-                tasks.addTask {
+                tasks.addTask(executorPreference: executor) {
                     var allowed = 0
                     for _ in 0..<perCaller where await limiter.decide(key: key, limit: rule).allowed { allowed += 1 }
                     return allowed
