@@ -3,18 +3,25 @@
 # server pinned to CPU 0, the load generator (one thread) to CPU 1, same connections and
 # streams, the same 39-byte Echo request. Prints both numbers and their ratios:
 #   throughput: closed loop, C connections x M streams, D seconds after a 1 s warm-up;
-#   latency:    a fixed rate (h2load --rps per connection = tally-load --rps in total), mean.
-# Loopback only; bounded (ROUNDS x (2 x (D+1) + 2 x (LAT_D+1)) seconds).
+#   latency:    fixed rates (h2load --rps per connection = tally-load --rps in total), mean:
+#               a light one (4 x 1,000/s: the server idles, the figure is mostly the tools'
+#               own round trip) and a busier one (16 x 1,500/s).
+# Near idle, h2load's own per-request work is part of its figure: per request it makes about
+# 4 more syscalls than tally-load (strace -c: it re-arms its write watcher with epoll_ctl twice,
+# waits one more epoll pass to write, re-reads the -d body file with pread64, and ends each
+# read with an EAGAIN), which is what a lighter figure from tally-load there reflects.
+# Loopback only; bounded (ROUNDS x (2 x (D+1) + 2 x points x (LAT_D+1)) seconds).
 #
 #   tools/bench/load_vs_h2load.sh [ROUNDS]   env: CONNS=16 STREAMS=32 DURATION=8
-#                                            LAT_CONNS=4 LAT_RPS=1000 (per connection) LAT_DURATION=5
+#                                            LAT_POINTS="4:1000 16:1500" (connections:rate per
+#                                            connection) LAT_DURATION=5
 #                                            TALLY_LOAD=path (another tally-load build, e.g. a
 #                                            copy of an older one, for before/after numbers)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 CONNS=${CONNS:-16} STREAMS=${STREAMS:-32} DURATION=${DURATION:-8}
-LAT_CONNS=${LAT_CONNS:-4} LAT_RPS=${LAT_RPS:-1000} LAT_DURATION=${LAT_DURATION:-5}
+LAT_POINTS=${LAT_POINTS:-"4:1000 16:1500"} LAT_DURATION=${LAT_DURATION:-5}
 PORT=${PORT:-50062}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
 TALLY_LOAD=${TALLY_LOAD:-.build/release/tally-load}
@@ -44,9 +51,9 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && br
 
 h2_tput() { timeout 120 taskset -c "$CLIENT_CPU" "${H2[@]}" -c "$CONNS" -m "$STREAMS" -D "$DURATION" --warm-up-time=1 "$URL"; }
 tl_tput() { timeout 120 taskset -c "$CLIENT_CPU" "${TL[@]}" --connections "$CONNS" --streams "$STREAMS" -z "${DURATION}s" --warmup 1s; }
-h2_lat() { timeout 120 taskset -c "$CLIENT_CPU" "${H2[@]}" -c "$LAT_CONNS" -m 1 --rps "$LAT_RPS" -D "$LAT_DURATION" --warm-up-time=1 "$URL"; }
+h2_lat() { timeout 120 taskset -c "$CLIENT_CPU" "${H2[@]}" -c "$1" -m 1 --rps "$2" -D "$LAT_DURATION" --warm-up-time=1 "$URL"; }
 tl_lat() {
-  timeout 120 taskset -c "$CLIENT_CPU" "${TL[@]}" --connections "$LAT_CONNS" --streams 1 --rps $((LAT_CONNS * LAT_RPS)) \
+  timeout 120 taskset -c "$CLIENT_CPU" "${TL[@]}" --connections "$1" --streams 1 --rps $(($1 * $2)) \
     -z "${LAT_DURATION}s" --warmup 1s
 }
 
@@ -54,14 +61,17 @@ for round in $(seq 1 "$ROUNDS"); do
   if (( round % 2 )); then order="h2 tl"; else order="tl h2"; fi
   for tool in $order; do
     "${tool}_tput" > "$OUT/$tool.tput.$round.txt" 2>&1 || { cat "$OUT/$tool.tput.$round.txt" >&2; exit 1; }
-    "${tool}_lat" > "$OUT/$tool.lat.$round.txt" 2>&1 || { cat "$OUT/$tool.lat.$round.txt" >&2; exit 1; }
+    for point in $LAT_POINTS; do
+      file="$OUT/$tool.lat.${point/:/x}.$round.txt"
+      "${tool}_lat" "${point%%:*}" "${point##*:}" > "$file" 2>&1 || { cat "$file" >&2; exit 1; }
+    done
   done
 done
 
-python3 - "$OUT" "$ROUNDS" "$CONNS" "$STREAMS" "$LAT_CONNS" "$LAT_RPS" <<'PY'
+python3 - "$OUT" "$ROUNDS" "$CONNS" "$STREAMS" "$LAT_POINTS" <<'PY'
 import json, re, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
-conns, streams, lat_conns, lat_rps = sys.argv[3:7]
+conns, streams, points = sys.argv[3], sys.argv[4], sys.argv[5].split()
 def h2(path):
     text = open(path).read()
     m = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
@@ -76,19 +86,22 @@ def tl(path):
     total = report["total"]
     if total["errors"]: sys.exit(f"tally-load reported errors in {path}")
     return total["calls_per_second"], total["latency_ms"]["mean"]
-res = {k: [] for k in ("h2_tput", "tl_tput", "h2_lat", "tl_lat")}
+res = {k: [] for k in ("h2_tput", "tl_tput")}
 for r in range(1, rounds + 1):
     res["h2_tput"].append(h2(f"{out}/h2.tput.{r}.txt")[0])
     res["tl_tput"].append(tl(f"{out}/tl.tput.{r}.txt")[0])
-    res["h2_lat"].append(h2(f"{out}/h2.lat.{r}.txt")[1])
-    res["tl_lat"].append(tl(f"{out}/tl.lat.{r}.txt")[1])
 med = {k: statistics.median(v) for k, v in res.items()}
 print(f"rounds: {rounds}; raw output in {out}")
 print(f"throughput (-c {conns} -m {streams}, closed loop): h2load {med['h2_tput']:,.0f} req/s, "
       f"tally-load {med['tl_tput']:,.0f} req/s -> x{med['tl_tput']/med['h2_tput']:.3f} (bar >= 0.9)")
 print(f"  per round: h2load {[round(x) for x in res['h2_tput']]}, tally-load {[round(x) for x in res['tl_tput']]}")
-print(f"latency mean at {int(lat_conns) * int(lat_rps)} req/s ({lat_conns} connections, 1 stream each): "
-      f"h2load {med['h2_lat']*1000:.1f} us, tally-load {med['tl_lat']*1000:.1f} us -> "
-      f"{100*(med['tl_lat']/med['h2_lat']-1):+.1f}% (bar within 10%)")
-print(f"  per round (us): h2load {[round(x*1000,1) for x in res['h2_lat']]}, tally-load {[round(x*1000,1) for x in res['tl_lat']]}")
+for point in points:
+    lat_conns, lat_rps = (int(x) for x in point.split(":"))
+    tag = point.replace(":", "x")
+    h2l = [h2(f"{out}/h2.lat.{tag}.{r}.txt")[1] for r in range(1, rounds + 1)]
+    tll = [tl(f"{out}/tl.lat.{tag}.{r}.txt")[1] for r in range(1, rounds + 1)]
+    mh, mt = statistics.median(h2l), statistics.median(tll)
+    print(f"latency mean at {lat_conns * lat_rps} req/s ({lat_conns} connections, 1 stream each): "
+          f"h2load {mh*1000:.1f} us, tally-load {mt*1000:.1f} us -> {100*(mt/mh-1):+.1f}% (bar within 10%)")
+    print(f"  per round (us): h2load {[round(x*1000,1) for x in h2l]}, tally-load {[round(x*1000,1) for x in tll]}")
 PY

@@ -7,8 +7,8 @@ import Synchronization
 ///
 /// Decisions are made by one atomic script in Redis (`RateLimitScript.gcra`), so any number
 /// of instances share one budget per key exactly. Keys are spread over `shards` hash tags
-/// (`<prefix>:{<prefix>:<shard>}:<key>`): the keys of one shard can be decided by one script
-/// call, even on Redis Cluster, so a batch of keys (every user of an event batch) costs one
+/// (each shard one hash `<prefix>:{<prefix>:<shard>}:tat`, key -> TAT): the keys of one shard
+/// are decided by one script call, even on Redis Cluster, so a batch of keys (every user of an event batch) costs one
 /// call per shard it touches instead of one per key, and concurrent decisions from one event
 /// loop share its connection's writes.
 /// When Redis is unreachable, a local limiter decides with the limit divided by
@@ -18,6 +18,8 @@ public final class RateLimiter: Sendable {
     private let instanceCount: Int
     private let keyPrefix: String
     private let shards: Int
+    /// Per shard: the hash of its keys' TATs and its sweep cursor (see `RateLimitScript`).
+    private let shardKeys: [[RedisArgument]]
     private let local = LocalRateLimiter()
     private let degraded = Atomic<Bool>(false)
     private let batchers = Mutex<[ObjectIdentifier: RateLimitBatcher]>([:])
@@ -37,6 +39,10 @@ public final class RateLimiter: Sendable {
         self.instanceCount = max(1, instanceCount)
         self.keyPrefix = keyPrefix
         self.shards = max(1, shards)
+        self.shardKeys = (0..<max(1, shards)).map { shard in
+            let tag = "\(keyPrefix):{\(keyPrefix):\(shard)}"
+            return [RedisArgument("\(tag):tat"), RedisArgument("\(tag):sweep")]
+        }
         self.logger = logger
     }
 
@@ -74,8 +80,14 @@ public final class RateLimiter: Sendable {
         let rule = [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds)]
         do {
             let scriptCalls = calls.map { call in
-                (keys: call.map { RedisArgument(storageKey(for: requests[$0].key)) },
-                 arguments: rule + call.map { RedisArgument(requests[$0].cost) })
+                let shard = Self.shard(of: requests[call[0]].key, among: shards)
+                var arguments = rule
+                arguments.reserveCapacity(2 + 2 * call.count)
+                for index in call {
+                    arguments.append(RedisArgument(requests[index].key))
+                    arguments.append(RedisArgument(requests[index].cost))
+                }
+                return (keys: shardKeys[shard], arguments: arguments)
             }
             let replies = scriptCalls.count == 1
                 ? [try await redis.run(RateLimitScript.gcra, keys: scriptCalls[0].keys, arguments: scriptCalls[0].arguments)]
@@ -99,9 +111,9 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    /// The Redis key holding `key`'s state: under its shard's hash tag.
-    func storageKey(for key: String) -> String {
-        "\(keyPrefix):{\(keyPrefix):\(Self.shard(of: key, among: shards))}:\(key)"
+    /// Where `key`'s state lives: a field (the key itself) of its shard's hash.
+    func storage(of key: String) -> (hash: String, field: String) {
+        ("\(keyPrefix):{\(keyPrefix):\(Self.shard(of: key, among: shards))}:tat", key)
     }
 
     /// The requests' indices grouped into script calls: by shard, at most `keysPerCall` each.

@@ -56,6 +56,26 @@ struct RateLimiterTests {
         }
     }
 
+    @Test("keys whose time has passed are swept from their shard's hash by later decisions")
+    func sweep() async throws {
+        try await RedisClientTests.withClient { redis async throws in
+            let limiter = RateLimiter(redis: redis, keyPrefix: "rl-sweep-\(UUID().uuidString.prefix(8))", shards: 1)
+            let hash = RedisArgument(limiter.storage(of: "any").hash)
+            // 60 keys last used long ago (TAT 1 us after the epoch): as good as absent.
+            var stale: [RedisArgument] = []
+            for index in 0..<60 { stale += [RedisArgument("old-\(index)"), RedisArgument(1)] }
+            try await redis.send(RedisCommand("HSET", [hash] + stale))
+            let limit = RateLimit(limit: 5, period: .seconds(3600))
+            #expect(await limiter.decide(key: "old-7", limit: limit).remaining == 4)  // a passed TAT is a fresh budget
+            #expect(await limiter.decide(key: "live", limit: limit).allowed)
+            let fields = try await redis.send(RedisCommand("HKEYS", hash)).array?.compactMap(\.string) ?? []
+            #expect(Set(fields) == ["old-7", "live"])
+            // Kept at least until the latest TAT (one request every 720 s) has passed.
+            #expect(try await redis.send(RedisCommand("PTTL", hash)).int ?? 0 > 720_000)
+            try await redis.send(RedisCommand("DEL", hash))
+        }
+    }
+
     @Test("concurrent single decisions on an event loop are batched and still exact")
     func coalescedOnLoop() async throws {
         try await Self.withLimiter { limiter async throws in
@@ -91,9 +111,9 @@ struct RateLimiterTests {
             #expect(denied.retryAfter > .zero && denied.retryAfter <= .seconds(60))
             // Pretend 61 s passed: move the key's theoretical arrival time back (the machine is
             // too noisy for tests that depend on real sleeps being short).
-            let stored = RedisArgument(limiter.storageKey(for: key))
-            let tat = try #require(try await redis.send(RedisCommand("GET", stored)).int)
-            try await redis.send(RedisCommand("SET", stored, RedisArgument(tat - 61_000_000), "PX", 120_000))
+            let stored = limiter.storage(of: key)
+            let tat = try #require(try await redis.send(RedisCommand("HGET", RedisArgument(stored.hash), RedisArgument(stored.field))).int)
+            try await redis.send(RedisCommand("HSET", RedisArgument(stored.hash), RedisArgument(stored.field), RedisArgument(tat - 61_000_000)))
             #expect(await limiter.decide(key: key, limit: limit).allowed)
             #expect(await limiter.decide(key: key, limit: limit).allowed == false)
         }
