@@ -1,12 +1,22 @@
+internal import NIOCore
+internal import NIOPosix
+
 extension PostgresConnection {
-    /// Bulk-loads rows with `COPY table (columns) FROM STDIN` in text format: rows are encoded
-    /// straight into 256 KiB chunks on the caller and sent on the blocking threads, never one
-    /// round trip per row. Returns the rows copied. `encode` appends one row's fields in
-    /// column order.
+    /// Bulk-loads rows with `COPY table (columns) FROM STDIN`: rows are encoded straight into
+    /// 256 KiB chunks on the caller, and each chunk is sent on the blocking threads while the
+    /// next one is encoded, never one round trip per row. Returns the rows copied. `encode`
+    /// appends one row's fields in column order.
+    ///
+    /// In `.binary` format (the default) each value goes in its column type's binary form, so
+    /// the server parses no text: values must then match their columns (an integer for an
+    /// integer column, a `Date` for a timestamp, a `String` for text or json/jsonb, ...; see
+    /// `PostgresEncodable.appendPostgresBinary`), else the COPY fails with `.misuse`. When a
+    /// column's type has no binary form here (numeric, uuid, arrays, ...), the COPY goes in
+    /// text format instead, where the server casts every value from its text form.
     ///
     /// `table` may be schema-qualified (`schema.table`); names are quoted.
     public nonisolated(nonsending) func copyFrom<Rows: Sequence>(
-        table: String, columns: [String], rows: Rows,
+        table: String, columns: [String], rows: Rows, format: PostgresCopyFormat = .binary,
         encode: (Rows.Element, inout PostgresCopyRow) throws -> Void
     ) async throws -> Int {
         let quotedTable = table.split(separator: ".").map { PostgresCopyRow.quoteIdentifier(String($0)) }.joined(separator: ".")
@@ -15,28 +25,40 @@ extension PostgresConnection {
         let handle = handle
         let millis = try statementTimeoutMillis(nil)
         let inTransaction = handle.inTransaction
-        try await blocking { () throws(PostgresError) in
+        let types = try await blocking { () throws(PostgresError) -> [PostgresColumnType]? in
+            let types = format == .binary ? try handle.binaryColumnTypes(table: quotedTable, columns: columns) : nil
             if let millis {
                 // COPY cannot be pipelined, so its timeout is set and reset around it.
                 try handle.executeScript("SET \(inTransaction ? "LOCAL " : "")statement_timeout = \(millis)")
                 handle.localTimeoutActive = inTransaction
             }
-            try handle.beginCopy(sql)
+            _ = try handle.receive(try handle.sendCopyIn(types == nil ? sql : sql + " (FORMAT binary)"))
+            return types
         }
 
         let chunkSize = 256 * 1024
-        var row = PostgresCopyRow(columns: columns.count)
+        var row = PostgresCopyRow(columns: columns, types: types)
         row.bytes.reserveCapacity(chunkSize + 4096)
+        row.appendHeader()
+        // The chunk being sent while the next is encoded; at most one, so the connection is
+        // used by one thread at a time.
+        var inFlight: EventLoopFuture<Void>?
+        let threadPool = pool.executor.threadPool
+        let loop = pool.timerLoop
         do {
             for element in rows {
                 try encode(element, &row)
                 try row.endRow()
                 if row.bytes.count >= chunkSize {
+                    try await inFlight?.get()
+                    if Task.isCancelled { throw PostgresError(.cancelled, "task cancelled during COPY") }
                     let chunk = row.bytes
                     row.bytes.removeAll(keepingCapacity: true)
-                    try await blocking { () throws(PostgresError) in try handle.sendCopyData(chunk) }
+                    inFlight = threadPool.runIfActive(eventLoop: loop) { try handle.sendCopyData(chunk) }
                 }
             }
+            try await inFlight?.get()
+            row.appendTrailer()
             let last = row.bytes
             let copied = try await blocking { () throws(PostgresError) -> Int in
                 if !last.isEmpty { try handle.sendCopyData(last) }
@@ -46,6 +68,7 @@ extension PostgresConnection {
             }
             return copied
         } catch {
+            _ = try? await inFlight?.get()  // the connection is free again only after that send
             if handle.isOK {
                 // Ends COPY on the server so the connection is usable again (the server reports
                 // the abort as an error, which is swallowed: the caller's error is the news).
@@ -59,67 +82,19 @@ extension PostgresConnection {
     }
 
     /// `copyFrom` for rows given as arrays of values.
-    public nonisolated(nonsending) func copyFrom(table: String, columns: [String], rows: [[any PostgresEncodable]]) async throws -> Int {
-        try await copyFrom(table: table, columns: columns, rows: rows) { values, row in
+    public nonisolated(nonsending) func copyFrom(
+        table: String, columns: [String], rows: [[any PostgresEncodable]], format: PostgresCopyFormat = .binary
+    ) async throws -> Int {
+        try await copyFrom(table: table, columns: columns, rows: rows, format: format) { values, row in
             for value in values { row.append(value) }
         }
     }
 }
 
-/// The row being written by a `copyFrom` encoder: append each column's value in order.
-public struct PostgresCopyRow {
-    var bytes: [UInt8] = []
-    let columns: Int
-    private var fieldsInRow = 0
-
-    init(columns: Int) { self.columns = columns }
-
-    /// Appends the next field, escaped for COPY's text format (NULL as `\N`).
-    public mutating func append(_ value: some PostgresEncodable) {
-        if fieldsInRow > 0 { bytes.append(UInt8(ascii: "\t")) }
-        fieldsInRow += 1
-        if value.isPostgresNull {
-            bytes.append(UInt8(ascii: "\\"))
-            bytes.append(UInt8(ascii: "N"))
-            return
-        }
-        let start = bytes.count
-        value.appendPostgresText(to: &bytes)
-        // Escape in place only when needed: most fields have nothing to escape.
-        var needsEscape = false
-        for index in start..<bytes.count where Self.needsEscape(bytes[index]) {
-            needsEscape = true
-            break
-        }
-        guard needsEscape else { return }
-        let raw = Array(bytes[start...])
-        bytes.removeSubrange(start...)
-        for byte in raw {
-            switch byte {
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            default: bytes.append(byte)
-            }
-        }
-    }
-
-    mutating func endRow() throws(PostgresError) {
-        guard fieldsInRow == columns else {
-            throw PostgresError(.misuse, "COPY row has \(fieldsInRow) fields, the statement names \(columns) columns")
-        }
-        bytes.append(UInt8(ascii: "\n"))
-        fieldsInRow = 0
-    }
-
-    @inline(__always)
-    private static func needsEscape(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\t")
-    }
-
-    /// `"name"` with embedded quotes doubled.
-    static func quoteIdentifier(_ name: String) -> String {
-        "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
-    }
+/// COPY's data format.
+public enum PostgresCopyFormat: Sendable {
+    /// Tab-separated text: the server parses and casts every value.
+    case text
+    /// Each value in its type's binary form; falls back to text for column types without one here.
+    case binary
 }

@@ -6,10 +6,7 @@ extension PostgresConnection {
         guard !statements.isEmpty else { return [] }
         let encoded = statements.map { ($0.sql, EncodedParameters($0.parameters)) }
         let millis = try statementTimeoutMillis(timeout)
-        let handle = handle
-        let results = try await blocking { () throws(PostgresError) in
-            try handle.executePipeline(encoded, timeoutMillis: millis)
-        }
+        let results = try await exchange { handle throws(PostgresError) in try handle.sendPipeline(encoded, timeoutMillis: millis) }
         return results.map(PostgresRows.init)
     }
 }

@@ -28,9 +28,8 @@ public struct PostgresConnection {
     ) async throws -> PostgresRows {
         let encoded = EncodedParameters(parameters)
         let millis = try statementTimeoutMillis(timeout)
-        let handle = handle
-        let result = try await blocking { () throws(PostgresError) in try handle.execute(sql, encoded, timeoutMillis: millis) }
-        return PostgresRows(result)
+        let results = try await exchange { handle throws(PostgresError) in try handle.sendStatement(sql, encoded, timeoutMillis: millis) }
+        return PostgresRows(results[0])
     }
 
     /// Runs a script of statements without parameters (simple protocol), e.g. a migration.
@@ -58,7 +57,7 @@ public struct PostgresConnection {
         }
         let handle = handle
         let begin = level == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(level.rawValue)"
-        try await blocking { () throws(PostgresError) in try handle.executeScript(begin) }
+        _ = try await exchange { handle throws(PostgresError) in try handle.sendScript(begin) }
         let result: T
         do {
             result = try await body(PostgresConnection(handle: handle, pool: pool, deadline: deadline))
@@ -69,7 +68,7 @@ public struct PostgresConnection {
             }
             throw error
         }
-        try await blocking { () throws(PostgresError) in try handle.executeScript("COMMIT") }
+        _ = try await exchange { handle throws(PostgresError) in try handle.sendScript("COMMIT") }
         return result
     }
 
@@ -93,11 +92,28 @@ public struct PostgresConnection {
 
     /// Runs a blocking call on the pool's threads; a cancelled task sends PQcancel.
     nonisolated(nonsending) func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
+        try await exchange(send: { _ throws(PostgresError) in }, receive: { _, _ throws(PostgresError) in try body() })
+    }
+
+    /// One round trip: `send` queues and sends the request on the calling thread without
+    /// blocking, the results are read on the pool's threads; a cancelled task sends PQcancel.
+    nonisolated(nonsending) func exchange(
+        _ send: (ConnectionHandle) throws(PostgresError) -> ConnectionHandle.Exchange
+    ) async throws -> [ResultHandle] {
+        try await exchange(send: send) { handle, exchange throws(PostgresError) in try handle.receive(exchange) }
+    }
+
+    nonisolated(nonsending) func exchange<Started: Sendable, T: Sendable>(
+        send: (ConnectionHandle) throws(PostgresError) -> Started,
+        receive: @escaping @Sendable (ConnectionHandle, Started) throws(PostgresError) -> T
+    ) async throws -> T {
         if Task.isCancelled { throw PostgresError(.cancelled, "task cancelled before the statement was sent") }
         let handle = handle
         let executor = pool.executor
         return try await withTaskCancellationHandler {
-            try await executor.run(body)
+            try await executor.run(startingWith: { () throws(PostgresError) in try send(handle) }) { started throws(PostgresError) in
+                try receive(handle, started)
+            }
         } onCancel: {
             executor.submit { handle.sendCancel() }
         }

@@ -9,12 +9,14 @@ internal import Darwin
 
 /// Sole owner of one libpq connection (`PGconn`), which it finishes exactly once.
 ///
-/// Every method here may block on the network and runs on the pool's blocking threads; only
-/// `isUsableAfterIdle` (a zero-timeout poll) and the counters are touched elsewhere.
+/// Every method here may block on the network and runs on the pool's blocking threads, except
+/// the non-blocking `send...` halves of an exchange (see `ConnectionHandle+Exchange`),
+/// `isUsableAfterIdle` (a zero-timeout poll) and the counters, which run on the caller.
 ///
 /// @unchecked Sendable: a handle is leased to one task at a time by the pool, and that task
-/// runs each libpq call on one blocking thread while it waits, so the PGconn is never used by
-/// two threads at once; `cancelRequested` is atomic and PQcancel is documented thread-safe.
+/// makes each libpq call either itself or on one blocking thread while it waits, so the PGconn
+/// is never used by two threads at once; `cancelRequested` is atomic and PQcancel is
+/// documented thread-safe.
 final class ConnectionHandle: @unchecked Sendable {
     let connection: OpaquePointer
     private let cancelToken: OpaquePointer?
@@ -130,121 +132,27 @@ final class ConnectionHandle: @unchecked Sendable {
         return ConnectionHandle(connection: connection, id: id)
     }
 
-    // MARK: statements
-
-    /// Runs one statement. With a timeout (or a local one to clear) it goes as a pipeline of
-    /// `set_config('statement_timeout', ..., true)` + the statement + Sync: one round trip,
-    /// and the setting ends with the statement's implicit transaction (or, inside an explicit
-    /// transaction, is cleared by the next statement run without a timeout).
-    func execute(_ sql: String, _ parameters: EncodedParameters, timeoutMillis: Int?) throws(PostgresError) -> ResultHandle {
-        cancelRequested.store(false, ordering: .relaxed)
-        if timeoutMillis == nil && !localTimeoutActive {
-            let result = parameters.withCValues { count, values in
-                PQexecParams(connection, sql, count, nil, values, nil, nil, 0)
-            }
-            return try check(result)
-        }
-        return try executePipeline([(sql, parameters)], timeoutMillis: timeoutMillis)[0]
-    }
-
-    /// Runs a script of one or more statements without parameters (simple query protocol), for
-    /// migrations and transaction control.
-    func executeScript(_ script: String) throws(PostgresError) {
-        cancelRequested.store(false, ordering: .relaxed)
-        _ = try check(PQexec(connection, script))
-        if !inTransaction { localTimeoutActive = false }
-    }
-
-    /// Runs statements in pipeline mode: all are sent, then one Sync, then all results read,
-    /// so N statements cost one round trip. Outside an explicit transaction they form one
-    /// implicit transaction: the first failure aborts the rest and nothing commits.
-    func executePipeline(_ statements: [(String, EncodedParameters)], timeoutMillis: Int?) throws(PostgresError) -> [ResultHandle] {
-        cancelRequested.store(false, ordering: .relaxed)
-        let wasInTransaction = inTransaction
-        var prefix: [(String, EncodedParameters)] = []
-        if let timeoutMillis {
-            var parameter = EncodedParameters()
-            parameter.append(String(timeoutMillis))
-            prefix.append(("SELECT set_config('statement_timeout', $1, true)", parameter))
-        } else if localTimeoutActive && wasInTransaction {
-            prefix.append(("SET LOCAL statement_timeout TO DEFAULT", EncodedParameters()))
-        }
-        let all = prefix + statements
-
-        guard PQenterPipelineMode(connection) == 1 else { throw failure("could not enter pipeline mode") }
-        // Non-blocking while sending: a long pipeline must read results as it writes, or both
-        // sides could block on full socket buffers.
-        PQsetnonblocking(connection, 1)
-        for (sql, parameters) in all {
-            let sent = parameters.withCValues { count, values in
-                PQsendQueryParams(connection, sql, count, nil, values, nil, nil, 0)
-            }
-            guard sent == 1 else { throw failure("could not send a pipelined statement") }
-            try flush()
-        }
-        guard PQpipelineSync(connection) == 1 else { throw failure("could not send Sync") }
-        try flush()
-        PQsetnonblocking(connection, 0)
-
-        var results: [ResultHandle] = []
-        var firstError: PostgresError?
-        for _ in all {
-            guard let result = PQgetResult(connection) else { throw failure("connection lost during a pipeline") }
-            let status = PQresultStatus(result)
-            if status == PGRES_PIPELINE_ABORTED {
-                PQclear(result)
-            } else {
-                do {
-                    results.append(try check(result))
-                } catch {
-                    firstError = firstError ?? error
-                }
-            }
-            // Each statement's results end with a NULL.
-            while let extra = PQgetResult(connection) { PQclear(extra) }
-        }
-        guard let sync = PQgetResult(connection) else { throw failure("connection lost before the pipeline's Sync") }
-        let syncStatus = PQresultStatus(sync)
-        PQclear(sync)
-        guard syncStatus == PGRES_PIPELINE_SYNC else { throw failure("pipeline ended without Sync") }
-        guard PQexitPipelineMode(connection) == 1 else { throw failure("could not leave pipeline mode") }
-
-        if inTransaction {
-            localTimeoutActive = timeoutMillis != nil
-        } else {
-            localTimeoutActive = false
-        }
-        if let firstError { throw firstError }
-        return Array(results.dropFirst(prefix.count))
-    }
-
-    /// Flushes libpq's output buffer, reading input meanwhile so the server never blocks on us.
-    private func flush() throws(PostgresError) {
-        while true {
-            let status = PQflush(connection)
-            if status == 0 { return }
-            if status < 0 { throw failure("could not send to the server") }
-            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN | POLLOUT), revents: 0)
-            let ready = poll(&descriptor, 1, -1)
-            if ready < 0 && errno != EINTR { throw failure("poll failed while sending (errno \(errno))") }
-            if descriptor.revents & Int16(POLLIN) != 0, PQconsumeInput(connection) == 0 {
-                throw failure("could not read from the server")
-            }
-        }
-    }
-
     // MARK: COPY
 
-    /// Sends `COPY ... FROM STDIN`; the server then waits for data.
-    func beginCopy(_ sql: String) throws(PostgresError) {
-        cancelRequested.store(false, ordering: .relaxed)
-        guard let result = PQexec(connection, sql) else { throw failure("COPY could not start") }
-        if PQresultStatus(result) == PGRES_COPY_IN {
-            PQclear(result)
-            return
+    /// The types of `columns` of `table` (quoted, possibly schema-qualified) for a binary COPY,
+    /// or nil when one has no binary form here (the COPY then goes in text format).
+    func binaryColumnTypes(table: String, columns: [String]) throws(PostgresError) -> [PostgresColumnType]? {
+        var parameter = EncodedParameters()
+        parameter.append(table)
+        let results = try receive(try sendStatement(
+            "SELECT attname::text, atttypid::bigint FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            parameter, timeoutMillis: nil))
+        var types: [String: PostgresColumnType] = [:]
+        for row in PostgresRows(results[0]) {
+            types[try row.decode(0, as: String.self)] = PostgresColumnType(oid: UInt32(truncatingIfNeeded: try row.decode(1, as: Int64.self)))
         }
-        _ = try check(result)
-        throw PostgresError(.misuse, "statement is not COPY ... FROM STDIN")
+        var ordered: [PostgresColumnType] = []
+        for column in columns {
+            // An unknown column: the COPY itself reports it, in either format.
+            guard let type = types[column], PostgresColumnType.binaryEncodable.contains(type) else { return nil }
+            ordered.append(type)
+        }
+        return ordered
     }
 
     /// Sends one chunk of COPY data (blocking until libpq has queued or sent it).
@@ -286,7 +194,7 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// Wraps a successful result, or turns a failed one into a `PostgresError` (and clears it).
-    private func check(_ result: OpaquePointer?) throws(PostgresError) -> ResultHandle {
+    func check(_ result: OpaquePointer?) throws(PostgresError) -> ResultHandle {
         guard let result else { throw failure("no result from the server") }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
@@ -321,12 +229,12 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// A failure of the connection itself (not of a statement), marking it for discard.
-    private func failure(_ what: String) -> PostgresError {
+    func failure(_ what: String) -> PostgresError {
         broken = true
         return PostgresError(.connectionLost, "\(what): \(Self.errorMessage(connection))")
     }
 
-    private static func errorMessage(_ connection: OpaquePointer) -> String {
+    static func errorMessage(_ connection: OpaquePointer) -> String {
         guard let message = PQerrorMessage(connection) else { return "unknown error" }
         return String(cString: message).trimmingTrailingNewlines()
     }
