@@ -52,8 +52,12 @@ struct Backend {
         let queue = JobQueue(name: EventIngestor.queueName, redis: redis, configuration: queueConfiguration)
         let ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
                                      configuration: events, logger: logger)
+        // Each running job holds a Postgres connection while it persists its batch: by default
+        // the workers take all but a quarter of the pool, so RPC reads always find a connection
+        // and no job waits for one (a pool wait past its timeout postpones the job by a second).
+        let poolShare = max(1, database.primary.configuration.maxConnections * 3 / 4)
         let workers = JobWorker.Configuration(
-            concurrency: try env.int(nil, "QUEUE_CONCURRENCY", default: 16, range: 1...10_000),
+            concurrency: try env.int(nil, "QUEUE_CONCURRENCY", default: poolShare, range: 1...10_000),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
         let processor = EventProcessor(database: database, leaderboards: leaderboards, logger: logger)
 
