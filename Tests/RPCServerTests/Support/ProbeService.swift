@@ -19,6 +19,35 @@ final class ProbeLog: Sendable {
     func events(_ id: String) -> [Event] {
         events.withLock { $0[id] ?? [] }
     }
+
+    private struct Gates {
+        var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+        var released: Set<String> = []
+    }
+
+    private let gates = Mutex(Gates())
+
+    /// Holds the calling handler until the test calls `release(id)`: a call kept in flight
+    /// for exactly as long as a test needs, however slow the machine.
+    func hold(_ id: String) async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = gates.withLock { gates in
+                if gates.released.remove(id) != nil { return true }
+                gates.waiting[id] = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func release(_ id: String) {
+        let continuation = gates.withLock { gates -> CheckedContinuation<Void, Never>? in
+            if let continuation = gates.waiting.removeValue(forKey: id) { return continuation }
+            gates.released.insert(id)
+            return nil
+        }
+        continuation?.resume()
+    }
 }
 
 /// Test-only service whose handlers report to a `ProbeLog` whether they started, and whether
@@ -48,6 +77,14 @@ struct ProbeService: RPCService {
                 let id = String(parts.first ?? "")
                 log.record(id, .started)
                 try await Task.sleep(for: .milliseconds(parts.count > 1 ? Int(parts[1]) ?? 0 : 0))
+                log.record(id, .completed)
+                return request
+            },
+            // Waits until the test releases the call's id, then echoes the request.
+            .unary("/test.Probe/Held") { [log] (request: RawMessage, _: ServerContext) in
+                let id = String(decoding: request.bytes, as: UTF8.self)
+                log.record(id, .started)
+                await log.hold(id)
                 log.record(id, .completed)
                 return request
             },

@@ -90,7 +90,11 @@ struct ConnectionTests {
     func gracefulShutdown() async throws {
         try await TestServer.with { server in
             try await server.withConnection { connection in
-                let inFlight = Task { try await Self.sleepCall(connection, "drain", milliseconds: 1500) }
+                // Held in the handler until the refusals are checked: a slow machine cannot
+                // finish it early.
+                let inFlight = Task {
+                    try await connection.unary("/test.Probe/Held", RawMessage(Array("drain".utf8)), as: RawMessage.self).message
+                }
                 #expect(await eventually { server.probe.events("drain") == [.started] })
                 let shutdown = Task { await server.server.shutdown() }
                 #expect(await eventually { !connection.isAcceptingCalls })
@@ -102,8 +106,9 @@ struct ConnectionTests {
                     _ = try await GRPCConnection.connect(server.clientConfiguration(), group: MultiThreadedEventLoopGroup.singleton)
                 }
                 #expect(reconnect?.code == .unavailable)
+                server.probe.release("drain")
                 let response = try await inFlight.value
-                #expect(response.bytes == Array("drain:1500".utf8))
+                #expect(response.bytes == Array("drain".utf8))
                 await shutdown.value
             }
         }
