@@ -33,9 +33,9 @@ public final class JobQueue: Sendable {
         for job in jobs {
             arguments.append(RedisArgument(job.id))
             arguments.append(RedisArgument(bytes: job.payload))
-            arguments.append(RedisArgument(job.priority))
-            arguments.append(RedisArgument(job.delay.milliseconds))
-            arguments.append(RedisArgument(job.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(RedisArgument(min(9, max(0, job.priority))))
+            arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
+            arguments.append(RedisArgument(maxAttempts(of: job)))
         }
         let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
         return (reply.array ?? []).compactMap(\.string)
@@ -57,12 +57,13 @@ public final class JobQueue: Sendable {
     /// supported here: marked jobs are due at once.)
     public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<String> {
         guard !jobs.isEmpty else { return [] }
-        var arguments: [RedisArgument] = [RedisArgument(markTTL.milliseconds), RedisArgument(jobs.count)]
+        var arguments: [RedisArgument] = [RedisArgument(max(1, markTTL.milliseconds)), RedisArgument(jobs.count)]
+        arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 5 + $1.marks.count })
         for marked in jobs {
             arguments.append(RedisArgument(marked.job.id))
             arguments.append(RedisArgument(bytes: marked.job.payload))
-            arguments.append(RedisArgument(marked.job.priority))
-            arguments.append(RedisArgument(marked.job.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(RedisArgument(min(9, max(0, marked.job.priority))))
+            arguments.append(RedisArgument(maxAttempts(of: marked.job)))
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
@@ -82,20 +83,27 @@ public final class JobQueue: Sendable {
         let reply = try await redis.run(
             JobQueueScripts.claim, keys: [prefix],
             arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
-        return try (reply.array ?? []).map { entry in
-            guard let fields = entry.array, fields.count == 4, let id = fields[0].string,
-                let attempt = fields[2].int, let maxAttempts = fields[3].int
-            else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job") }
-            return Job(id: id, payload: fields[1].bytes ?? [], attempt: Int(attempt), maxAttempts: Int(maxAttempts), lease: lease)
+        // Flat: id, payload, attempt, max attempts per job (no nested array per job to decode).
+        let fields = reply.array ?? []
+        guard fields.count % 4 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
+        var jobs: [Job] = []
+        jobs.reserveCapacity(fields.count / 4)
+        for start in stride(from: 0, to: fields.count, by: 4) {
+            guard let id = fields[start].string, let attempt = fields[start + 2].int, let maxAttempts = fields[start + 3].int else {
+                throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job")
+            }
+            jobs.append(Job(id: id, payload: fields[start + 1].bytes ?? [], attempt: Int(attempt), maxAttempts: Int(maxAttempts), lease: lease))
         }
+        return jobs
     }
 
     /// Completes jobs of one lease; returns how many were still held by it.
     @discardableResult
     public func complete(_ ids: [String], lease: String) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        let arguments = [RedisArgument(lease), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds)]
-            + ids.map { RedisArgument($0) }
+        var arguments = [RedisArgument(lease), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds)]
+        arguments.reserveCapacity(3 + ids.count)
+        for id in ids { arguments.append(RedisArgument(id)) }
         return Int(try await redis.run(JobQueueScripts.complete, keys: [prefix], arguments: arguments).int ?? 0)
     }
 
@@ -162,11 +170,16 @@ public final class JobQueue: Sendable {
 
     /// A job's stored record, or nil when unknown (or trimmed by retention).
     public func record(of id: String) async throws -> JobRecord? {
-        let reply = try await redis.send(RedisCommand("HMGET", RedisArgument("\(tag):job:\(id)"), "state", "attempts", "error"))
+        let reply = try await redis.run(JobQueueScripts.record, keys: [prefix], arguments: [RedisArgument(id)])
         guard let fields = reply.array, fields.count == 3, let raw = fields[0].string, let state = JobRecord.State(rawValue: raw) else {
             return nil
         }
         return JobRecord(id: id, state: state, attempts: Int(fields[1].int ?? 0), lastError: fields[2].string)
+    }
+
+    /// The job's max attempts as the script stores it (packed into a number: bounded).
+    private func maxAttempts(of job: NewJob) -> Int {
+        min(JobQueueScripts.maxAttemptsLimit, max(1, job.maxAttempts ?? configuration.maxAttempts))
     }
 
     /// A fresh lease token (one per worker run or claim).
