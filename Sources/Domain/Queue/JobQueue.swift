@@ -29,13 +29,12 @@ public final class JobQueue: Sendable {
     public func enqueue(_ jobs: [NewJob]) async throws -> [String] {
         guard !jobs.isEmpty else { return [] }
         var arguments: [RedisArgument] = [RedisArgument(jobs.count)]
-        arguments.reserveCapacity(1 + jobs.count * 5)
+        arguments.reserveCapacity(1 + jobs.count * 4)
         for job in jobs {
             arguments.append(RedisArgument(job.id))
             arguments.append(RedisArgument(bytes: job.payload))
-            arguments.append(RedisArgument(min(9, max(0, job.priority))))
+            arguments.append(RedisArgument(meta(of: job)))
             arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
-            arguments.append(RedisArgument(maxAttempts(of: job)))
         }
         let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
         return (reply.array ?? []).compactMap(\.string)
@@ -58,12 +57,11 @@ public final class JobQueue: Sendable {
     public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<String> {
         guard !jobs.isEmpty else { return [] }
         var arguments: [RedisArgument] = [RedisArgument(max(1, markTTL.milliseconds)), RedisArgument(jobs.count)]
-        arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 5 + $1.marks.count })
+        arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 4 + $1.marks.count })
         for marked in jobs {
             arguments.append(RedisArgument(marked.job.id))
             arguments.append(RedisArgument(bytes: marked.job.payload))
-            arguments.append(RedisArgument(min(9, max(0, marked.job.priority))))
-            arguments.append(RedisArgument(maxAttempts(of: marked.job)))
+            arguments.append(RedisArgument(meta(of: marked.job)))
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
@@ -177,9 +175,11 @@ public final class JobQueue: Sendable {
         return JobRecord(id: id, state: state, attempts: Int(fields[1].int ?? 0), lastError: fields[2].string)
     }
 
-    /// The job's max attempts as the script stores it (packed into a number: bounded).
-    private func maxAttempts(of job: NewJob) -> Int {
-        min(JobQueueScripts.maxAttemptsLimit, max(1, job.maxAttempts ?? configuration.maxAttempts))
+    /// A new job's `:meta` value (see `JobQueueScripts`): max attempts * 10 + priority, no
+    /// attempt counted yet. Packed here so the script stores it as sent.
+    private func meta(of job: NewJob) -> Int {
+        let maxAttempts = min(JobQueueScripts.maxAttemptsLimit, max(1, job.maxAttempts ?? configuration.maxAttempts))
+        return maxAttempts * 10 + min(9, max(0, job.priority))
     }
 
     /// A fresh lease token (one per worker run or claim).

@@ -103,9 +103,10 @@ enum JobQueueScripts {
         -- Forgets trimmed completed jobs (their payload is gone already).
         local function forget(ids)
           batch('HDEL', P .. ':meta', ids)
-          batch('HDEL', P .. ':error', ids)
+          if redis.call('EXISTS', P .. ':error') == 1 then batch('HDEL', P .. ':error', ids) end
         end
-        -- Stores new jobs: ids, their metas and payloads; delays[i] > 0 makes a job delayed.
+        -- Stores new jobs: ids, their metas (as the caller packed them) and payloads; delays[i] > 0
+        -- makes a job delayed.
         local function store(now, ids, metas, payloads, delays)
           local meta, payload, waiting, waiting_metas, delayed = {}, {}, {}, {}, {}
           for i = 1, #ids do
@@ -129,23 +130,23 @@ enum JobQueueScripts {
         end
         """
 
-    /// KEYS[1]: the queue prefix `{q:name}`. ARGV: count, then per job: id, payload,
-    /// priority (0-9), delay ms, max attempts. Returns the ids that were new (an id already
+    /// KEYS[1]: the queue prefix `{q:name}`. ARGV: count, then per job: id, payload, meta
+    /// (max attempts * 10 + priority, packed by the caller), delay ms. Returns the ids that were new (an id already
     /// known is a duplicate: ignored, which makes enqueueing idempotent).
     static let enqueue = RedisScript(name: "queue_enqueue", source: prelude + "\n" + """
         local n = tonumber(ARGV[1])
         local ids = {}
-        for i = 1, n do ids[i] = ARGV[2 + (i - 1) * 5] end
+        for i = 1, n do ids[i] = ARGV[2 + (i - 1) * 4] end
         local known = many('HMGET', P .. ':meta', ids)
         local added, metas, payloads, delays, taken = {}, {}, {}, {}, {}
         for i = 1, n do
           local id = ids[i]
           if not known[i] and not taken[id] then
             taken[id] = true
-            local base = 2 + (i - 1) * 5
+            local base = 2 + (i - 1) * 4
             added[#added + 1] = id
             payloads[#added] = ARGV[base + 1]
-            metas[#added] = tonumber(ARGV[base + 4]) * 10 + tonumber(ARGV[base + 2])
+            metas[#added] = ARGV[base + 2]
             delays[#added] = tonumber(ARGV[base + 3])
           end
         end
@@ -153,8 +154,8 @@ enum JobQueueScripts {
         return added
         """)
 
-    /// KEYS[1]: prefix. ARGV: mark ttl ms, job count, then per job: id, payload, priority,
-    /// max attempts, mark count, marks... Marks each item of a job as seen and enqueues the
+    /// KEYS[1]: prefix. ARGV: mark ttl ms, job count, then per job: id, payload, meta (as for
+    /// `enqueue`), mark count, marks... Marks each item of a job as seen and enqueues the
     /// jobs, in one atomic step: an item is never marked without its job being queued.
     /// Returns the marks that were new (the others were seen within the ttl).
     ///
@@ -171,12 +172,12 @@ enum JobQueueScripts {
         local at = 3
         for j = 1, jobs do
           starts[j] = at
-          local count = tonumber(ARGV[at + 4])
-          for i = at + 5, at + 4 + count do
+          local count = tonumber(ARGV[at + 3])
+          for i = at + 4, at + 3 + count do
             marks[#marks + 1] = ARGV[i]
             owner[#owner + 1] = j
           end
-          at = at + 5 + count
+          at = at + 4 + count
         end
         local seen = {}
         for back = 0, 2 do
@@ -212,7 +213,7 @@ enum JobQueueScripts {
             taken_ids[id] = true
             added[#added + 1] = id
             payloads[#added] = ARGV[base + 1]
-            metas[#added] = tonumber(ARGV[base + 3]) * 10 + tonumber(ARGV[base + 2])
+            metas[#added] = ARGV[base + 2]
           end
         end
         store(now, added, metas, payloads, nil)
@@ -280,11 +281,13 @@ enum JobQueueScripts {
         local until_ms = now + lease
         while redis.call('ZCOUNT', claims, until_ms, until_ms) > 0 do until_ms = until_ms + 1 end
         redis.call('ZADD', claims, until_ms, now .. ':' .. until_ms .. ':' .. token)
+        -- Scores as strings: Redis formats a Lua number argument anew for every job.
+        local until_text = tostring(until_ms)
         local active, jobs = {}, {}
         for i = 1, n do
           local id = ids[i]
           local m = (tonumber(metas[i]) or 10) + 100000000
-          active[2 * i - 1], active[2 * i] = until_ms, id
+          active[2 * i - 1], active[2 * i] = until_text, id
           jobs[4 * i - 3], jobs[4 * i - 2], jobs[4 * i - 1], jobs[4 * i] = id, payloads[i] or '', meta_attempts(m), meta_max(m)
         end
         batch('ZADD', P .. ':active', active)
@@ -301,13 +304,14 @@ enum JobQueueScripts {
         local ids = {}
         for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
         local started = held_by(token, ids)
+        local now_text = tostring(now)
         local mine, finished, busy, taken = {}, {}, 0, {}
         for i = 1, #ids do
           local id, at = ids[i], started[i]
           if at and not taken[id] then
             taken[id] = true
             mine[#mine + 1] = id
-            finished[#finished + 1] = now
+            finished[#finished + 1] = now_text
             finished[#finished + 1] = id
             busy = busy + (now - at)
           end
