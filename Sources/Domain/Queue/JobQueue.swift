@@ -31,9 +31,10 @@ public final class JobQueue: Sendable {
         var arguments: [RedisArgument] = [RedisArgument(jobs.count)]
         arguments.reserveCapacity(1 + jobs.count * 4)
         for job in jobs {
+            let meta = meta(of: job)
             arguments.append(RedisArgument(job.id))
-            arguments.append(RedisArgument(bytes: job.payload))
-            arguments.append(RedisArgument(meta(of: job)))
+            arguments.append(Self.packed(meta: meta, payload: job.payload))
+            arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
         }
         let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
@@ -59,9 +60,10 @@ public final class JobQueue: Sendable {
         var arguments: [RedisArgument] = [RedisArgument(max(1, markTTL.milliseconds)), RedisArgument(jobs.count)]
         arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 4 + $1.marks.count })
         for marked in jobs {
+            let meta = meta(of: marked.job)
             arguments.append(RedisArgument(marked.job.id))
-            arguments.append(RedisArgument(bytes: marked.job.payload))
-            arguments.append(RedisArgument(meta(of: marked.job)))
+            arguments.append(Self.packed(meta: meta, payload: marked.job.payload))
+            arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
@@ -81,16 +83,19 @@ public final class JobQueue: Sendable {
         let reply = try await redis.run(
             JobQueueScripts.claim, keys: [prefix],
             arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
-        // Flat: id, payload, attempt, max attempts per job (no nested array per job to decode).
+        // Flat: id, "<meta>:<payload>" per job (no nested array per job to decode).
         let fields = reply.array ?? []
-        guard fields.count % 4 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
+        guard fields.count % 2 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
         var jobs: [Job] = []
-        jobs.reserveCapacity(fields.count / 4)
-        for start in stride(from: 0, to: fields.count, by: 4) {
-            guard let id = fields[start].string, let attempt = fields[start + 2].int, let maxAttempts = fields[start + 3].int else {
-                throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job")
-            }
-            jobs.append(Job(id: id, payload: fields[start + 1].bytes ?? [], attempt: Int(attempt), maxAttempts: Int(maxAttempts), lease: lease))
+        jobs.reserveCapacity(fields.count / 2)
+        for start in stride(from: 0, to: fields.count, by: 2) {
+            guard let id = fields[start].string, let packed = fields[start + 1].bytes,
+                let colon = packed.firstIndex(of: UInt8(ascii: ":")),
+                let meta = Int(String(decoding: packed[..<colon], as: UTF8.self))
+            else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job") }
+            // meta = finished attempts * 1e8 + max attempts * 10 + priority (see JobQueueScripts).
+            jobs.append(Job(id: id, payload: Array(packed[(colon + 1)...]), attempt: meta / 100_000_000 + 1,
+                            maxAttempts: meta % 100_000_000 / 10, lease: lease))
         }
         return jobs
     }
@@ -180,6 +185,13 @@ public final class JobQueue: Sendable {
     private func meta(of job: NewJob) -> Int {
         let maxAttempts = min(JobQueueScripts.maxAttemptsLimit, max(1, job.maxAttempts ?? configuration.maxAttempts))
         return maxAttempts * 10 + min(9, max(0, job.priority))
+    }
+
+    /// The `:payload` value of a new job: its meta, a colon, the payload.
+    private static func packed(meta: Int, payload: [UInt8]) -> RedisArgument {
+        var bytes = Array("\(meta):".utf8)
+        bytes.append(contentsOf: payload)
+        return RedisArgument(bytes: bytes)
     }
 
     /// A fresh lease token (one per worker run or claim).

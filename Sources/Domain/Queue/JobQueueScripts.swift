@@ -18,7 +18,8 @@
 ///                     trimmed. An attempt counts once it fails or its lease expires, so a claim
 ///                     writes nothing here (the running attempt is the next one) and release or
 ///                     postpone have nothing to undo
-///   :payload    HASH  id -> payload (dropped on completion)
+///   :payload    HASH  id -> "<meta>:<payload>" (dropped on completion): the job's meta travels
+///                     with its payload, so a claim reads one field per job
 ///   :error      HASH  id -> last failure message
 ///   :stats      HASH  totals (enqueued, completed, processing_ms, failed, dead, ...)
 ///   :throughput:<second>  completions in that second (expire after 2 minutes)
@@ -100,6 +101,19 @@ enum JobQueueScripts {
         local function unlease(ids)
           batch('ZREM', P .. ':active', ids)
         end
+        -- Counts finished attempts: metas[i] (a number) is ids[i]'s new meta, in both places.
+        local function count_attempts(ids, metas)
+          if #ids == 0 then return end
+          local packed = many('HMGET', P .. ':payload', ids)
+          local meta, payload = {}, {}
+          for i = 1, #ids do
+            meta[2 * i - 1], meta[2 * i] = ids[i], metas[i]
+            local old = packed[i] or ':'
+            payload[2 * i - 1], payload[2 * i] = ids[i], metas[i] .. string.sub(old, string.find(old, ':', 1, true) or 1)
+          end
+          batch('HSET', P .. ':meta', meta)
+          batch('HSET', P .. ':payload', payload)
+        end
         -- Forgets trimmed completed jobs (their payload is gone already).
         local function forget(ids)
           batch('HDEL', P .. ':meta', ids)
@@ -130,8 +144,8 @@ enum JobQueueScripts {
         end
         """
 
-    /// KEYS[1]: the queue prefix `{q:name}`. ARGV: count, then per job: id, payload, meta
-    /// (max attempts * 10 + priority, packed by the caller), delay ms. Returns the ids that were new (an id already
+    /// KEYS[1]: the queue prefix `{q:name}`. ARGV: count, then per job: id, "<meta>:<payload>",
+    /// meta (max attempts * 10 + priority, packed by the caller), delay ms. Returns the ids that were new (an id already
     /// known is a duplicate: ignored, which makes enqueueing idempotent).
     static let enqueue = RedisScript(name: "queue_enqueue", source: prelude + "\n" + """
         local n = tonumber(ARGV[1])
@@ -154,8 +168,8 @@ enum JobQueueScripts {
         return added
         """)
 
-    /// KEYS[1]: prefix. ARGV: mark ttl ms, job count, then per job: id, payload, meta (as for
-    /// `enqueue`), mark count, marks... Marks each item of a job as seen and enqueues the
+    /// KEYS[1]: prefix. ARGV: mark ttl ms, job count, then per job: id, "<meta>:<payload>", meta
+    /// (as for `enqueue`), mark count, marks... Marks each item of a job as seen and enqueues the
     /// jobs, in one atomic step: an item is never marked without its job being queued.
     /// Returns the marks that were new (the others were seen within the ttl).
     ///
@@ -223,7 +237,8 @@ enum JobQueueScripts {
     /// KEYS[1]: prefix. ARGV: max jobs, lease ms, lease token.
     /// First moves due delayed jobs to :waiting and expired leases back (a crashed worker's
     /// jobs; the lost attempt counts, and past the last one the job is dead-lettered), then
-    /// claims up to max jobs. Returns id, payload, attempt, max attempts per job, flat.
+    /// claims up to max jobs. Returns id and "<meta>:<payload>" per job, flat (the meta counts
+    /// the attempts finished before this one).
     static let claim = RedisScript(name: "queue_claim", source: prelude + "\n" + """
         local max, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
         local now = now_ms()
@@ -239,10 +254,10 @@ enum JobQueueScripts {
           unlease(expired)
           redis.call('HINCRBY', P .. ':stats', 'lease_expired', #expired)
           local metas = many('HMGET', P .. ':meta', expired)
-          local back, back_metas, dead, errors, counted = {}, {}, {}, {}, {}
+          local back, back_metas, dead, errors = {}, {}, {}, {}
           for i = 1, #expired do
             local id, m = expired[i], (tonumber(metas[i]) or 10) + 100000000
-            counted[2 * i - 1], counted[2 * i] = id, m
+            metas[i] = m
             if meta_attempts(m) >= meta_max(m) then
               dead[#dead + 1] = now
               dead[#dead + 1] = id
@@ -253,7 +268,7 @@ enum JobQueueScripts {
               back_metas[#back_metas + 1] = m
             end
           end
-          batch('HSET', P .. ':meta', counted)
+          count_attempts(expired, metas)
           if #dead > 0 then
             batch('ZADD', P .. ':dead', dead)
             batch('HSET', P .. ':error', errors)
@@ -275,7 +290,6 @@ enum JobQueueScripts {
         local n = #ids
         if n == 0 then return {} end
         local payloads = many('HMGET', P .. ':payload', ids)
-        local metas = many('HMGET', P .. ':meta', ids)
         -- A lease expiry no other live claim has (a millisecond later at worst).
         local claims = P .. ':claims'
         local until_ms = now + lease
@@ -286,9 +300,8 @@ enum JobQueueScripts {
         local active, jobs = {}, {}
         for i = 1, n do
           local id = ids[i]
-          local m = (tonumber(metas[i]) or 10) + 100000000
           active[2 * i - 1], active[2 * i] = until_text, id
-          jobs[4 * i - 3], jobs[4 * i - 2], jobs[4 * i - 1], jobs[4 * i] = id, payloads[i] or '', meta_attempts(m), meta_max(m)
+          jobs[2 * i - 1], jobs[2 * i] = id, payloads[i] or '10:'
         end
         batch('ZADD', P .. ':active', active)
         return jobs
@@ -355,7 +368,7 @@ enum JobQueueScripts {
         unlease({id})
         local m = (tonumber(redis.call('HGET', P .. ':meta', id)) or 10) + 100000000
         local attempts, max = meta_attempts(m), meta_max(m)
-        redis.call('HSET', P .. ':meta', id, m)
+        count_attempts({id}, {m})
         redis.call('HSET', P .. ':error', id, message)
         if attempts >= max then
           redis.call('ZADD', P .. ':dead', now, id)
