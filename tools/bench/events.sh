@@ -32,7 +32,8 @@ trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done
 
 load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" --max-error-rate 0.001 "$@"; }
-queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "return redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])" 2 '{q:events}:waiting' '{q:events}:active'; }
+# Jobs waiting (one list per priority) or running (see JobQueueScripts for the layout).
+queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = redis.call('ZCARD', KEYS[1] .. ':active') for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
 stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
 
 echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"

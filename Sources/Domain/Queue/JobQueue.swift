@@ -29,13 +29,13 @@ public final class JobQueue: Sendable {
     public func enqueue(_ jobs: [NewJob]) async throws -> [String] {
         guard !jobs.isEmpty else { return [] }
         var arguments: [RedisArgument] = [RedisArgument(jobs.count)]
-        arguments.reserveCapacity(1 + jobs.count * 5)
+        arguments.reserveCapacity(1 + jobs.count * 4)
         for job in jobs {
+            let meta = meta(of: job)
             arguments.append(RedisArgument(job.id))
-            arguments.append(RedisArgument(bytes: job.payload))
-            arguments.append(RedisArgument(job.priority))
-            arguments.append(RedisArgument(job.delay.milliseconds))
-            arguments.append(RedisArgument(job.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(Self.packed(meta: meta, payload: job.payload))
+            arguments.append(RedisArgument(meta))
+            arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
         }
         let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
         return (reply.array ?? []).compactMap(\.string)
@@ -57,12 +57,13 @@ public final class JobQueue: Sendable {
     /// supported here: marked jobs are due at once.)
     public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<String> {
         guard !jobs.isEmpty else { return [] }
-        var arguments: [RedisArgument] = [RedisArgument(markTTL.milliseconds), RedisArgument(jobs.count)]
+        var arguments: [RedisArgument] = [RedisArgument(max(1, markTTL.milliseconds)), RedisArgument(jobs.count)]
+        arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 4 + $1.marks.count })
         for marked in jobs {
+            let meta = meta(of: marked.job)
             arguments.append(RedisArgument(marked.job.id))
-            arguments.append(RedisArgument(bytes: marked.job.payload))
-            arguments.append(RedisArgument(marked.job.priority))
-            arguments.append(RedisArgument(marked.job.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(Self.packed(meta: meta, payload: marked.job.payload))
+            arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
@@ -82,20 +83,30 @@ public final class JobQueue: Sendable {
         let reply = try await redis.run(
             JobQueueScripts.claim, keys: [prefix],
             arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
-        return try (reply.array ?? []).map { entry in
-            guard let fields = entry.array, fields.count == 4, let id = fields[0].string,
-                let attempt = fields[2].int, let maxAttempts = fields[3].int
+        // Flat: id, "<meta>:<payload>" per job (no nested array per job to decode).
+        let fields = reply.array ?? []
+        guard fields.count % 2 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
+        var jobs: [Job] = []
+        jobs.reserveCapacity(fields.count / 2)
+        for start in stride(from: 0, to: fields.count, by: 2) {
+            guard let id = fields[start].string, let packed = fields[start + 1].bytes,
+                let colon = packed.firstIndex(of: UInt8(ascii: ":")),
+                let meta = Int(String(decoding: packed[..<colon], as: UTF8.self))
             else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job") }
-            return Job(id: id, payload: fields[1].bytes ?? [], attempt: Int(attempt), maxAttempts: Int(maxAttempts), lease: lease)
+            // meta = finished attempts * 1e8 + max attempts * 10 + priority (see JobQueueScripts).
+            jobs.append(Job(id: id, payload: Array(packed[(colon + 1)...]), attempt: meta / 100_000_000 + 1,
+                            maxAttempts: meta % 100_000_000 / 10, lease: lease))
         }
+        return jobs
     }
 
     /// Completes jobs of one lease; returns how many were still held by it.
     @discardableResult
     public func complete(_ ids: [String], lease: String) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        let arguments = [RedisArgument(lease), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds)]
-            + ids.map { RedisArgument($0) }
+        var arguments = [RedisArgument(lease), RedisArgument(configuration.keepCount), RedisArgument(configuration.keepAge.milliseconds)]
+        arguments.reserveCapacity(3 + ids.count)
+        for id in ids { arguments.append(RedisArgument(id)) }
         return Int(try await redis.run(JobQueueScripts.complete, keys: [prefix], arguments: arguments).int ?? 0)
     }
 
@@ -162,11 +173,25 @@ public final class JobQueue: Sendable {
 
     /// A job's stored record, or nil when unknown (or trimmed by retention).
     public func record(of id: String) async throws -> JobRecord? {
-        let reply = try await redis.send(RedisCommand("HMGET", RedisArgument("\(tag):job:\(id)"), "state", "attempts", "error"))
+        let reply = try await redis.run(JobQueueScripts.record, keys: [prefix], arguments: [RedisArgument(id)])
         guard let fields = reply.array, fields.count == 3, let raw = fields[0].string, let state = JobRecord.State(rawValue: raw) else {
             return nil
         }
         return JobRecord(id: id, state: state, attempts: Int(fields[1].int ?? 0), lastError: fields[2].string)
+    }
+
+    /// A new job's `:meta` value (see `JobQueueScripts`): max attempts * 10 + priority, no
+    /// attempt counted yet. Packed here so the script stores it as sent.
+    private func meta(of job: NewJob) -> Int {
+        let maxAttempts = min(JobQueueScripts.maxAttemptsLimit, max(1, job.maxAttempts ?? configuration.maxAttempts))
+        return maxAttempts * 10 + min(9, max(0, job.priority))
+    }
+
+    /// The `:payload` value of a new job: its meta, a colon, the payload.
+    private static func packed(meta: Int, payload: [UInt8]) -> RedisArgument {
+        var bytes = Array("\(meta):".utf8)
+        bytes.append(contentsOf: payload)
+        return RedisArgument(bytes: bytes)
     }
 
     /// A fresh lease token (one per worker run or claim).

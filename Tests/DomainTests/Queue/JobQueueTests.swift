@@ -208,6 +208,84 @@ struct JobQueueTests {
         }
     }
 
+    @Test("retention by age forgets completed records, so their ids are new again")
+    func retentionByAge() async throws {
+        try await Self.withQueue({ $0.keepAge = .milliseconds(50) }) { queue async throws in
+            try await queue.enqueue((0..<3).map { NewJob(id: "old\($0)", payload: []) })
+            let claimed = try await queue.claim(max: 3)
+            #expect(try await queue.complete(claimed.map(\.id), lease: claimed[0].lease) == 3)
+            try await Task.sleep(for: .milliseconds(100))
+            // Trimming happens on completion: complete another job to trigger it.
+            try await queue.enqueue(NewJob(id: "trigger", payload: []))
+            let trigger = try await queue.claim(max: 1)
+            try await queue.complete(trigger.map(\.id), lease: trigger[0].lease)
+            for index in 0..<3 {
+                #expect(try await queue.record(of: "old\(index)") == nil)
+            }
+            #expect(try await queue.enqueue(NewJob(id: "old0", payload: [])), "a forgotten id is accepted again")
+        }
+    }
+
+    @Test("a record follows its job through waiting, active, delayed and completed")
+    func recordStates() async throws {
+        try await Self.withQueue({
+            $0.backoffBase = .seconds(60)
+            $0.backoffJitter = 0
+        }) { queue async throws in
+            #expect(try await queue.record(of: "nobody") == nil)
+            try await queue.enqueue(NewJob(id: "tracked", payload: Self.payload("p")))
+            #expect(try await queue.record(of: "tracked") == JobRecord(id: "tracked", state: .waiting, attempts: 0, lastError: nil))
+            let first = try #require(try await queue.claim(max: 1).first)
+            #expect(try await queue.record(of: "tracked") == JobRecord(id: "tracked", state: .active, attempts: 1, lastError: nil))
+            #expect(try await queue.fail(first, error: "down") == .retry(after: .seconds(60)))
+            #expect(try await queue.record(of: "tracked") == JobRecord(id: "tracked", state: .delayed, attempts: 1, lastError: "down"))
+            try await queue.enqueue(NewJob(id: "other", payload: []))
+            let second = try #require(try await queue.claim(max: 1).first)
+            try await queue.complete([second.id], lease: second.lease)
+            #expect(try await queue.record(of: "other") == JobRecord(id: "other", state: .completed, attempts: 1, lastError: nil))
+        }
+    }
+
+    @Test("batches larger than one Lua call can unpack are split, not refused", arguments: [5_000])
+    func largeBatches(count: Int) async throws {
+        try await Self.withQueue { queue async throws in
+            let ids = (0..<count).map { "big-\($0)" }
+            #expect(try await queue.enqueue(ids.map { NewJob(id: $0, payload: Self.payload($0)) }).count == count)
+            let claimed = try await queue.claim(max: count)
+            #expect(claimed.map(\.id) == ids, "FIFO across chunks")
+            #expect(claimed.allSatisfy { $0.payload == Self.payload($0.id) })
+            #expect(try await queue.complete(ids, lease: claimed[0].lease) == count)
+            let stats = try await queue.stats()
+            #expect(stats.completed == count && stats.active == 0 && stats.waiting == 0)
+        }
+    }
+
+    @Test("marked enqueue: a mark is fresh once within its ttl, and a job without fresh marks is not queued")
+    func markedEnqueue() async throws {
+        try await Self.withQueue { queue async throws in
+            let ttl = Duration.milliseconds(400)
+            let started = ContinuousClock.now
+            let first = try await queue.enqueue(
+                marked: [
+                    JobQueue.MarkedJob(job: NewJob(id: "batch-1", payload: Self.payload("1"), priority: 9), marks: ["e1", "e2", "e1"]),
+                    JobQueue.MarkedJob(job: NewJob(id: "batch-2", payload: Self.payload("2")), marks: ["e2", "e3"]),
+                ], markTTL: ttl)
+            #expect(first == ["e1", "e2", "e3"])
+            let second = try await queue.enqueue(
+                marked: [
+                    JobQueue.MarkedJob(job: NewJob(id: "batch-3", payload: []), marks: ["e1", "e3"]),
+                    JobQueue.MarkedJob(job: NewJob(id: "batch-4", payload: []), marks: ["e1", "e4"]),
+                ], markTTL: ttl)
+            if ContinuousClock.now - started < ttl {
+                #expect(second == ["e4"])
+                #expect(try await queue.claim(max: 10).map(\.id) == ["batch-1", "batch-2", "batch-4"], "batch-3 had no fresh mark")
+            }
+            // Remembered for at most 1.5x the ttl.
+            try await Task.sleep(for: ttl * 2)
+            #expect(try await queue.enqueue(marked: [JobQueue.MarkedJob(job: NewJob(id: "batch-5", payload: []), marks: ["e1"])], markTTL: ttl) == ["e1"])
+        }
+    }
+
     @Test("a worker runs every job once with bounded concurrency, retrying failures")
     func worker() async throws {
         try await Self.withQueue({
