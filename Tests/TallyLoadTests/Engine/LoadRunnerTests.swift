@@ -127,6 +127,11 @@ struct LoadRunnerTests {
             #expect(result.total.calls == 300)
             #expect(result.targetRate == 3000)
             #expect(server.counts["Echo"].calls > 300)
+            // Latency counts from the scheduled send; the send delay splits off the client's
+            // own lateness (never more than the latency it is part of).
+            let total = result.total
+            #expect(total.meanSendDelay >= 0 && total.meanSendDelay <= total.meanLatency)
+            #expect(total.sendDelayMax <= total.latency.max + 1_000_000)
         }
     }
 

@@ -36,6 +36,11 @@ extension LoadResult {
                 .init("p99", ms(h.valueAtPercentile(99))),
                 .init("p99_9", ms(h.valueAtPercentile(99.9))),
                 .init("max", ms(h.max)),
+                // Open loop: the mean lateness of sends behind schedule (included above), and
+                // the mean from the actual send (how h2load and ghz time a call).
+                .init("send_delay_mean", .double(statistics.meanSendDelay / 1e6, digits: 6)),
+                .init("send_delay_max", ms(statistics.sendDelayMax)),
+                .init("from_send_mean", .double((statistics.meanLatency - statistics.meanSendDelay) / 1e6, digits: 6)),
                 .init("histogram", .array(histogramBuckets(statistics).map {
                     .object([.init("le_ms", ms($0.upperBound)), .init("count", .int($0.count))])
                 })),

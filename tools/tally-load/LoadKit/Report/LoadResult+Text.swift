@@ -26,6 +26,11 @@ extension LoadResult {
         if total.calls > 0 {
             lines.append("")
             lines.append("Latency (ms): " + Self.latencyLine(total))
+            if total.sendDelayMax > 0 {
+                lines.append(
+                    "  from the scheduled send; sends ran late by \(Self.fixed(total.meanSendDelay / 1e6, 3)) ms on average (max \(Self.fixed(Double(total.sendDelayMax) / 1e6, 3))),"
+                        + " so from the actual send the mean is \(Self.fixed((total.meanLatency - total.meanSendDelay) / 1e6, 3)) ms")
+            }
             lines.append("")
             lines.append(contentsOf: Self.histogramLines(total))
         }

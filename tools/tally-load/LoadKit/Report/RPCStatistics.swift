@@ -19,6 +19,11 @@ public struct RPCStatistics: Sendable {
     public var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.maxLatency, numberOfSignificantValueDigits: .three)
     /// Exact sum, for an exact mean (the histogram rounds to 3 significant digits).
     public var latencySum: UInt64 = 0
+    /// Open loop: how late calls were sent after their scheduled time (the client's own
+    /// queueing, which the latency above includes and a tool timing from the actual send
+    /// does not). Sum (for the mean) and worst, in nanoseconds; zero in a closed loop.
+    public var sendDelaySum: UInt64 = 0
+    public var sendDelayMax: UInt64 = 0
     public var messagesSent = 0
     public var messagesReceived = 0
     /// gRPC message bytes including the 5-byte prefixes, excluding HTTP/2 framing and headers.
@@ -36,8 +41,10 @@ public struct RPCStatistics: Sendable {
 
     public static func isSuccess(_ status: String) -> Bool { status == "OK" || status == endedByClient }
 
-    public mutating func record(_ outcome: CallOutcome, latency nanoseconds: UInt64) {
+    public mutating func record(_ outcome: CallOutcome, latency nanoseconds: UInt64, sendDelay: UInt64 = 0) {
         calls += 1
+        sendDelaySum &+= sendDelay
+        sendDelayMax = max(sendDelayMax, sendDelay)
         // One hash lookup per call; the first message seen with a status is its sample.
         statuses[outcome.status, default: StatusTally(count: 0, sampleMessage: outcome.message)].count += 1
         _ = latency.record(min(max(nanoseconds, 1), Self.maxLatency))
@@ -59,6 +66,8 @@ public struct RPCStatistics: Sendable {
         }
         latency.add(other.latency)
         latencySum &+= other.latencySum
+        sendDelaySum &+= other.sendDelaySum
+        sendDelayMax = max(sendDelayMax, other.sendDelayMax)
         messagesSent += other.messagesSent
         messagesReceived += other.messagesReceived
         bytesSent += other.bytesSent
@@ -67,6 +76,10 @@ public struct RPCStatistics: Sendable {
 
     /// Mean call latency in nanoseconds (exact).
     public var meanLatency: Double { calls == 0 ? 0 : Double(latencySum) / Double(calls) }
+
+    /// Mean send delay in nanoseconds (exact); `meanLatency` minus this is the mean time from
+    /// the actual send to the end of the call, as h2load and ghz time it.
+    public var meanSendDelay: Double { calls == 0 ? 0 : Double(sendDelaySum) / Double(calls) }
 }
 
 /// How one call ended, as the worker saw it.

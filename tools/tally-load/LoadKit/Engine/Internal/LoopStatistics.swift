@@ -13,8 +13,8 @@ final class LoopStatistics: Sendable {
         self.perWorkload = Mutex(Array(repeating: RPCStatistics(), count: workloads))
     }
 
-    func record(_ outcome: CallOutcome, workload: Int, latency: UInt64) {
-        perWorkload.withLock { $0[workload].record(outcome, latency: latency) }
+    func record(_ outcome: CallOutcome, workload: Int, latency: UInt64, sendDelay: UInt64 = 0) {
+        perWorkload.withLock { $0[workload].record(outcome, latency: latency, sendDelay: sendDelay) }
     }
 
     var snapshot: [RPCStatistics] { perWorkload.withLock { $0 } }

@@ -26,6 +26,8 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
     private struct InFlight {
         var workload: Int
         var started: UInt64
+        /// When it was actually sent (later than `started` when the open loop ran late).
+        var sent: UInt64
         var measured: Bool
         var bytesSent: Int
     }
@@ -135,13 +137,13 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
             do {
                 request = UnaryPlan.frame(try workload.data.encode(&context), allocator: plan.allocator)
             } catch {
-                record(Worker.templateFailure(error), workload: index, started: plan.isOpenLoop ? ticket.due : now, measured: ticket.measured)
+                record(Worker.templateFailure(error), workload: index, started: plan.isOpenLoop ? ticket.due : now, sent: now, measured: ticket.measured)
                 stepAgain = true
                 return
             }
         }
         inFlight = InFlight(
-            workload: index, started: plan.isOpenLoop ? ticket.due : now, measured: ticket.measured,
+            workload: index, started: plan.isOpenLoop ? ticket.due : now, sent: now, measured: ticket.measured,
             bytesSent: request.readableBytes)
         connection.startUnary(
             workload.rpc.path, framedRequest: request, metadata: plan.metadata, timeout: plan.timeout,
@@ -160,7 +162,7 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
             outcome = CallOutcome(
                 status: result.status.code.name, message: result.status.message, messagesSent: 1, bytesSent: call.bytesSent)
         }
-        record(outcome, workload: call.workload, started: call.started, measured: call.measured)
+        record(outcome, workload: call.workload, started: call.started, sent: call.sent, measured: call.measured)
         if !connection.isAcceptingCalls {
             // The connection is gone: this slot's further calls could only fail at once.
             exit(.stop)
@@ -169,10 +171,10 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         advance()
     }
 
-    private func record(_ outcome: CallOutcome, workload: Int, started: UInt64, measured: Bool) {
+    private func record(_ outcome: CallOutcome, workload: Int, started: UInt64, sent: UInt64, measured: Bool) {
         guard measured else { return }
         let ended = Monotonic.now()
-        statistics.record(outcome, workload: workload, latency: ended &- started)
+        statistics.record(outcome, workload: workload, latency: ended &- started, sendDelay: sent > started ? sent &- started : 0)
         control.recordCompletion(failed: !RPCStatistics.isSuccess(outcome.status), at: ended)
     }
 }

@@ -27,12 +27,13 @@ struct Worker: Sendable {
             guard case .stream(let workload, let ticket) = await chain.run() else { return }
             var context = chain.generatorContext
             context.sequence = ticket.sequence
-            let started = control.isOpenLoop ? ticket.due : Monotonic.now()
+            let sent = Monotonic.now()
+            let started = control.isOpenLoop ? min(ticket.due, sent) : sent
             let outcome = await stream(configuration.workloads[workload], context: &context)
             chain.generatorContext = context
             let ended = Monotonic.now()
             if ticket.measured {
-                statistics.record(outcome, workload: workload, latency: ended &- started)
+                statistics.record(outcome, workload: workload, latency: ended &- started, sendDelay: sent &- started)
                 control.recordCompletion(failed: !RPCStatistics.isSuccess(outcome.status), at: ended)
             }
             if !connection.isAcceptingCalls {
