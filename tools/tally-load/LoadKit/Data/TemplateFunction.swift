@@ -10,7 +10,7 @@ import Darwin
 /// |---|---|
 /// | `seq` | the request's number in the run (1, 2, ...), unique across workers |
 /// | `msg` | the message's number within its stream (1 for unary calls) |
-/// | `uuid` | a random version-4 UUID |
+/// | `uuid` | a random version-4 UUID (new in every run, whatever the seed) |
 /// | `now` | unix time in milliseconds |
 /// | `randomUser` | `user-<k>`, k uniform in 1...`--users` |
 /// | `randomInt A B` | an integer uniform in A...B |
@@ -133,9 +133,14 @@ public enum TemplateFunction: Sendable, Hashable {
         }
     }
 
+    /// Drawn once per process from the system's generator: `--seed` makes a run's data
+    /// reproducible, but ids must not repeat across runs (an event id seen by an earlier run
+    /// is a duplicate to the server, and the run would measure dedupe instead of ingest).
+    private static let runSalt = (high: UInt64.random(in: .min ... .max), low: UInt64.random(in: .min ... .max))
+
     private static func uuid(_ random: inout FastRandom) -> String {
-        var high = random.next()
-        var low = random.next()
+        var high = random.next() ^ runSalt.high
+        var low = random.next() ^ runSalt.low
         high = (high & ~0xF000) | 0x4000  // version 4
         low = (low & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)  // RFC 4122 variant
         func hex(_ value: UInt64, _ digits: Int) -> String {
