@@ -14,4 +14,13 @@ public struct FastRandom: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// The generator of stream `index` of a run seeded with `seed`: its start drawn from the
+    /// run's seed by SplitMix itself. (Seeds `seed + index * gamma` would be the same sequence
+    /// shifted by `index` steps, so workers would repeat each other's "random" ids.)
+    public static func stream(_ index: Int, of seed: UInt64) -> FastRandom {
+        var mixer = FastRandom(seed: seed ^ (UInt64(index) &* 0xD1B5_4A32_D192_ED03))
+        _ = mixer.next()
+        return FastRandom(seed: mixer.next())
+    }
 }
