@@ -114,13 +114,15 @@ struct ConnectionTests {
         }
     }
 
-    @Test(
-        "GOAWAY fails calls still queued on the client with UNAVAILABLE; the running one completes",
-        .disabled("flaky on a loaded machine: the queued calls can start before the GOAWAY lands (seen in CI); needs a deterministic server hook"))
+    @Test("GOAWAY fails calls still queued on the client with UNAVAILABLE; the running one completes")
     func goAwayWithQueuedCalls() async throws {
         try await TestServer.with({ $0.maxConcurrentStreams = 1 }) { server in
             try await server.withConnection { connection in
-                let running = Task { try await Self.sleepCall(connection, "first", milliseconds: 1500) }
+                // Held in the handler (the one stream allowed) until the queued calls have
+                // failed, so none of them can start first, however slow the machine.
+                let running = Task {
+                    try await connection.unary("/test.Probe/Held", RawMessage(Array("first".utf8)), as: RawMessage.self).message
+                }
                 #expect(await eventually { server.probe.events("first") == [.started] })
                 let queued = (0..<5).map { index in
                     Task { try await Self.sleepCall(connection, "queued\(index)", milliseconds: 0) }
@@ -132,8 +134,9 @@ struct ConnectionTests {
                     #expect(error?.code == .unavailable)
                     #expect(error?.status.message.contains("going away") == true, "\(error?.status.message ?? "")")
                 }
+                server.probe.release("first")
                 let first = try await running.value
-                #expect(first.bytes == Array("first:1500".utf8))
+                #expect(first.bytes == Array("first".utf8))
                 await shutdown.value
             }
         }

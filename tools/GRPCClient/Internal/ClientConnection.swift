@@ -352,6 +352,16 @@ final class ClientConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     func goAwayReceived(lastStreamID: Int32, errorCode: UInt32, debug: String) {
         goAway = (lastStreamID, errorCode, debug)
         state.refuseNewCalls(CallStatus(code: .unavailable, message: "the server is going away (\(describeGoAway(goAway!)))"))
+        // Requests still queued behind MAX_CONCURRENT_STREAMS can never start now: fail them at
+        // once, not when a running stream frees a slot (which may be much later). nghttp2 drops
+        // a queued request that was reset unsent.
+        guard let session else { return }
+        let queued = calls.keys.filter { $0 > lastStreamID && nghttp2_session_get_stream_user_data(session, $0) == nil }
+        for id in queued {
+            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_REFUSED_STREAM.rawValue)
+            requestNotSent(id: id, libraryError: 0)
+        }
+        if !queued.isEmpty { scheduleFlush() }
     }
 
     private func describeGoAway(_ goAway: (lastStreamID: Int32, errorCode: UInt32, debug: String)) -> String {
