@@ -53,7 +53,6 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     private var unaryCompletion: UnaryCompletion?
     private var deadlineTimer: Scheduled<Void>?
 
-    /// A unary call's result, handed from the loop to the awaiting task in one piece.
     /// Who takes a unary call's outcome. The callback is stored as given (no wrapping
     /// closure): `startUnary` costs no allocation beyond the call itself.
     enum UnaryCompletion: Sendable {
@@ -68,6 +67,7 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         }
     }
 
+    /// A unary call's result, handed from the loop to the awaiting task in one piece.
     struct UnaryOutcome: Sendable {
         var status: CallStatus
         var initialMetadata: Metadata?

@@ -110,20 +110,25 @@ public final class GRPCConnection: Sendable {
         let handler = self.handler
         let outcome = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ClientCall.UnaryOutcome, Never>) in
-                if handler.eventLoop.inEventLoop {
-                    call.awaitUnary(.task(continuation))
-                    handler.submit(call)
-                } else {
-                    handler.eventLoop.execute {
-                        call.awaitUnary(.task(continuation))
-                        handler.submit(call)
-                    }
-                }
+                Self.start(call, awaiting: .task(continuation), on: handler)
             }
         } onCancel: {
             call.cancel()
         }
         return try Self.unaryResponse(outcome)
+    }
+
+    /// Hands a unary call its outcome's taker and submits it, on the connection's loop.
+    private static func start(_ call: ClientCall, awaiting completion: ClientCall.UnaryCompletion, on handler: ClientConnection) {
+        if handler.eventLoop.inEventLoop {
+            call.awaitUnary(completion)
+            handler.submit(call)
+        } else {
+            handler.eventLoop.execute {
+                call.awaitUnary(completion)
+                handler.submit(call)
+            }
+        }
     }
 
     /// A unary call whose outcome is handed to `completion` on this connection's event loop,
@@ -146,16 +151,7 @@ public final class GRPCConnection: Sendable {
         let call = ClientCall(
             connection: handler, path: path, metadata: metadata, timeout: timeout, contentType: "application/grpc",
             compression: false, request: framedRequest, unary: true)
-        let handler = self.handler
-        if handler.eventLoop.inEventLoop {
-            call.awaitUnary(.callback(completion))
-            handler.submit(call)
-        } else {
-            handler.eventLoop.execute {
-                call.awaitUnary(.callback(completion))
-                handler.submit(call)
-            }
-        }
+        Self.start(call, awaiting: .callback(completion), on: handler)
         return call
     }
 

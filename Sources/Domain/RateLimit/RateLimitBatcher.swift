@@ -49,7 +49,7 @@ final class RateLimitBatcher: @unchecked Sendable {  // `pending` is touched onl
         // One batched decision per limit: a script call carries one limit.
         for requests in Dictionary(grouping: batch, by: \.limit).values {
             Task {
-                let decisions = await limiter.decideNow(requests.map { (key: $0.key, cost: $0.cost) }, limit: requests[0].limit)
+                let decisions = await limiter.decide(requests.map { (key: $0.key, cost: $0.cost) }, limit: requests[0].limit)
                 for (request, decision) in zip(requests, decisions) {
                     request.continuation.resume(returning: decision)
                 }

@@ -56,13 +56,7 @@ public final class RateLimiter: Sendable {
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
             return await batcher(for: loop).decide(key: key, cost: cost, limit: limit, with: self)
         }
-        return await decideNow([(key: key, cost: cost)], limit: limit)[0]
-    }
-
-    /// Decides many keys at once: one script call per shard touched, all in one pipelined
-    /// write (e.g. every user of an event batch). Returns the decisions in order.
-    public func decide(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
-        await decideNow(requests, limit: limit)
+        return await decide([(key: key, cost: cost)], limit: limit)[0]
     }
 
     /// The loop's batcher, made on first use.
@@ -75,26 +69,27 @@ public final class RateLimiter: Sendable {
         }
     }
 
-    func decideNow(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
+    /// Decides many keys at once: one script call per shard touched, all in one pipelined
+    /// write (e.g. every user of an event batch). Returns the decisions in order.
+    public func decide(_ requests: [(key: String, cost: Int)], limit: RateLimit) async -> [RateLimitDecision] {
         let calls = plan(requests)
         let rule = [RedisArgument(limit.limit), RedisArgument(limit.periodMicroseconds)]
         do {
             let scriptCalls = calls.map { call in
-                let shard = Self.shard(of: requests[call[0]].key, among: shards)
                 var arguments = rule
-                arguments.reserveCapacity(2 + 2 * call.count)
-                for index in call {
+                arguments.reserveCapacity(2 + 2 * call.indices.count)
+                for index in call.indices {
                     arguments.append(RedisArgument(requests[index].key))
                     arguments.append(RedisArgument(requests[index].cost))
                 }
-                return (keys: shardKeys[shard], arguments: arguments)
+                return (keys: shardKeys[call.shard], arguments: arguments)
             }
             let replies = scriptCalls.count == 1
                 ? [try await redis.run(RateLimitScript.gcra, keys: scriptCalls[0].keys, arguments: scriptCalls[0].arguments)]
                 : try await redis.runPipelined(RateLimitScript.gcra, calls: scriptCalls)
             var decisions = [RateLimitDecision](repeating: RateLimitDecision(allowed: false, remaining: 0, retryAfter: .zero), count: requests.count)
             for (call, reply) in zip(calls, replies) {
-                for (index, decision) in zip(call, try Self.decisions(from: reply, count: call.count)) {
+                for (index, decision) in zip(call.indices, try Self.decisions(from: reply, count: call.indices.count)) {
                     decisions[index] = decision
                 }
             }
@@ -113,18 +108,20 @@ public final class RateLimiter: Sendable {
 
     /// Where `key`'s state lives: a field (the key itself) of its shard's hash.
     func storage(of key: String) -> (hash: String, field: String) {
-        ("\(keyPrefix):{\(keyPrefix):\(Self.shard(of: key, among: shards))}:tat", key)
+        (String(decoding: shardKeys[Self.shard(of: key, among: shards)][0].bytes, as: UTF8.self), key)
     }
 
     /// The requests' indices grouped into script calls: by shard, at most `keysPerCall` each.
-    private func plan(_ requests: [(key: String, cost: Int)]) -> [[Int]] {
-        if requests.count == 1 { return [[0]] }
+    private func plan(_ requests: [(key: String, cost: Int)]) -> [(shard: Int, indices: [Int])] {
+        if requests.count == 1 { return [(Self.shard(of: requests[0].key, among: shards), [0])] }
         var byShard: [Int: [Int]] = [:]
         for (index, request) in requests.enumerated() {
             byShard[Self.shard(of: request.key, among: shards), default: []].append(index)
         }
-        return byShard.values.flatMap { indices in
-            stride(from: 0, to: indices.count, by: Self.keysPerCall).map { Array(indices[$0..<min($0 + Self.keysPerCall, indices.count)]) }
+        return byShard.flatMap { shard, indices in
+            stride(from: 0, to: indices.count, by: Self.keysPerCall).map {
+                (shard, Array(indices[$0..<min($0 + Self.keysPerCall, indices.count)]))
+            }
         }
     }
 

@@ -12,7 +12,11 @@ public struct GeneratorContext: Sendable {
     public var messageIndex: Int
 
     public init(seed: UInt64, users: Int, batchSize: Int) {
-        self.random = FastRandom(seed: seed)
+        self.init(random: FastRandom(seed: seed), users: users, batchSize: batchSize)
+    }
+
+    public init(random: FastRandom, users: Int, batchSize: Int) {
+        self.random = random
         self.users = max(1, users)
         self.batchSize = max(1, batchSize)
         self.sequence = 1

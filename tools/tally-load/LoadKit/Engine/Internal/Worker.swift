@@ -15,8 +15,8 @@ struct Worker: Sendable {
     /// Unary calls run in a `UnaryChain` on the connection's loop; the task itself makes only
     /// the streaming calls a mix draws (and the closed loop's ramp-up wait).
     func run() async {
-        var context = GeneratorContext(seed: configuration.seed, users: configuration.users, batchSize: configuration.batchSize)
-        context.random = FastRandom.stream(index, of: configuration.seed)
+        let context = GeneratorContext(
+            random: FastRandom.stream(index, of: configuration.seed), users: configuration.users, batchSize: configuration.batchSize)
         if !control.isOpenLoop, configuration.rampUp > .zero, configuration.concurrency > 1 {
             let delay = Monotonic.nanoseconds(configuration.rampUp) / UInt64(configuration.concurrency) * UInt64(index)
             await sleep(until: control.start + delay)
