@@ -147,9 +147,12 @@ struct FailureTests {
                 }
                 #expect(slow?.code == .deadlineExceeded)
 
+                // Only the server's deadline (grpc-timeout sent as-is, no client timer), so the call
+                // reaches the handler however loaded the machine is.
                 let hang = await #expect(throws: CallError.self) {
                     try await connection.unary(
-                        "/test.Probe/Hang", RawMessage(Array("deadline".utf8)), as: RawMessage.self, timeout: .milliseconds(300))
+                        "/test.Probe/Hang", RawMessage(Array("deadline".utf8)), as: RawMessage.self,
+                        metadata: ["grpc-timeout": "300m"])
                 }
                 #expect(hang?.code == .deadlineExceeded)
                 #expect(await eventually { server.probe.events("deadline") == [.started, .cancelled] })
@@ -158,7 +161,9 @@ struct FailureTests {
                 let call = try connection.makeCall("/test.Probe/HangStream", timeout: .milliseconds(100))
                 try await call.sendRaw(Array("stream-deadline".utf8))
                 #expect(await call.status().code == .deadlineExceeded)
-                #expect(await eventually { server.probe.events("stream-deadline") == [.started, .cancelled] })
+                // On a starved loop the timer may fire before the request is written; then the
+                // server never sees the call. If it did, its handler is cancelled.
+                #expect(await eventually { [[], [.started, .cancelled]].contains(server.probe.events("stream-deadline")) })
             }
         }
     }

@@ -132,11 +132,22 @@ struct StartUnaryTests {
                 #expect(unknown.result.status.code == .unimplemented)
                 #expect(unknown.result.message == nil)
 
+                // The server's deadline (grpc-timeout sent as-is, no client timer): the call always
+                // reaches the handler, whatever the machine's load, and the handler is cancelled.
                 let late = await Self.outcome(
-                    connection, "/test.Probe/Hang", Self.framed(RawMessage(Array("callback-deadline".utf8))), timeout: .milliseconds(200))
+                    connection, "/test.Probe/Hang", Self.framed(RawMessage(Array("callback-deadline".utf8))),
+                    metadata: ["grpc-timeout": "200m"])
                 #expect(late.onLoop)
                 #expect(late.result.status.code == .deadlineExceeded)
                 #expect(await eventually { server.probe.events("callback-deadline") == [.started, .cancelled] })
+
+                // The client's own timer: on a starved loop it may fire before the request is
+                // written, and then the server never sees the call; if it did, its handler is cancelled.
+                let timedOut = await Self.outcome(
+                    connection, "/test.Probe/Hang", Self.framed(RawMessage(Array("callback-timer".utf8))), timeout: .milliseconds(200))
+                #expect(timedOut.onLoop)
+                #expect(timedOut.result.status.code == .deadlineExceeded)
+                #expect(await eventually { [[], [.started, .cancelled]].contains(server.probe.events("callback-timer")) })
 
                 let cancelled = await Self.outcome(connection, "/test.Probe/Hang", Self.framed(RawMessage(Array("callback-cancel".utf8)))) {
                     call in
