@@ -28,6 +28,8 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     // Loop-confined state.
     private var streamID: Int32 = 0
     private var streamClosed = false
+    /// When the request's HEADERS frame was serialized for the socket (nil until then).
+    private var requestSentAt: NIODeadline?
 
     // Request side.
     private var outbound: ByteBuffer
@@ -72,6 +74,7 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
         var status: CallStatus
         var initialMetadata: Metadata?
         var messages: [ByteBuffer]
+        var requestSentAt: NIODeadline?
     }
 
     init(
@@ -220,7 +223,8 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     /// submitted; `completion` runs once, on the loop, when the call ends.
     func awaitUnary(_ completion: UnaryCompletion) {
         if let finalStatus {
-            completion.deliver(UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound))
+            completion.deliver(
+                UnaryOutcome(status: finalStatus, initialMetadata: responseMetadata, messages: inbound, requestSentAt: requestSentAt))
         } else {
             unaryCompletion = completion
         }
@@ -328,6 +332,10 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     // MARK: - Lifecycle (loop side)
 
     /// The request was handed to nghttp2 as `streamID`; arms the deadline.
+    func requestHeadersSent() {
+        if requestSentAt == nil { requestSentAt = .now() }
+    }
+
     func submitted(streamID: Int32) {
         self.streamID = streamID
         guard let deadline else { return }
@@ -390,7 +398,8 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
             self.unaryCompletion = nil
             let messages = inbound
             inbound.removeAll()
-            unaryCompletion.deliver(UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages))
+            unaryCompletion.deliver(
+                UnaryOutcome(status: status, initialMetadata: responseMetadata, messages: messages, requestSentAt: requestSentAt))
         }
         wakeReader()
     }

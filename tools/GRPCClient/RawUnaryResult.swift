@@ -13,15 +13,20 @@ public struct RawUnaryResult: Sendable {
     public var initialMetadata: Metadata
     /// The response message payload (without the 5-byte prefix, decompressed).
     public var message: ByteBuffer?
+    /// When the request's HEADERS frame went to the socket; nil when it never did (the call
+    /// failed before it was sent). Load tools time "from the actual send" with it.
+    public var requestSentAt: NIODeadline?
 
-    public init(status: CallStatus, initialMetadata: Metadata, message: ByteBuffer?) {
+    public init(status: CallStatus, initialMetadata: Metadata, message: ByteBuffer?, requestSentAt: NIODeadline? = nil) {
         self.status = status
         self.initialMetadata = initialMetadata
         self.message = message
+        self.requestSentAt = requestSentAt
     }
 
     init(_ outcome: ClientCall.UnaryOutcome) {
         self.initialMetadata = outcome.initialMetadata ?? Metadata()
+        self.requestSentAt = outcome.requestSentAt
         guard outcome.status.code == .ok else {
             self.status = outcome.status
             self.message = nil

@@ -115,8 +115,12 @@ struct StartUnaryTests {
             try await server.withConnection { connection in
                 let binary: [UInt8] = [0, 1, 2, 0xFE, 0xFF]
                 let metadata: Metadata = ["x-grpc-test-echo-initial": "hello, world", "x-grpc-test-echo-trailing-bin": .binary(binary)]
+                let before = NIODeadline.now()
                 let done = await Self.outcome(connection, Self.echo, Self.framed(Bench_V1_EchoRequest(payload: [1])), metadata: metadata)
+                let after = NIODeadline.now()
                 #expect(done.onLoop)
+                // Stamped when the request's HEADERS frame went to the socket.
+                #expect(done.result.requestSentAt.map { before <= $0 && $0 <= after } == true)
                 #expect(done.result.status.code == .ok)
                 #expect(done.result.initialMetadata["x-grpc-test-echo-initial"] == "hello, world")
                 #expect(done.result.status.trailers.binary("x-grpc-test-echo-trailing-bin") == binary)

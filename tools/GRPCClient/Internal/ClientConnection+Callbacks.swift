@@ -73,6 +73,14 @@ func clientOnStreamClose(session: OpaquePointer?, streamID: Int32, errorCode: UI
     return 0
 }
 
+/// A request's HEADERS frame was serialized for the socket (the write follows in the same
+/// flush): the moment the call really went out, for load tools timing "from the send".
+func clientOnFrameSend(session: OpaquePointer?, frame: UnsafePointer<nghttp2_frame>?, userData: UnsafeMutableRawPointer?) -> Int32 {
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    connection(userData).call(frame.pointee.hd.stream_id)?.requestHeadersSent()
+    return 0
+}
+
 func clientOnFrameNotSend(
     session: OpaquePointer?, frame: UnsafePointer<nghttp2_frame>?, libraryError: Int32, userData: UnsafeMutableRawPointer?
 ) -> Int32 {

@@ -19,6 +19,7 @@ enum ClientSession {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, clientOnDataChunkRecv)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, clientOnStreamClose)
         nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, clientOnFrameNotSend)
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, clientOnFrameSend)
 
         var options: OpaquePointer?
         precondition(nghttp2_option_new(&options) == 0, "nghttp2_option_new failed")

@@ -20,7 +20,8 @@ public struct RPCStatistics: Sendable {
     /// Exact sum, for an exact mean (the histogram rounds to 3 significant digits).
     public var latencySum: UInt64 = 0
     /// Open loop: how late calls were sent after their scheduled time (the client's own
-    /// queueing, which the latency above includes and a tool timing from the actual send
+    /// queueing and request building, up to the moment a unary call's HEADERS frame went to
+    /// the socket, which the latency above includes and a tool timing from the actual send
     /// does not). Sum (for the mean) and worst, in nanoseconds; zero in a closed loop.
     public var sendDelaySum: UInt64 = 0
     public var sendDelayMax: UInt64 = 0

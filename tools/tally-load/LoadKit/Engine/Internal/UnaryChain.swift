@@ -26,7 +26,9 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
     private struct InFlight {
         var workload: Int
         var started: UInt64
-        /// When it was actually sent (later than `started` when the open loop ran late).
+        /// When the chain started it. At a fixed rate the completion replaces this with the moment
+        /// its HEADERS frame went to the socket, so "from the send" is timed as h2load and ghz
+        /// time it, without the tool's own request building (the scheduled figure keeps it).
         var sent: UInt64
         var measured: Bool
         var bytesSent: Int
@@ -162,7 +164,9 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
             outcome = CallOutcome(
                 status: result.status.code.name, message: result.status.message, messagesSent: 1, bytesSent: call.bytesSent)
         }
-        record(outcome, workload: call.workload, started: call.started, sent: call.sent, measured: call.measured)
+        var sent = call.sent
+        if plan.isOpenLoop, let requestSentAt = result.requestSentAt { sent = max(requestSentAt.uptimeNanoseconds, sent) }
+        record(outcome, workload: call.workload, started: call.started, sent: sent, measured: call.measured)
         if !connection.isAcceptingCalls {
             // The connection is gone: this slot's further calls could only fail at once.
             exit(.stop)
