@@ -106,3 +106,27 @@ def channel(tally):
     import grpc
     with grpc.insecure_channel(tally, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as ch:
         yield ch
+
+
+@pytest.fixture
+def events(stubs, channel):
+    """(events_pb2, EventServiceStub) on the session's Tally."""
+    from tally.v1 import events_pb2, events_pb2_grpc
+    return events_pb2, events_pb2_grpc.EventServiceStub(channel)
+
+
+@pytest.fixture
+def boards(stubs, channel):
+    """(leaderboard_pb2, LeaderboardServiceStub) on the session's Tally."""
+    from tally.v1 import leaderboard_pb2, leaderboard_pb2_grpc
+    return leaderboard_pb2, leaderboard_pb2_grpc.LeaderboardServiceStub(channel)
+
+
+def eventually(check, timeout=20.0):
+    """Polls `check` until it returns something truthy or `timeout` seconds pass; returns its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)

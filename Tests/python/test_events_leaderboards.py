@@ -6,37 +6,16 @@ import uuid
 import grpc
 import pytest
 
-from conftest import ADMIN
+from conftest import ADMIN, eventually
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def events(stubs, channel):
-    from tally.v1 import events_pb2, events_pb2_grpc
-    return events_pb2, events_pb2_grpc.EventServiceStub(channel)
-
-
-@pytest.fixture
-def boards(stubs, channel):
-    from tally.v1 import leaderboard_pb2, leaderboard_pb2_grpc
-    return leaderboard_pb2, leaderboard_pb2_grpc.LeaderboardServiceStub(channel)
-
-
 def event(pb, type_="app_launched", user="u", score=0, tournament="", id_=None):
     return pb.Event(id=id_ or unique("ev"), type=type_, user_id=user, client_time_ms=int(time.time() * 1000),
                     score=score, tournament_id=tournament, attributes={"platform": "android"})
-
-
-def eventually(check, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
 
 
 def test_track_accepts_rejects_and_dedupes(events):

@@ -188,6 +188,9 @@ public final class LeaderboardStore: Sendable {
 
     /// The user's rank with `neighbours` entries above and below; nil when the user has no
     /// score on the board.
+    /// The `Rank` answer cache of this instance.
+    public var rankCacheStatistics: CacheStatistics { rankCache.statistics }
+
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {

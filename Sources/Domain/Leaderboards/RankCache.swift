@@ -20,6 +20,8 @@ final class RankCache: Sendable {
     private struct State {
         var entries: [Key: Entry] = [:]
         var generations: [BoardID: Int] = [:]
+        var hits = 0
+        var misses = 0
     }
 
     private let ttl: Duration
@@ -37,7 +39,11 @@ final class RankCache: Sendable {
         return state.withLock { state in
             guard let entry = state.entries[Key(board: board, user: user, neighbours: neighbours)],
                 entry.expires > now, entry.generation == state.generations[board, default: 0]
-            else { return nil }
+            else {
+                state.misses += 1
+                return nil
+            }
+            state.hits += 1
             return entry.window
         }
     }
@@ -60,4 +66,9 @@ final class RankCache: Sendable {
     }
 
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// Entries (live or not yet swept), hits and misses; zeros when the cache is off (TTL 0).
+    var statistics: CacheStatistics {
+        state.withLock { CacheStatistics(entries: $0.entries.count, hits: $0.hits, misses: $0.misses) }
+    }
 }

@@ -11,10 +11,11 @@ final class ConnectionRegistry: Sendable {
 
     private let limit: Int
     private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
-    let statistics = ServerStatistics()
+    let statistics: ServerStatistics
 
-    init(limit: Int) {
+    init(limit: Int, statistics: ServerStatistics) {
         self.limit = limit
+        self.statistics = statistics
     }
 
     /// Registers a new connection; false when the limit is reached.

@@ -20,8 +20,12 @@ public final class GRPCServer: Sendable {
 
     /// `group`: loops to serve on, shared with other parts (e.g. the Redis client, so handlers
     /// reach Redis without a thread hop); by default the server makes its own
-    /// (`configuration.eventLoops` of them) and stops them at shutdown.
-    public init(configuration: ServerConfiguration, router: RPCRouter, logger: Logger, group: MultiThreadedEventLoopGroup? = nil) {
+    /// (`configuration.eventLoops` of them) and stops them at shutdown. `statistics`: the
+    /// counters to keep (pass one made earlier when a service reports them).
+    public init(
+        configuration: ServerConfiguration, router: RPCRouter, logger: Logger, group: MultiThreadedEventLoopGroup? = nil,
+        statistics: ServerStatistics = ServerStatistics()
+    ) {
         self.configuration = configuration
         self.router = router
         self.logger = logger
@@ -32,8 +36,8 @@ public final class GRPCServer: Sendable {
             executors[ObjectIdentifier(loop)] = EventLoopTaskExecutor(eventLoop: loop)
         }
         self.executors = executors
-        self.registry = ConnectionRegistry(limit: configuration.maxConnections)
-        self.statistics = registry.statistics
+        self.registry = ConnectionRegistry(limit: configuration.maxConnections, statistics: statistics)
+        self.statistics = statistics
     }
 
     /// The event loops serving connections; other parts (e.g. a Redis client with one

@@ -157,6 +157,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         guard let session else { return }
         closing = true
         for stream in streams.values { stream.streamClosed() }
+        registry.statistics.streamsClosed(streams.count)
         streams.removeAll()
         deadlineTimer?.cancel()
         keepaliveTimer?.cancel()
@@ -222,6 +223,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         guard let session else { return }
         let stream = ServerStream(id: id, connection: self)
         streams[id] = stream
+        registry.statistics.streamOpened()
         nghttp2_session_set_stream_user_data(session, id, Unmanaged.passUnretained(stream).toOpaque())
         idleTimer?.cancel()
         idleTimer = nil
@@ -306,6 +308,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     func streamClosed(id: Int32, errorCode: UInt32) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        registry.statistics.streamsClosed(1)
         stream.streamClosed()
         if streams.isEmpty {
             if draining { closeIfDrained() } else { scheduleIdleTimer() }

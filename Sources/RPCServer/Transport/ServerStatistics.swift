@@ -1,8 +1,10 @@
 import Synchronization
 
-/// Process-wide counters of the transport, read by health and admin stats.
+/// Process-wide counters of the transport, read by health and admin stats. Made before the
+/// server (`GRPCServer(statistics:)`) so services created first, like AdminService, can read it.
 public final class ServerStatistics: Sendable {
     private let connections = Atomic<Int>(0)
+    private let streams = Atomic<Int>(0)
     private let connectionsTotal = Atomic<Int>(0)
     private let connectionsRefused = Atomic<Int>(0)
     private let callsOK = Atomic<Int>(0)
@@ -10,11 +12,18 @@ public final class ServerStatistics: Sendable {
 
     public struct Snapshot: Sendable, Hashable {
         public var openConnections: Int
+        /// HTTP/2 streams open on all connections (calls in progress, or just closing).
+        public var openStreams: Int
         public var totalConnections: Int
         public var refusedConnections: Int
         public var callsSucceeded: Int
         public var callsFailed: Int
     }
+
+    public init() {}
+
+    func streamOpened() { streams.add(1, ordering: .relaxed) }
+    func streamsClosed(_ count: Int) { streams.subtract(count, ordering: .relaxed) }
 
     func connectionOpened() {
         connections.add(1, ordering: .relaxed)
@@ -31,6 +40,7 @@ public final class ServerStatistics: Sendable {
     public var snapshot: Snapshot {
         Snapshot(
             openConnections: connections.load(ordering: .relaxed),
+            openStreams: streams.load(ordering: .relaxed),
             totalConnections: connectionsTotal.load(ordering: .relaxed),
             refusedConnections: connectionsRefused.load(ordering: .relaxed),
             callsSucceeded: callsOK.load(ordering: .relaxed),

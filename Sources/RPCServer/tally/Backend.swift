@@ -18,6 +18,9 @@ struct Backend {
     let redis: RedisClient
     let subscriber: RedisSubscriber
     let database: PostgresDatabase
+    /// What AdminService reports on besides the transport.
+    let queues: [JobQueue]
+    let leaderboards: LeaderboardStore
 
     static func make(_ env: Environment, group: MultiThreadedEventLoopGroup, health: HealthStatusBoard, logger: Logger) throws -> Backend? {
         guard let redisURL = env.string(nil, "REDIS_URL"),
@@ -74,7 +77,16 @@ struct Backend {
             PartitionMaintenance(partitions: partitions, logger: logger),
             DependencyMonitor(redis: redis, database: database, ingestor: ingestor, limiter: limiter, health: health, logger: logger),
         ]
-        return Backend(services: services, lifecycle: lifecycle, redis: redis, subscriber: subscriber, database: database)
+        return Backend(
+            services: services, lifecycle: lifecycle, redis: redis, subscriber: subscriber, database: database, queues: [queue],
+            leaderboards: leaderboards)
+    }
+
+    /// The pools, queues and caches of `tally.v1.AdminService`.
+    func report(into sources: inout AdminService.Sources) {
+        sources.pools = [("primary", database.primary)] + (database.replica.map { [("replica", $0)] } ?? [])
+        sources.queues = queues
+        sources.caches = [("rank", { [leaderboards] in leaderboards.rankCacheStatistics })]
     }
 
     func shutdown() async {

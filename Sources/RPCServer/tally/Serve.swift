@@ -1,5 +1,6 @@
 import ArgumentParser
 import Domain
+import Foundation
 import Logging
 import NIOPosix
 import RPCServer
@@ -58,6 +59,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0); they run when DATABASE_URL is set.")
     var noMigrate = false
 
+    @Option(help: "This instance's name in AdminService stats (env TALLY_INSTANCE_ID, default <host name>-<pid>).")
+    var instanceId: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -82,12 +86,16 @@ struct Serve: AsyncParsableCommand {
             router.register(EchoService())
         }
         for service in backend?.services ?? [] { router.register(service) }
+        let statistics = ServerStatistics()
+        var admin = AdminService.Sources(instanceID: instanceID(env), server: statistics, health: health)
+        backend?.report(into: &admin)
+        router.register(AdminService(sources: admin, admin: AdminKey(env.string(nil, "ADMIN_KEY"))))
         router.register(HealthService(board: health))
         router.register(ReflectionService(servedServices: router.serviceNames))
         health.set("", .serving)
         for service in router.serviceNames { health.set(service, .serving) }
 
-        let grpc = GRPCServer(configuration: server, router: router, logger: logger, group: loops)
+        let grpc = GRPCServer(configuration: server, router: router, logger: logger, group: loops, statistics: statistics)
         // Shutdown runs in reverse: the server drains its calls first, the workers their jobs,
         // and the database pools close last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = (backend?.lifecycle ?? []).map { .init(service: $0) }
@@ -97,6 +105,11 @@ struct Serve: AsyncParsableCommand {
         try await group.run()
         await backend?.shutdown()
         try await loops.shutdownGracefully()
+    }
+
+    /// How this instance names itself in admin stats: `--instance-id`, or host name and pid.
+    private func instanceID(_ env: Environment) -> String {
+        env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     }
 
     private func serverConfiguration(_ env: Environment) throws -> ServerConfiguration {

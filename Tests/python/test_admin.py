@@ -1,0 +1,85 @@
+"""AdminService over the wire with grpcio: the admin key, the instance/pool/queue/cache
+snapshot, per-queue stats and flat metrics, against a Tally on the run's PostgreSQL and Redis."""
+import time
+import uuid
+
+import grpc
+import pytest
+
+from conftest import ADMIN, eventually
+
+
+@pytest.fixture
+def admin(stubs, channel):
+    from tally.v1 import admin_pb2, admin_pb2_grpc
+    return admin_pb2, admin_pb2_grpc.AdminServiceStub(channel)
+
+
+def test_every_method_needs_the_admin_key(admin):
+    pb, stub = admin
+    for call, request in ((stub.Stats, pb.StatsRequest()), (stub.Metrics, pb.MetricsRequest()),
+                          (stub.QueueStats, pb.QueueStatsRequest())):
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as info:
+            call(request, metadata=(("x-admin-key", "wrong"),), timeout=10)
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_stats_reports_instance_pools_queues_and_caches(admin):
+    pb, stub = admin
+    first = stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10)
+    second = stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10)
+    instance = second.instance
+    assert instance.instance_id and instance.uptime_seconds >= 0 and not instance.degraded
+    assert instance.open_connections >= 1 and instance.open_streams >= 1  # this call's own
+    assert instance.calls_succeeded >= first.instance.calls_succeeded + 1
+    primary = {p.name: p for p in second.pools}["primary"]
+    assert primary.max >= 1 and primary.total >= primary.idle + primary.in_use
+    assert [q.name for q in second.queues] == ["events"]
+    assert [c.name for c in second.caches] == ["rank"]
+
+
+def test_rank_lookups_count_as_cache_hits_or_misses(admin, boards):
+    pb, stub = admin
+    lb, board_stub = boards
+    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    board_stub.Submit(lb.SubmitRequest(board_id=board, user_id="ann", score=5), metadata=ADMIN, timeout=10)
+
+    def lookups():
+        rank = {c.name: c for c in stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10).caches}["rank"]
+        return rank.hits + rank.misses, rank.hits
+    before, _ = lookups()
+    for _ in range(2):
+        board_stub.Rank(lb.RankRequest(board_id=board, user_id="ann"), timeout=10)
+    after, hits = lookups()
+    assert after - before == 2  # each lookup is exactly one hit or one miss
+
+
+def test_queue_stats_one_all_and_unknown(admin, events):
+    pb, stub = admin
+    ev, event_stub = events
+    assert [q.name for q in stub.QueueStats(pb.QueueStatsRequest(), metadata=ADMIN, timeout=10).queues] == ["events"]
+    before = stub.QueueStats(pb.QueueStatsRequest(queue="events"), metadata=ADMIN, timeout=10).queues[0].completed
+    event = ev.Event(id=f"adm-{uuid.uuid4().hex}", type="app_launched", user_id="u", client_time_ms=int(time.time() * 1000))
+    assert list(event_stub.Track(ev.TrackRequest(events=[event]), timeout=10).accepted_ids) == [event.id]
+    done = eventually(lambda: stub.QueueStats(pb.QueueStatsRequest(queue="events"), metadata=ADMIN,
+                                              timeout=10).queues[0].completed > before)
+    assert done, "the queue never counted the tracked event's job as completed"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.QueueStats(pb.QueueStatsRequest(queue="nope"), metadata=ADMIN, timeout=10)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert info.value.details() == 'unknown queue "nope" (queues: events)'
+
+
+def test_metrics_flatten_the_snapshot_and_filter_by_prefix(admin):
+    pb, stub = admin
+    everything = stub.Metrics(pb.MetricsRequest(), metadata=ADMIN, timeout=10).metrics
+    calls = {m.labels["outcome"]: m.value for m in everything if m.name == "tally_calls_total"}
+    assert set(calls) == {"ok", "failed"} and calls["ok"] >= 1
+    assert any(m.name == "tally_queue_jobs" and m.labels == {"queue": "events", "state": "waiting"} for m in everything)
+    pools = stub.Metrics(pb.MetricsRequest(prefix="tally_db_pool_"), metadata=ADMIN, timeout=10).metrics
+    assert pools and all(m.name.startswith("tally_db_pool_") for m in pools)
+    assert {m.labels["pool"] for m in pools} == {"primary"}
+    assert not stub.Metrics(pb.MetricsRequest(prefix="no_such_metric"), metadata=ADMIN, timeout=10).metrics
