@@ -74,10 +74,21 @@ public struct EventValidator: Sendable {
     private static func textProblem(_ text: String, max: Int) -> String? {
         if text.isEmpty { return "must not be empty" }
         if text.utf8.count > max { return "longer than \(max) bytes" }
-        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "must not contain control characters"
-        }
+        if containsControlCharacter(text) { return "must not contain control characters" }
         return nil
+    }
+
+    /// Whether `text` has a character of Unicode's "control" category (Cc), which is exactly
+    /// U+0000-U+001F and U+007F-U+009F. Checked on the UTF-8 bytes (U+0080-U+009F are C2 80 to
+    /// C2 9F; C2 is never a continuation byte): a Unicode property lookup per scalar cost 15%
+    /// of the server's CPU under event ingestion.
+    static func containsControlCharacter(_ text: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) { return true }
+            previous = byte
+        }
+        return false
     }
 
     /// Client text echoed in an error, kept short.

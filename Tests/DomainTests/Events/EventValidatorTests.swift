@@ -1,5 +1,5 @@
 import Codec
-import Domain
+@testable import Domain
 import Testing
 
 @Suite struct EventValidatorTests {
@@ -61,5 +61,19 @@ import Testing
             try validator.checkBatchSize(0)
         }
         #expect(throws: Never.self) { try validator.checkBatchSize(100) }
+    }
+
+    @Test("the control-character check on UTF-8 bytes agrees with Unicode's Cc category")
+    func controlCharactersMatchUnicode() {
+        // Every scalar with one- and two-byte encodings (where Cc lives and where a C2-led pair
+        // could be mistaken), a span of three-byte ones, and some four-byte ones.
+        let values = Array(0..<0x3000) + [0xFEFF, 0xFFFD, 0x1_0000, 0x1_F600, 0x10_FFFF]
+        for value in values {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let text = "a" + String(Character(scalar)) + "b"
+            #expect(
+                EventValidator.containsControlCharacter(text) == (scalar.properties.generalCategory == .control),
+                "U+\(String(value, radix: 16, uppercase: true))")
+        }
     }
 }
