@@ -1,4 +1,4 @@
-import Codec
+@testable import Codec
 import NIOCore
 import Testing
 
@@ -103,5 +103,30 @@ struct MessageDeframerTests {
         } catch {
             #expect(error.code == .internalError)
         }
+    }
+
+    @Test("a long stream whose messages straddle DATA frames keeps a bounded buffer while payloads are still held")
+    func boundedBufferAcrossStraddlingMessages() throws {
+        let payload = Array(repeating: UInt8(9), count: 1000)
+        let wire = (0..<2000).flatMap { _ in frame(payload) }  // 1005 bytes a message
+        var deframer = MessageDeframer(maxMessageSize: 4096, encoding: nil)
+        var held: [ByteBuffer] = []  // payloads queued for a handler share the buffer's storage
+        var received = 0
+        var largest = 0
+        var offset = 0
+        while offset < wire.count {
+            let end = min(wire.count, offset + 1500)
+            wire[offset..<end].withUnsafeBytes { deframer.append($0) }
+            while let message = try deframer.next() {
+                #expect(message.readableBytes == payload.count)
+                held.append(message)
+                received += 1
+            }
+            if held.count > 8 { held.removeFirst(4) }
+            largest = max(largest, deframer.bufferCapacity)
+            offset = end
+        }
+        #expect(received == 2000)
+        #expect(largest <= 8 * 1024, "the buffer grew to \(largest) bytes")
     }
 }
