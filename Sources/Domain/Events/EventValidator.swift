@@ -83,8 +83,13 @@ public struct EventValidator: Sendable {
     /// C2 9F; C2 is never a continuation byte): a Unicode property lookup per scalar cost 15%
     /// of the server's CPU under event ingestion.
     static func containsControlCharacter(_ text: String) -> Bool {
+        if let found = text.utf8.withContiguousStorageIfAvailable(containsControlCharacter) { return found }
+        return containsControlCharacter(Array(text.utf8))
+    }
+
+    private static func containsControlCharacter(_ bytes: some Collection<UInt8>) -> Bool {
         var previous: UInt8 = 0
-        for byte in text.utf8 {
+        for byte in bytes {
             if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) { return true }
             previous = byte
         }
