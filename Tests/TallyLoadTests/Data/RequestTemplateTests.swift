@@ -1,4 +1,5 @@
 import Codec
+import Foundation
 import LoadKit
 import Testing
 
@@ -40,6 +41,18 @@ struct RequestTemplateTests {
             #expect(event.clientTimeMs > 1_600_000_000_000)
             #expect(event.level == 7)
             #expect(event.attributes == ["k": "v-17"])
+        }
+    }
+
+    @Test("{{uuid}} gives distinct version-4 UUIDs in canonical lowercase text")
+    func uuids() throws {
+        let bytes = try encode(#"{"events": ["{{repeat}}", {"id": "{{uuid}}"}]}"#, "tally.v1.TrackRequest", batch: 200)
+        let ids = try Tally_V1_TrackRequest(protobuf: bytes).events.map(\.id)
+        #expect(Set(ids).count == 200)
+        for id in ids {
+            #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+            let characters = Array(id)
+            #expect(characters.count == 36 && characters[14] == "4" && "89ab".contains(characters[19]), "\(id)")
         }
     }
 

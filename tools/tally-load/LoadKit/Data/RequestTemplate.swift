@@ -41,9 +41,26 @@ public struct RequestTemplate: Sendable {
 struct MessagePlan: Sendable {
     enum Part: Sendable {
         case constant([UInt8])
-        case value(FieldSchema, ValuePlan)
+        case value(FieldValue)
         /// `count` nil: `--batch-size`.
-        case repeated(FieldSchema, count: Int?, ValuePlan)
+        case repeated(FieldValue, count: Int?)
+    }
+
+    /// A field and the plan of its value, behind one reference: a request walks its plan once
+    /// per field value, and copying a field's schema (its names) at each step was 17% of the
+    /// load tool's CPU on 100-event batches.
+    final class FieldValue: Sendable {
+        let field: FieldSchema
+        let value: ValuePlan
+
+        init(_ field: FieldSchema, _ value: ValuePlan) {
+            self.field = field
+            self.value = value
+        }
+
+        func encode(into writer: inout ProtobufWriter, context: inout GeneratorContext, schema: ProtoSchema) throws(LoadError) {
+            try value.encode(field, into: &writer, context: &context, schema: schema)
+        }
     }
 
     var parts: [Part]
@@ -79,7 +96,7 @@ struct MessagePlan: Sendable {
                             throw LoadError.usage("\(fieldPath): {{repeat}} must be followed by the element to repeat")
                         }
                         let value = try ValuePlan.compile(elements[index + 1], field: field, schema: schema, path: "\(fieldPath)[]")
-                        plan.parts.append(.repeated(field, count: count, value))
+                        plan.parts.append(.repeated(FieldValue(field, value), count: count))
                         index += 2
                     } else {
                         try plan.append(field, try ValuePlan.compile(elements[index], field: field, schema: schema, path: "\(fieldPath)[\(index)]"), schema: schema)
@@ -119,7 +136,7 @@ struct MessagePlan: Sendable {
                 parts.append(.constant(writer.bytes))
             }
         } else {
-            parts.append(.value(field, value))
+            parts.append(.value(FieldValue(field, value)))
         }
     }
 
@@ -127,10 +144,10 @@ struct MessagePlan: Sendable {
         for part in parts {
             switch part {
             case .constant(let bytes): writer.bytes.append(contentsOf: bytes)
-            case .value(let field, let value): try value.encode(field, into: &writer, context: &context, schema: schema)
-            case .repeated(let field, let count, let value):
+            case .value(let value): try value.encode(into: &writer, context: &context, schema: schema)
+            case .repeated(let value, let count):
                 for _ in 0..<(count ?? context.batchSize) {
-                    try value.encode(field, into: &writer, context: &context, schema: schema)
+                    try value.encode(into: &writer, context: &context, schema: schema)
                 }
             }
         }

@@ -143,12 +143,32 @@ public enum TemplateFunction: Sendable, Hashable {
         var low = random.next() ^ runSalt.low
         high = (high & ~0xF000) | 0x4000  // version 4
         low = (low & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)  // RFC 4122 variant
-        func hex(_ value: UInt64, _ digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: digits - text.count) + text
+        // Written digit by digit into the string's own storage: built from string pieces,
+        // this was 30% of the load tool's CPU when every event of a batch takes a fresh id.
+        return String(unsafeUninitializedCapacity: 36) { text in
+            let digits: StaticString = "0123456789abcdef"
+            var index = 0
+            func put(_ value: UInt64, _ count: Int) {
+                for shift in stride(from: (count - 1) * 4, through: 0, by: -4) {
+                    text[index] = digits.utf8Start[Int((value >> UInt64(shift)) & 0xF)]
+                    index += 1
+                }
+            }
+            func dash() {
+                text[index] = UInt8(ascii: "-")
+                index += 1
+            }
+            put(high >> 32, 8)
+            dash()
+            put(high >> 16, 4)
+            dash()
+            put(high, 4)
+            dash()
+            put(low >> 48, 4)
+            dash()
+            put(low, 12)
+            return index
         }
-        return "\(hex(high >> 32, 8))-\(hex((high >> 16) & 0xFFFF, 4))-\(hex(high & 0xFFFF, 4))-"
-            + "\(hex(low >> 48, 4))-\(hex(low & 0xFFFF_FFFF_FFFF, 12))"
     }
 
     private static func unixMilliseconds() -> Int64 {
