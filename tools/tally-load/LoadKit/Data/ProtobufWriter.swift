@@ -90,7 +90,12 @@ struct ProtobufWriter {
             tag(number, .varint)
             varint(flag ? 1 : 0)
         case .string:
-            lengthDelimited(number, Array(value.text.utf8))
+            var text = value.text
+            text.withUTF8 { utf8 in  // no intermediate array per string value
+                tag(number, .lengthDelimited)
+                varint(UInt64(utf8.count))
+                bytes.append(contentsOf: utf8)
+            }
         case .bytes:
             switch value {
             case .bytes(let raw): lengthDelimited(number, raw)
