@@ -48,6 +48,29 @@ struct PostgresExecutorTests {
         await database.drop()
     }
 
+    /// A job the thread enqueued itself (a child task, in its next-job slot) runs on another
+    /// thread while that thread blocks inline: here the blocked statement waits for the child's
+    /// insert, so a child stuck behind it would end in the statement timeout instead.
+    @Test func aJobQueuedOnTheThreadRunsWhileItBlocks() async throws {
+        let database = try await TestDatabase.create()
+        let pool = database.pool(max: 2)
+        _ = try await pool.query("CREATE TABLE signal (id int)")
+        try await withTaskExecutorPreference(pool.taskExecutor) { () async throws in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await pool.query("INSERT INTO signal VALUES (1)") }
+                _ = try await pool.withConnection { connection in
+                    try await connection.query(
+                        "DO $$ BEGIN WHILE NOT EXISTS (SELECT 1 FROM signal) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$",
+                        timeout: .seconds(10))
+                }
+                try await group.waitForAll()
+            }
+        }
+        #expect(try await pool.query("SELECT count(*) FROM signal").scalar(Int.self) == 1)
+        await pool.shutdown()
+        await database.drop()
+    }
+
     @Test func theDeadlineCancelsASleepOnTheExecutor() async throws {
         let database = try await TestDatabase.create()
         let pool = database.pool(max: 1)
