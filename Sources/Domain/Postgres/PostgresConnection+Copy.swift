@@ -1,10 +1,10 @@
 internal import NIOCore
-internal import NIOPosix
 
 extension PostgresConnection {
     /// Bulk-loads rows with `COPY table (columns) FROM STDIN`: rows are encoded straight into
-    /// 256 KiB chunks on the caller, and each chunk is sent on the blocking threads while the
-    /// next one is encoded, never one round trip per row. Returns the rows copied. `encode`
+    /// 256 KiB chunks on the caller, and each chunk is sent on another of the pool's threads
+    /// while the next one is encoded (also for a task on `taskExecutor`, whose start and end of
+    /// COPY run inline), never one round trip per row. Returns the rows copied. `encode`
     /// appends one row's fields in column order.
     ///
     /// In `.binary` format (the default) each value goes in its column type's binary form, so
@@ -43,7 +43,7 @@ extension PostgresConnection {
         // The chunk being sent while the next is encoded; at most one, so the connection is
         // used by one thread at a time.
         var inFlight: EventLoopFuture<Void>?
-        let threadPool = pool.executor.threadPool
+        let executor = pool.taskExecutor
         let loop = pool.timerLoop
         do {
             for element in rows {
@@ -54,7 +54,12 @@ extension PostgresConnection {
                     if Task.isCancelled { throw PostgresError(.cancelled, "task cancelled during COPY") }
                     let chunk = row.bytes
                     row.bytes.removeAll(keepingCapacity: true)
-                    inFlight = threadPool.runIfActive(eventLoop: loop) { try handle.sendCopyData(chunk) }
+                    let sent = loop.makePromise(of: Void.self)
+                    guard executor.submit({ sent.completeWith(Result { () throws(PostgresError) in try handle.sendCopyData(chunk) }) }) else {
+                        sent.fail(PostgresError(.poolClosed, "database pool is shut down"))
+                        throw PostgresError(.poolClosed, "database pool is shut down")
+                    }
+                    inFlight = sent.futureResult
                 }
             }
             try await inFlight?.get()
@@ -72,7 +77,7 @@ extension PostgresConnection {
             if handle.isOK {
                 // Ends COPY on the server so the connection is usable again (the server reports
                 // the abort as an error, which is swallowed: the caller's error is the news).
-                try? await pool.executor.run { () throws(PostgresError) in
+                try? await pool.taskExecutor.run { () throws(PostgresError) in
                     _ = try? handle.endCopy(abortReason: "aborted by the client")
                     if millis != nil, !handle.inTransaction { try handle.executeScript("SET statement_timeout TO DEFAULT") }
                 }

@@ -64,7 +64,7 @@ public struct PostgresConnection {
         } catch {
             if handle.isOK {
                 // Rollback must run even if the task was cancelled: it is not cancellable here.
-                try? await pool.executor.run { () throws(PostgresError) in try handle.executeScript("ROLLBACK") }
+                try? await pool.taskExecutor.run { () throws(PostgresError) in try handle.executeScript("ROLLBACK") }
             }
             throw error
         }
@@ -96,7 +96,8 @@ public struct PostgresConnection {
     }
 
     /// One round trip: `send` queues and sends the request on the calling thread without
-    /// blocking, the results are read on the pool's threads; a cancelled task sends PQcancel.
+    /// blocking, the results are read on the pool's threads (inline when the task is on one);
+    /// a cancelled task sends PQcancel from another of them.
     nonisolated(nonsending) func exchange(
         _ send: (ConnectionHandle) throws(PostgresError) -> ConnectionHandle.Exchange
     ) async throws -> [ResultHandle] {
@@ -109,13 +110,13 @@ public struct PostgresConnection {
     ) async throws -> T {
         if Task.isCancelled { throw PostgresError(.cancelled, "task cancelled before the statement was sent") }
         let handle = handle
-        let executor = pool.executor
+        let executor = pool.taskExecutor
         return try await withTaskCancellationHandler {
             try await executor.run(startingWith: { () throws(PostgresError) in try send(handle) }) { started throws(PostgresError) in
                 try receive(handle, started)
             }
         } onCancel: {
-            executor.submit { handle.sendCancel() }
+            executor.submitFirst { handle.sendCancel() }
         }
     }
 }

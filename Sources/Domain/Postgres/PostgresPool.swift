@@ -8,12 +8,16 @@ import Synchronization
 /// replacement of broken connections, with live `statistics`.
 ///
 /// Threading: libpq's calls block, so every one (connect, statement, COPY, pipeline, close,
-/// cancel) runs on the pool's own `NIOThreadPool` of `maxConnections + 1` threads (one per
-/// possible connection plus one for cancel requests), never on the cooperative pool or an
-/// event loop. A connection is leased to one task at a time, and that task runs each call on
-/// one of those threads while it awaits the result, so each `PGconn` is used by one thread at
-/// a time. Pool bookkeeping is a `Mutex`-guarded state machine (`PoolState`); waiters' timeouts
-/// are timers on an event loop of `eventLoopGroup`, and nothing else runs there.
+/// cancel) runs on the pool's own threads, `taskExecutor`: `maxConnections + 2` of them (one
+/// per possible connection plus spares for cancel requests and for the jobs of tasks that
+/// prefer the executor), never on the cooperative pool or an event loop. A task that prefers
+/// `taskExecutor` runs its calls inline on the thread it is on (send, then the blocking
+/// receive, no thread hand-off: DB-bound work such as a job's transaction belongs there);
+/// any other task sends a statement itself without blocking, then one of the threads receives
+/// the reply and resumes it. A connection is leased to one task at a time, so each `PGconn` is
+/// used by one thread at a time. Pool bookkeeping is a `Mutex`-guarded state machine
+/// (`PoolState`); waiters' timeouts are timers on an event loop of `eventLoopGroup`, and nothing
+/// else runs there.
 ///
 /// Healing: a connection that reports an error with libpq status BAD, or that the server wrote
 /// to or closed while it was idle (pg_terminate_backend, a restart), is closed and its slot
@@ -23,7 +27,9 @@ import Synchronization
 /// the pool as a `Service`, which also keeps `minConnections` open and closes idle ones.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
-    let executor: BlockingExecutor
+    /// The pool's threads as a `TaskExecutor`: tasks that prefer it run their statements inline
+    /// (see Threading above), e.g. `withTaskExecutorPreference(pool.taskExecutor) { ... }`.
+    public let taskExecutor: PostgresExecutor
     let state: Mutex<PoolState>
     let timerLoop: any EventLoop
     let logger: Logger
@@ -37,7 +43,7 @@ public final class PostgresPool: Sendable {
         precondition(configuration.maxConnections >= 1, "maxConnections must be at least 1")
         precondition(configuration.minConnections <= configuration.maxConnections, "minConnections must not exceed maxConnections")
         self.configuration = configuration
-        self.executor = BlockingExecutor(threads: configuration.maxConnections + 1)
+        self.taskExecutor = PostgresExecutor(threads: configuration.maxConnections + 2, name: "tally.postgres")
         self.state = Mutex(PoolState(min: configuration.minConnections, max: configuration.maxConnections))
         self.timerLoop = (eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).any()
         self.logger = logger
@@ -133,7 +139,7 @@ public final class PostgresPool: Sendable {
             return state.nextConnectionID
         }
         do {
-            let handle = try await executor.run { () throws(PostgresError) in try ConnectionHandle.connect(config, id: id) }
+            let handle = try await taskExecutor.run { () throws(PostgresError) in try ConnectionHandle.connect(config, id: id) }
             state.withLock { $0.connected() }
             handle.uses = 1
             return handle
@@ -207,7 +213,7 @@ public final class PostgresPool: Sendable {
         if handle.broken {
             logger.debug("discarding broken database connection", metadata: ["connection": "\(handle.id)"])
         }
-        try? await executor.run { handle.close() }
+        try? await taskExecutor.run { handle.close() }
         let waiter = state.withLock { $0.closeFinished() }
         resume(waiter, with: .success(.slot))
         signalIfDrained()
@@ -239,7 +245,7 @@ public final class PostgresPool: Sendable {
                 return state.nextConnectionID
             }
             do {
-                let handle = try await executor.run { () throws(PostgresError) in try ConnectionHandle.connect(config, id: id) }
+                let handle = try await taskExecutor.run { () throws(PostgresError) in try ConnectionHandle.connect(config, id: id) }
                 let (waiter, closed) = state.withLock { state -> (PoolState.Waiter?, Bool) in
                     if state.isClosed {
                         state.connecting -= 1
@@ -265,7 +271,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Fails waiters, closes idle connections, waits for leased ones to come back and close,
-    /// then stops the blocking threads. Idempotent.
+    /// then stops the threads. Idempotent.
     public func shutdown() async {
         let (idle, waiters) = state.withLock { $0.close() }
         for waiter in waiters {
@@ -280,7 +286,7 @@ public final class PostgresPool: Sendable {
             }
             if drained { continuation.resume() }
         }
-        await executor.shutdown()
+        await taskExecutor.shutdown()
     }
 
     static func describe(_ duration: Duration) -> String {

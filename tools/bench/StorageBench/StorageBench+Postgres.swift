@@ -4,7 +4,8 @@ import Domain
 import Foundation
 
 /// `storage-bench postgres`: (a) the pool's overhead on a trivial statement against a raw
-/// libpq round trip on one connection, in the same run; (b) COPY of event rows into the
+/// libpq round trip on one connection, in the same run, from an ordinary task and from a task
+/// on the pool's `taskExecutor`; (b) COPY of event rows into the
 /// partitioned events table. Runs in a fresh database it drops afterwards.
 struct PostgresBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct PostgresBench: AsyncParsableCommand {
     @Option(help: "SELECT 1 round trips per measurement.")
     var iterations = 20_000
 
-    @Option(help: "Rounds of (raw, pool) measurements; the best of each is compared.")
+    @Option(help: "Rounds of (raw, pool, pool on taskExecutor) measurements; the best of each is compared.")
     var rounds = 3
 
     @Option(help: "Event rows to COPY.")
@@ -57,22 +58,40 @@ struct PostgresBench: AsyncParsableCommand {
         let n = iterations
         var bestRaw = Duration.seconds(1_000_000)
         var bestPool = Duration.seconds(1_000_000)
+        var bestOnExecutor = Duration.seconds(1_000_000)
         for round in 1...rounds {
             let raw = try await Self.onThread { () throws -> Duration in try Self.rawLibpq(conninfo: conninfo, iterations: n) }
-            _ = try await pool.query("SELECT 1")  // connected and warm
-            for _ in 0..<1000 { _ = try await pool.query("SELECT 1") }
-            let clock = ContinuousClock()
-            let pooled = try await clock.measure {
-                for _ in 0..<n { _ = try await pool.query("SELECT 1") }
+            // From an ordinary task: each statement's reply is received on a pool thread, which
+            // then resumes the task on the cooperative pool.
+            let pooled = try await Self.measure(pool: pool, iterations: n)
+            // From a task on the pool's executor: each statement runs inline on its thread.
+            let onExecutor = try await withTaskExecutorPreference(pool.taskExecutor) {
+                try await Self.measure(pool: pool, iterations: n)
             }
             bestRaw = min(bestRaw, raw)
             bestPool = min(bestPool, pooled)
-            print("  round \(round): raw libpq \(Self.micros(raw, n)) us/op, pool \(Self.micros(pooled, n)) us/op")
+            bestOnExecutor = min(bestOnExecutor, onExecutor)
+            print("  round \(round): raw libpq \(Self.micros(raw, n)) us/op, pool \(Self.micros(pooled, n)) us/op, "
+                + "pool on taskExecutor \(Self.micros(onExecutor, n)) us/op")
         }
-        let ratio = Double(bestPool.components.attoseconds / 1_000_000_000 + bestPool.components.seconds * 1_000_000_000)
-            / Double(bestRaw.components.attoseconds / 1_000_000_000 + bestRaw.components.seconds * 1_000_000_000)
-        print("  best: raw \(Self.micros(bestRaw, n)) us/op, pool \(Self.micros(bestPool, n)) us/op, ratio \(String(format: "%.3f", ratio))x (target < 1.2x)")
+        print("  best: raw \(Self.micros(bestRaw, n)) us/op; pool \(Self.micros(bestPool, n)) us/op, ratio "
+            + "\(Self.ratio(bestPool, bestRaw))x; pool on taskExecutor \(Self.micros(bestOnExecutor, n)) us/op, ratio "
+            + "\(Self.ratio(bestOnExecutor, bestRaw))x (target < 1.2x)")
         print("  pool: \(pool.statistics)")
+    }
+
+    /// `iterations` sequential `pool.query("SELECT 1")` after a warm-up, from the calling task.
+    private static func measure(pool: PostgresPool, iterations: Int) async throws -> Duration {
+        _ = try await pool.query("SELECT 1")  // connected and warm
+        for _ in 0..<1000 { _ = try await pool.query("SELECT 1") }
+        return try await ContinuousClock().measure {
+            for _ in 0..<iterations { _ = try await pool.query("SELECT 1") }
+        }
+    }
+
+    private static func ratio(_ duration: Duration, _ baseline: Duration) -> String {
+        func nanos(_ d: Duration) -> Double { Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9 }
+        return String(format: "%.3f", nanos(duration) / nanos(baseline))
     }
 
     /// The baseline: PQexecParams on one connection, on a plain thread, nothing else.

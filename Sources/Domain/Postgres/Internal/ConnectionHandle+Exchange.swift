@@ -14,6 +14,8 @@ internal import Darwin
 /// Why split: a statement that waits for a blocking thread before it is sent pays a thread
 /// wake-up on top of the round trip. Sent by the caller, it is already on its way to the server
 /// while that thread wakes, and only the wake-up of the caller after the reply is left over.
+/// A task already on one of the pool's threads (`PostgresPool.taskExecutor`) runs both halves
+/// in a row on that thread, with no wake-up at all.
 extension ConnectionHandle {
     /// What a `send...` call put on the wire, for `receive` to read back.
     enum Exchange: Sendable {

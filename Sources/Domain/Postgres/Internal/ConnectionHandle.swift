@@ -9,12 +9,12 @@ internal import Darwin
 
 /// Sole owner of one libpq connection (`PGconn`), which it finishes exactly once.
 ///
-/// Every method here may block on the network and runs on the pool's blocking threads, except
+/// Every method here may block on the network and runs on the pool's threads, except
 /// the non-blocking `send...` halves of an exchange (see `ConnectionHandle+Exchange`),
 /// `isUsableAfterIdle` (a zero-timeout poll) and the counters, which run on the caller.
 ///
 /// @unchecked Sendable: a handle is leased to one task at a time by the pool, and that task
-/// makes each libpq call either itself or on one blocking thread while it waits, so the PGconn
+/// makes each libpq call either itself or on one of the pool's threads while it waits, so the PGconn
 /// is never used by two threads at once; `cancelRequested` is atomic and PQcancel is
 /// documented thread-safe.
 final class ConnectionHandle: @unchecked Sendable {
