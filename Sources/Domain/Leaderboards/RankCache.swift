@@ -76,8 +76,8 @@ final class RankCache: Sendable {
             while let oldest = state.stored.first, oldest.expires <= now || state.entries.count >= capacity {
                 state.stored.removeFirst()
                 // A key stored again since has a later expiry: that newer answer stays.
-                if state.entries[oldest.key]?.expires == oldest.expires {
-                    state.entries[oldest.key] = nil
+                if let index = state.entries.index(forKey: oldest.key), state.entries[index].value.expires == oldest.expires {
+                    state.entries.remove(at: index)
                 }
             }
             let expires = now + ttl
