@@ -9,9 +9,12 @@
 # floor for a real deployment. Bounded: every load phase has a fixed duration.
 #
 #   tools/bench/events.sh [SECONDS per phase, default 10]
+#   PHASES=3 tools/bench/events.sh    only the listed phases (e.g. "3" or "1 2"; default all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
+PHASES=${PHASES:-1 2 3}
+runs() { [[ " $PHASES " == *" $1 "* ]]; }
 # A set of services of its own (emptied Redis): keys and AOF rewrites left by tests would
 # otherwise slow Redis down (seen here). The million-user board stays in Postgres between runs.
 export TALLY_STATE_DIR=$PWD/.tally/bench
@@ -36,6 +39,7 @@ load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" --max-error-rate 0.001 "$@
 queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = redis.call('ZCARD', KEYS[1] .. ':active') for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
 stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
 
+if runs 1; then
 echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"
 before=$(stored)
 started=$(date +%s.%N)
@@ -52,10 +56,16 @@ finished=$(date +%s.%N)
 after=$(stored)
 python3 -c "import sys; n=$after-$before; t=$finished-$started; print(f'persisted: {n:,} events in {t:.1f} s = {n/t:,.0f} events/s (queue drained, all in Postgres)')"
 
+fi
+
+if runs 2; then
 echo "== 2. Track: 100-event batches at 1,000 batches/s, ${SECONDS_PER_PHASE}s"
 load tally.v1.EventService/Track --rps 1000 --connections 4 --batch-size 100 --users 1000000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
 while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
 
+fi
+
+if runs 3; then
 echo "== 3. Rank with 5 neighbours on a board of 1,000,000 users"
 BOARD=quiz:bench-1m
 if [[ $("${PSQL[@]}" -c "SELECT count(*) FROM leaderboard_scores WHERE board = '$BOARD'") -lt 1000000 ]]; then
@@ -71,3 +81,4 @@ echo "-- max throughput (4 connections x 32 streams)"
 load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --streams 32 -z "${SECONDS_PER_PHASE}s" | tail -n 25
 echo "-- fixed 20,000 requests/s"
 load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --rps 20000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+fi

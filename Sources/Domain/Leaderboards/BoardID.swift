@@ -18,7 +18,7 @@ public enum BoardID: Sendable, Hashable, CustomStringConvertible {
         }
         let kind = text[..<colon]
         let id = String(text[text.index(after: colon)...])
-        guard !id.isEmpty, id.utf8.count <= 64, !id.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+        guard !id.isEmpty, id.utf8.count <= 64, !Self.hasBraceOrSpace(id) else {
             throw RPCError(.invalidArgument, "\(field): the id after \"\(kind):\" must be 1..64 characters without spaces or braces")
         }
         switch kind {
@@ -27,6 +27,20 @@ public enum BoardID: Sendable, Hashable, CustomStringConvertible {
         default:
             throw RPCError(.invalidArgument, "\(field): unknown board kind \"\(kind.prefix(32))\"; use global, tournament:<id> or quiz:<id>")
         }
+    }
+
+    /// Whether an id holds a brace (it would break the Redis hash tag) or white space.
+    /// Parsed on every request: ASCII ids are checked byte by byte, others by `Character`.
+    static func hasBraceOrSpace(_ id: String) -> Bool {
+        var isASCII = true
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: " "), 0x09...0x0D: return true
+            case 0x80...: isASCII = false
+            default: continue
+            }
+        }
+        return isASCII ? false : id.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace })
     }
 
     public var description: String {

@@ -1,25 +1,49 @@
 /// The Redis keys of one board (see `LeaderboardScripts`), all under one hash tag.
+///
+/// Built per request, so only the hash tag is built up front, straight as bytes; each key is
+/// one allocation when asked for (`Rank` needs three of the six).
 struct BoardKeys {
-    let z: RedisArgument
-    let m: RedisArgument
-    let ready: RedisArgument
-    let building: RedisArgument
-    let nextZ: RedisArgument
-    let nextM: RedisArgument
-    let tag: String
+    /// `{<namespace>:<board>}`.
+    let tag: [UInt8]
 
     init(_ board: BoardID, namespace: String = "lb") {
-        tag = "{\(namespace):\(board)}"
-        z = RedisArgument(tag + ":z")
-        m = RedisArgument(tag + ":m")
-        ready = RedisArgument(tag + ":ready")
-        building = RedisArgument(tag + ":building")
-        nextZ = RedisArgument(tag + ":z:next")
-        nextM = RedisArgument(tag + ":m:next")
+        var tag: [UInt8] = []
+        tag.reserveCapacity(namespace.utf8.count + 80)
+        tag.append(UInt8(ascii: "{"))
+        tag.append(contentsOf: namespace.utf8)
+        tag.append(UInt8(ascii: ":"))
+        switch board {
+        case .global:
+            tag.append(contentsOf: "global".utf8)
+        case .tournament(let id):
+            tag.append(contentsOf: "tournament:".utf8)
+            tag.append(contentsOf: id.utf8)
+        case .quiz(let id):
+            tag.append(contentsOf: "quiz:".utf8)
+            tag.append(contentsOf: id.utf8)
+        }
+        tag.append(UInt8(ascii: "}"))
+        self.tag = tag
     }
 
-    func submission(_ id: String) -> RedisArgument { RedisArgument(tag + ":submission:" + id) }
+    var z: RedisArgument { key(":z") }
+    var m: RedisArgument { key(":m") }
+    var ready: RedisArgument { key(":ready") }
+    var building: RedisArgument { key(":building") }
+    var nextZ: RedisArgument { key(":z:next") }
+    var nextM: RedisArgument { key(":m:next") }
+
+    func submission(_ id: String) -> RedisArgument { key(":submission:", id) }
 
     /// The pub/sub channel announcing changes of the board to every instance.
     static func changes(_ board: BoardID, namespace: String = "lb") -> String { "\(namespace):changed:\(board)" }
+
+    private func key(_ suffix: StaticString, _ rest: String = "") -> RedisArgument {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(tag.count + suffix.utf8CodeUnitCount + rest.utf8.count)
+        bytes.append(contentsOf: tag)
+        bytes.append(contentsOf: UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount))
+        bytes.append(contentsOf: rest.utf8)
+        return RedisArgument(bytes: bytes)
+    }
 }

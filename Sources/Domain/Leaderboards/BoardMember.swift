@@ -23,11 +23,21 @@ struct BoardMember: Sendable, Hashable {
     }
 
     init?(encoded: String) {
-        let utf8 = encoded.utf8
-        guard utf8.count > Self.timeDigits,
-            let inverted = Int64(Substring(utf8.prefix(Self.timeDigits)))
-        else { return nil }
+        var encoded = encoded
+        guard let member = encoded.withUTF8({ BoardMember(encoded: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = member
+    }
+
+    /// Reads a member from the bytes of a Redis reply (no intermediate `String`).
+    init?(encoded bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > Self.timeDigits else { return nil }
+        var inverted: Int64 = 0
+        for index in 0..<Self.timeDigits {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            inverted = inverted * 10 + Int64(digit)
+        }
         achievedAtMs = Self.invertBase - inverted
-        userID = String(Substring(utf8.dropFirst(Self.timeDigits)))
+        userID = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Self.timeDigits...]), as: UTF8.self)
     }
 }

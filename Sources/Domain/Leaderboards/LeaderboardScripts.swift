@@ -43,7 +43,9 @@ enum LeaderboardScripts {
 
     /// KEYS: z, m, ready. ARGV: user, neighbours.
     /// Returns {-1} when not loaded, {0, total} when the user has no score, else
-    /// {rank0, total, member1, score1, member2, score2, ...} for the window around the user.
+    /// {rank, total, first0, {member1, score1, member2, score2, ...}} for the window around the
+    /// user (rank 1-based, first0 the 0-based rank of member1). The window goes back as
+    /// ZREVRANGE returned it, nested: no copy into a flat table per call.
     static let rank = RedisScript(name: "leaderboard_rank", source: """
         if redis.call('EXISTS', KEYS[3]) == 0 then return {-1} end
         local total = redis.call('ZCARD', KEYS[1])
@@ -54,14 +56,11 @@ enum LeaderboardScripts {
         local n = tonumber(ARGV[2])
         local first = rank - n
         if first < 0 then first = 0 end
-        local window = redis.call('ZREVRANGE', KEYS[1], first, rank + n, 'WITHSCORES')
-        local out = {rank + 1, total, first}
-        for i = 1, #window do out[#out + 1] = window[i] end
-        return out
+        return {rank + 1, total, first, redis.call('ZREVRANGE', KEYS[1], first, rank + n, 'WITHSCORES')}
         """)
 
     /// KEYS: z, ready. ARGV: limit, cursor score ('' for the first page), cursor member.
-    /// Returns {-1} when not loaded, else {total, first_rank0, member1, score1, ...}.
+    /// Returns {-1} when not loaded, else {total, first_rank0, {member1, score1, ...}}.
     /// The cursor is the last entry of the previous page: the page starts right after it in
     /// board order, even if entries above it changed meanwhile (no repeats, no skips of
     /// unchanged entries).
@@ -84,10 +83,7 @@ enum LeaderboardScripts {
             end
           end
         end
-        local page = redis.call('ZREVRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')
-        local out = {total, start}
-        for i = 1, #page do out[#out + 1] = page[i] end
-        return out
+        return {total, start, redis.call('ZREVRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')}
         """)
 
     /// KEYS: building, z:next, m:next. ARGV: lock ttl ms. Starts a rebuild: returns 0 when

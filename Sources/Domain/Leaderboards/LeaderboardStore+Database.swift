@@ -58,7 +58,8 @@ extension LeaderboardStore {
                 FROM leaderboard_scores WHERE board = $1
                 ORDER BY score DESC, at_ms ASC, user_id COLLATE "C" DESC OFFSET $2 LIMIT $3
                 """,
-                [board.description, first, Int64(neighbours) * 2 + 1])
+                // Up to `neighbours` on each side, as in Redis: fewer above near the top, not more below.
+                [board.description, first, above - first + Int64(neighbours) + 1])
             var window: [LeaderboardEntry] = []
             for row in rows {
                 window.append(LeaderboardEntry(

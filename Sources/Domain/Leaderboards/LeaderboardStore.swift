@@ -173,13 +173,11 @@ public final class LeaderboardStore: Sendable {
         }
         do {
             let keys = keys(board)
-            let parts = try await runOnLoadedBoard(
+            return try await runOnLoadedBoard(
                 board, LeaderboardScripts.top, keys: [keys.z, keys.ready],
                 arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
-                            RedisArgument(position?.member ?? "")])
-            let total = Int(parts[0].int ?? 0)
-            let start = Int(parts.count > 1 ? parts[1].int ?? 0 : 0)
-            return LeaderboardPage(entries: Self.entries(parts.dropFirst(2), firstRank: start + 1), start: start, limit: limit, total: total)
+                            RedisArgument(position?.member ?? "")],
+                decoding: { reply in try Self.decodeTop(reply, limit: limit) })
         } catch let error as RedisError {
             logger.debug("Top from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
@@ -195,14 +193,11 @@ public final class LeaderboardStore: Sendable {
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {
             let keys = keys(board)
-            let parts = try await runOnLoadedBoard(
+            let window = try await runOnLoadedBoard(
                 board, LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
-                arguments: [RedisArgument(user), RedisArgument(neighbours)])
-            guard let rank = parts[0].int, rank > 0, parts.count >= 3, let total = parts[1].int, let first = parts[2].int else { return nil }
-            let window = Self.entries(parts.dropFirst(3), firstRank: Int(first) + 1)
-            let result = Self.split(window, at: Int(rank), total: Int(total))
-            if let result { rankCache.store(result, board: board, user: user, neighbours: neighbours) }
-            return result
+                arguments: [RedisArgument(user), RedisArgument(neighbours)], decoding: Self.decodeRank)
+            if let window { rankCache.store(window, board: board, user: user, neighbours: neighbours) }
+            return window
         } catch let error as RedisError {
             logger.debug("Rank from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await rankFromDatabase(board, user: user, neighbours: neighbours, deadline: deadline)
@@ -211,12 +206,15 @@ public final class LeaderboardStore: Sendable {
 
     /// Runs a read script whose reply starts with -1 when the board is not loaded: loads it
     /// (or waits for the instance loading it) and runs the script again.
-    private func runOnLoadedBoard(_ board: BoardID, _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws -> [RESPValue] {
+    private func runOnLoadedBoard<Answer: Sendable>(
+        _ board: BoardID, _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument],
+        decoding decode: @escaping @Sendable (RESPReply) throws -> BoardReply<Answer>
+    ) async throws -> Answer {
         try await refreshIfStale(board)
         for _ in 0..<2 {
-            let reply = try await redis.run(script, keys: keys, arguments: arguments)
-            guard let parts = reply.array, let first = parts.first?.int else { throw RedisError(.unexpectedReply, script.name) }
-            if first != -1 { return parts }
+            if case .answer(let answer) = try await redis.run(script, keys: keys, arguments: arguments, decoding: decode) {
+                return answer
+            }
             try await ensureLoaded(board)
         }
         throw RedisError(.unavailable, "board \(board) could not be loaded")
@@ -225,21 +223,6 @@ public final class LeaderboardStore: Sendable {
     static func split(_ window: [LeaderboardEntry], at rank: Int, total: Int) -> RankWindow? {
         guard let index = window.firstIndex(where: { $0.rank == rank }) else { return nil }
         return RankWindow(entry: window[index], above: Array(window[..<index]), below: Array(window[(index + 1)...]), total: total)
-    }
-
-    /// Entries from ZREVRANGE ... WITHSCORES replies (member, score pairs).
-    static func entries(_ flat: ArraySlice<RESPValue>, firstRank: Int) -> [LeaderboardEntry] {
-        var entries: [LeaderboardEntry] = []
-        entries.reserveCapacity(flat.count / 2)
-        var index = flat.startIndex
-        while index + 1 < flat.endIndex {
-            if let encoded = flat[index].string, let member = BoardMember(encoded: encoded), let score = flat[index + 1].double {
-                entries.append(LeaderboardEntry(rank: firstRank + entries.count, userID: member.userID,
-                                                score: Int64(score), achievedAtMs: member.achievedAtMs))
-            }
-            index += 2
-        }
-        return entries
     }
 
     // MARK: loading from the truth

@@ -71,6 +71,24 @@ public final class RedisClient: Sendable {
         return try await send(Self.evalsha(sha, keys, arguments))
     }
 
+    /// Runs a script with `EVALSHA` like `run(_:keys:arguments:)`, but decodes the reply on the
+    /// connection's loop, in place in hiredis' parsed tree, with `decode` (hot reads: no
+    /// `RESPValue` copy of every element). Error replies throw `.server`.
+    func run<Reply: Sendable>(
+        _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument],
+        decoding decode: @escaping @Sendable (RESPReply) throws -> Reply
+    ) async throws -> Reply {
+        if let sha = script.sha {
+            do {
+                return try await reply(to: Self.evalsha(sha, keys, arguments), decoding: decode)
+            } catch let error as RedisError where error.isNoScript {
+                // Redis lost its scripts (restart, SCRIPT FLUSH): load it and run it again.
+            }
+        }
+        let sha = try await load(script)
+        return try await reply(to: Self.evalsha(sha, keys, arguments), decoding: decode)
+    }
+
     /// Runs a script once per call, all in one pipelined write; replies in order, error
     /// replies as `.error` values. Used where one request needs many independent decisions.
     public func runPipelined(_ script: RedisScript, calls: [(keys: [RedisArgument], arguments: [RedisArgument])]) async throws -> [RESPValue] {
@@ -127,7 +145,34 @@ public final class RedisClient: Sendable {
     }
 
     private static func evalsha(_ sha: String, _ keys: [RedisArgument], _ arguments: [RedisArgument]) -> RedisCommand {
-        RedisCommand("EVALSHA", [RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
+        RedisCommand(evalsha: sha, keys: keys, arguments: arguments)
+    }
+
+    /// Sends one command and decodes its reply on the connection's loop; the caller resumes
+    /// straight from there (no promise and future in between).
+    private func reply<Reply: Sendable>(
+        to command: RedisCommand, decoding decode: @escaping @Sendable (RESPReply) throws -> Reply
+    ) async throws -> Reply {
+        let slot = currentSlot()
+        return try await withUnsafeThrowingContinuation { continuation in
+            let handler = RedisReplyHandler.inPlace { result in
+                switch result {
+                case .failure(let error):
+                    continuation.resume(throwing: error)
+                case .success(let reply):
+                    if let message = reply.errorMessage {
+                        continuation.resume(throwing: RedisError(.server, message))
+                        return
+                    }
+                    continuation.resume(with: Result { try decode(reply) })
+                }
+            }
+            if slot.eventLoop.inEventLoop {
+                slot.value.send(command, handler: handler)
+            } else {
+                slot.eventLoop.execute { slot.value.send(command, handler: handler) }
+            }
+        }
     }
 
     private func reply(to command: RedisCommand) -> EventLoopFuture<RESPValue> {

@@ -20,6 +20,33 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         }
     }
 
+    /// `EVALSHA sha numkeys keys... arguments...`, built in place (no concatenated argument
+    /// arrays: this runs once per script call).
+    init(evalsha sha: String, keys: [RedisArgument], arguments: [RedisArgument]) {
+        let count = String(keys.count)
+        var size = 7 + sha.utf8.count + count.utf8.count
+        for argument in keys { size += argument.bytes.count }
+        for argument in arguments { size += argument.bytes.count }
+        storage = []
+        storage.reserveCapacity(size)
+        lengths = []
+        lengths.reserveCapacity(3 + keys.count + arguments.count)
+        storage.append(contentsOf: "EVALSHA".utf8)
+        lengths.append(7)
+        storage.append(contentsOf: sha.utf8)
+        lengths.append(sha.utf8.count)
+        storage.append(contentsOf: count.utf8)
+        lengths.append(count.utf8.count)
+        for argument in keys {
+            storage.append(contentsOf: argument.bytes)
+            lengths.append(argument.bytes.count)
+        }
+        for argument in arguments {
+            storage.append(contentsOf: argument.bytes)
+            lengths.append(argument.bytes.count)
+        }
+    }
+
     /// The command's name, e.g. `EVALSHA` (for logs and errors; never the arguments).
     public var name: String { String(decoding: storage[0..<lengths[0]], as: UTF8.self) }
 

@@ -66,6 +66,27 @@ struct LeaderboardStoreTests {
         }
     }
 
+    @Test("Rank from Redis equals Rank from Postgres at the top, at the bottom and among ties")
+    func rankWindowsMatchTheTruth() async throws {
+        try await Self.withStore { f in
+            let scores: [Int64] = [5, 9, 9, 9, 3, 3, 7, 1, 9, 3, 0, -2]
+            // Times repeat every 3 users: k2 and k8 tie on score and time (then user id decides).
+            try await f.store.submit(scores.indices.map { Self.update(f.board, "k\($0)", scores[$0], at: Int64(1000 + $0 % 3)) })
+            for neighbours in [0, 2, 5] {
+                for index in scores.indices {
+                    let live = try await f.store.rank(f.board, user: "k\(index)", neighbours: neighbours)
+                    let truth = try await f.store.rankFromDatabase(f.board, user: "k\(index)", neighbours: neighbours, deadline: nil)
+                    #expect(live != nil)
+                    #expect(live == truth, "k\(index) with \(neighbours) neighbours")
+                }
+            }
+            let first = try #require(try await f.store.rank(f.board, user: "k3", neighbours: 2))
+            #expect(first.entry.rank == 1 && first.above.isEmpty && first.below.map(\.userID) == ["k1", "k8"])
+            let last = try #require(try await f.store.rank(f.board, user: "k11", neighbours: 2))
+            #expect(last.entry.rank == 12 && last.below.isEmpty && last.above.map(\.userID) == ["k7", "k10"])
+        }
+    }
+
     @Test("a batch keeps each user's best of the batch, in one statement")
     func batch() async throws {
         try await Self.withStore { f in

@@ -1,7 +1,7 @@
 internal import CHiredis
 import NIOCore
 
-/// hiredis' reply parser (`redisReader`): bytes from the socket in, `RESPValue`s out.
+/// hiredis' reply parser (`redisReader`): bytes from the socket in, parsed replies out.
 ///
 /// Non-blocking and allocation-light, so it runs on the connection's event loop. Owned by
 /// exactly one `RedisConnection`, which frees it.
@@ -27,8 +27,9 @@ final class RESPReader {
         }
     }
 
-    /// The next complete reply, or nil until more bytes arrive.
-    func next() throws -> RESPValue? {
+    /// Hands the next complete reply to `body`, which reads it in place (hiredis frees it
+    /// when `body` returns); false until more bytes arrive.
+    func withNextReply(_ body: (RESPReply) throws -> Void) throws -> Bool {
         var raw: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
             let message = withUnsafeBytes(of: reader.pointee.errstr) { bytes in
@@ -36,36 +37,16 @@ final class RESPReader {
             }
             throw ProtocolError(description: "bad reply from Redis: \(message)")
         }
-        guard let raw else { return nil }
+        guard let raw else { return false }
         defer { freeReplyObject(raw) }
-        return Self.value(of: raw.assumingMemoryBound(to: redisReply.self))
+        try body(RESPReply(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
+        return true
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
-        let reply = reply.pointee
-        switch reply.type {
-        case REDIS_REPLY_STRING:
-            return .bulkString(bytes(reply.str, reply.len))
-        case REDIS_REPLY_STATUS:
-            return .simpleString(String(decoding: bytes(reply.str, reply.len), as: UTF8.self))
-        case REDIS_REPLY_ERROR:
-            return .error(String(decoding: bytes(reply.str, reply.len), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int64(reply.integer))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RESPValue] = []
-            elements.reserveCapacity(reply.elements)
-            for index in 0..<reply.elements {
-                if let element = reply.element[index] { elements.append(value(of: element)) }
-            }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-
-    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ count: Int) -> [UInt8] {
-        guard let pointer, count > 0 else { return [] }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: count).bindMemory(to: UInt8.self))
+    /// The next complete reply as a `RESPValue`, or nil until more bytes arrive.
+    func next() throws -> RESPValue? {
+        var value: RESPValue?
+        _ = try withNextReply { value = $0.value }
+        return value
     }
 }

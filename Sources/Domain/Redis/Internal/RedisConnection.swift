@@ -2,7 +2,7 @@ import NIOCore
 import NIOPosix
 
 /// One TCP connection to Redis: a NIO channel handler that writes commands (formatted by
-/// hiredis) and matches replies (parsed by hiredis' reader) to waiting promises in order.
+/// hiredis) and hands replies (parsed by hiredis' reader) to their waiting handlers in order.
 ///
 /// Loop-bound: every method runs on the channel's event loop. All commands issued during one
 /// loop tick go out in one write and flush (pipelining without asking the caller to batch).
@@ -14,7 +14,7 @@ final class RedisConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
-        var promise: EventLoopPromise<RESPValue>
+        var handler: RedisReplyHandler
         var deadline: NIODeadline
     }
 
@@ -57,13 +57,13 @@ final class RedisConnection: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: sending
 
-    func send(_ command: RedisCommand, promise: EventLoopPromise<RESPValue>) {
+    func send(_ command: RedisCommand, handler: RedisReplyHandler) {
         guard let context, !closed else {
-            promise.fail(RedisError(.unavailable, "connection to Redis is closed"))
+            handler.fail(RedisError(.unavailable, "connection to Redis is closed"))
             return
         }
         command.write(to: &outbound)
-        pending.append(Pending(promise: promise, deadline: .now() + commandTimeout))
+        pending.append(Pending(handler: handler, deadline: .now() + commandTimeout))
         scheduleFlush(context)
         if timeoutCheck == nil { armTimeoutCheck(context) }
     }
@@ -128,15 +128,15 @@ final class RedisConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reader.feed(unwrapInboundIn(data))
         do {
-            while let value = try reader.next() {
+            while try reader.withNextReply({ reply in
                 if let onPush {
-                    onPush(value)
+                    onPush(reply.value)
                 } else if let waiting = pending.popFirst() {
-                    waiting.promise.succeed(value)
+                    waiting.handler.deliver(reply)
                 } else {
                     throw RESPReader.ProtocolError(description: "a reply from Redis matched no command")
                 }
-            }
+            }) {}
         } catch {
             failAll(RedisError(.unavailable, "\(error)"))
             context.close(promise: nil)
@@ -170,7 +170,7 @@ final class RedisConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func failAll(_ error: RedisError) {
         while let waiting = pending.popFirst() {
-            waiting.promise.fail(error)
+            waiting.handler.fail(error)
         }
     }
 }

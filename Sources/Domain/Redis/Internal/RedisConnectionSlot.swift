@@ -10,7 +10,7 @@ import NIOPosix
 final class RedisConnectionSlot {
     private enum State {
         case idle
-        case connecting(queued: [(RedisCommand, EventLoopPromise<RESPValue>)])
+        case connecting(queued: [(RedisCommand, RedisReplyHandler)])
         case connected(RedisConnection, any Channel)
         case backingOff(until: NIODeadline)
         case shutDown
@@ -35,29 +35,33 @@ final class RedisConnectionSlot {
     }
 
     func send(_ command: RedisCommand, promise: EventLoopPromise<RESPValue>) {
+        send(command, handler: .value(promise))
+    }
+
+    func send(_ command: RedisCommand, handler: RedisReplyHandler) {
         switch state {
         case .connected(let connection, _):
-            connection.send(command, promise: promise)
+            connection.send(command, handler: handler)
         case .connecting(var queued):
             guard queued.count < configuration.maxQueuedWhileConnecting else {
-                promise.fail(RedisError(.unavailable, "too many commands waiting for a Redis connection"))
+                handler.fail(RedisError(.unavailable, "too many commands waiting for a Redis connection"))
                 return
             }
             state = .idle  // drop the reference so the append does not copy the array
-            queued.append((command, promise))
+            queued.append((command, handler))
             state = .connecting(queued: queued)
         case .idle:
-            state = .connecting(queued: [(command, promise)])
+            state = .connecting(queued: [(command, handler)])
             connect()
         case .backingOff(let until):
             if until <= .now() {
-                state = .connecting(queued: [(command, promise)])
+                state = .connecting(queued: [(command, handler)])
                 connect()
             } else {
-                promise.fail(RedisError(.unavailable, "Redis at \(configuration.host):\(configuration.port) is unreachable"))
+                handler.fail(RedisError(.unavailable, "Redis at \(configuration.host):\(configuration.port) is unreachable"))
             }
         case .shutDown:
-            promise.fail(RedisError(.shutdown, "Redis client is shut down"))
+            handler.fail(RedisError(.shutdown, "Redis client is shut down"))
         }
     }
 
@@ -82,7 +86,7 @@ final class RedisConnectionSlot {
         case .connected(let connection, _):
             connection.close()
         case .connecting(let queued):
-            for (_, promise) in queued { promise.fail(RedisError(.shutdown, "Redis client is shut down")) }
+            for (_, handler) in queued { handler.fail(RedisError(.shutdown, "Redis client is shut down")) }
         default:
             break
         }
@@ -122,7 +126,7 @@ final class RedisConnectionSlot {
         }
         let replies = commands.map { command in
             let promise = loop.makePromise(of: RESPValue.self)
-            connection.send(command, promise: promise)
+            connection.send(command, handler: .value(promise))
             return promise.futureResult.flatMapThrowing { reply in
                 if case .error(let message) = reply { throw RedisError(.unavailable, "Redis \(command.name) failed: \(message)") }
             }
@@ -145,7 +149,7 @@ final class RedisConnectionSlot {
         if !connection.isOpen {
             state = .idle
         }
-        for (command, promise) in queued { send(command, promise: promise) }
+        for (command, handler) in queued { send(command, handler: handler) }
     }
 
     private func connectFailed(_ error: any Error) {
@@ -155,7 +159,7 @@ final class RedisConnectionSlot {
         reconnectDelay = min(reconnectDelay * 2, TimeAmount(configuration.maxReconnectDelay))
         let failure = (error as? RedisError)
             ?? RedisError(.unavailable, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)")
-        for (_, promise) in queued { promise.fail(failure) }
+        for (_, handler) in queued { handler.fail(failure) }
     }
 
     /// Spreads reconnects of many loops and instances over +-20% of the delay.
