@@ -104,7 +104,7 @@ def tl(path):
 def h2_bursts(path, conns, rate):
     # Share of h2load's requests sent less than half an interval after the previous one on
     # their connection: 0 when it paces evenly, high when its rate timer sends in bursts.
-    by_conn, interval = {}, 1e6 / rate
+    interval = 1e6 / rate
     starts = sorted(int(line.split("\t")[0]) for line in open(path) if line.strip())
     if conns > 1: return None  # the log does not say which connection sent a request
     gaps = [b - a for a, b in zip(starts, starts[1:])]

@@ -23,7 +23,7 @@ extension PostgresExecutor {
         startingWith start: () throws(PostgresError) -> Started,
         then body: @escaping @Sendable (Started) throws(PostgresError) -> T
     ) async throws(PostgresError) -> T {
-        if let thread = ExecutorThread.current, thread.executor === self {
+        if let thread = currentThread {
             thread.handOffNext()
             return try body(try start())
         }

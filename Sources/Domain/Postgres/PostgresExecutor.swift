@@ -57,12 +57,18 @@ public final class PostgresExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     /// Whether the caller runs on one of these threads (where statements run inline).
-    public var isCurrentThread: Bool { ExecutorThread.current?.executor === self }
+    public var isCurrentThread: Bool { currentThread != nil }
+
+    /// The calling thread's record when it is one of these threads.
+    var currentThread: ExecutorThread? {
+        guard let thread = ExecutorThread.current, thread.executor === self else { return nil }
+        return thread
+    }
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        if let thread = ExecutorThread.current, thread.executor === self {
-            if let previous = thread.next { push(.task(previous)) }
+        if let thread = currentThread {
+            thread.handOffNext()
             thread.next = job
             return
         }

@@ -36,10 +36,10 @@ extension AdminService {
 
         for queue in queues {
             let name = ["queue": queue.name]
-            add("tally_queue_jobs", Double(queue.waiting), name.merging(["state": "waiting"]) { a, _ in a })
-            add("tally_queue_jobs", Double(queue.active), name.merging(["state": "active"]) { a, _ in a })
-            add("tally_queue_jobs", Double(queue.delayed), name.merging(["state": "delayed"]) { a, _ in a })
-            add("tally_queue_jobs", Double(queue.dead), name.merging(["state": "dead"]) { a, _ in a })
+            add("tally_queue_jobs", Double(queue.waiting), ["queue": queue.name, "state": "waiting"])
+            add("tally_queue_jobs", Double(queue.active), ["queue": queue.name, "state": "active"])
+            add("tally_queue_jobs", Double(queue.delayed), ["queue": queue.name, "state": "delayed"])
+            add("tally_queue_jobs", Double(queue.dead), ["queue": queue.name, "state": "dead"])
             add("tally_queue_completed_total", Double(queue.completed), name)
             add("tally_queue_failed_attempts_total", Double(queue.failed), name)
             add("tally_queue_throughput_per_second", queue.throughputPerSecond, name)

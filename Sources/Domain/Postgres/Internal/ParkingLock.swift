@@ -36,12 +36,6 @@ final class ParkingLock<State>: @unchecked Sendable {
 
     func unlock() { pthread_mutex_unlock(mutex) }
 
-    func withLock<T>(_ body: (inout State) throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body(&state)
-    }
-
     /// Releases the lock until signalled (or spuriously woken), then holds it again; callers
     /// re-check their condition in a loop.
     func wait() { pthread_cond_wait(condition, mutex) }
