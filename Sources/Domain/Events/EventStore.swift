@@ -1,5 +1,4 @@
 public import Codec
-import Foundation
 
 /// Writes events to the partitioned `events` table and applies `game_ended` scores, in the
 /// caller's transaction, exactly once per event id.
@@ -63,17 +62,8 @@ enum EventStore {
              PostgresArray(toWrite.map(\.clientTimeMs)), PostgresArray(toWrite.map { $0.type == "game_ended" ? Optional($0.score) : nil }),
              PostgresArray(toWrite.map(\.gameMode)), PostgresArray(toWrite.map(\.tournamentId)),
              PostgresArray(toWrite.map(\.durationMs)), PostgresArray(toWrite.map { Int($0.level) }),
-             PostgresArray(toWrite.map { jsonObject($0.attributes) }), PostgresArray(toWrite.map { errors[$0.id] ?? "" }),
+             PostgresArray(toWrite.map { AttributesJSON.object($0.attributes) }), PostgresArray(toWrite.map { errors[$0.id] ?? "" }),
              receivedAtMs])
         return Outcome(inserted: inserted, improved: improved)
-    }
-
-    /// Attributes as a JSON object (jsonb column); keys sorted for stable output.
-    static func jsonObject(_ attributes: [String: String]) -> String {
-        guard !attributes.isEmpty,
-            let data = try? JSONSerialization.data(withJSONObject: attributes, options: [.sortedKeys]),
-            let text = String(data: data, encoding: .utf8)
-        else { return "{}" }
-        return text
     }
 }

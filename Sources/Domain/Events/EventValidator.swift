@@ -56,6 +56,10 @@ public struct EventValidator: Sendable {
             if value.utf8.count > rules.attributeValueMaxLength {
                 return "\(prefix).attributes[\(Self.excerpt(key))]: value longer than \(rules.attributeValueMaxLength) bytes"
             }
+            // Attributes are stored as jsonb, which cannot hold U+0000: refused here, or the
+            // batch would fail in the worker after it was acknowledged.
+            if key.utf8.contains(0) { return "\(prefix).attributes: keys must not contain U+0000" }
+            if value.utf8.contains(0) { return "\(prefix).attributes[\(Self.excerpt(key))]: value must not contain U+0000" }
         }
         return nil
     }

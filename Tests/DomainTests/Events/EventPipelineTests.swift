@@ -102,6 +102,23 @@ struct EventPipelineTests {
         }
     }
 
+    @Test("attributes with JSON's special characters are stored and read back exactly")
+    func attributesRoundTrip() async throws {
+        let attributes = [
+            "quote\"d": "say \"hi\"", "back\\slash": "C:\\tmp\\", "lines": "a\nb\r\nc\td", "control": "\u{1}\u{1f}\u{7f}",
+            "slash/": "</script>", "unicode": "Zoë ✓ 🎮 日本", "empty": "",
+        ]
+        try await Self.withPipeline { f in
+            var event = Self.event("attrs")
+            event.attributes = attributes
+            let outcome = try await f.ingestor.ingest([event], peer: "test")
+            #expect(outcome.accepted == ["attrs"])
+            try await Self.drain(f)
+            let recent = try await RecentEvents(database: f.database).list(limit: 10, user: nil, type: nil)
+            #expect(recent.first { $0.event?.id == "attrs" }?.event?.attributes == attributes)
+        }
+    }
+
     @Test("a job processed twice (redelivery) counts its events once")
     func redeliveryIsIdempotent() async throws {
         try await Self.withPipeline { f in

@@ -33,6 +33,8 @@ import Testing
         (event { e in e.durationMs = -5 }, "events[7].duration_ms: must not be negative"),
         (event { e in e.score = Int64.max }, "events[7].score: must be within ±9007199254740991"),
         (event { e in e.attributes = ["": "x"] }, "events[7].attributes: keys must not be empty"),
+        (event { e in e.attributes = ["a\u{0}": "x"] }, "events[7].attributes: keys must not contain U+0000"),
+        (event { e in e.attributes = ["k": "x\u{0}"] }, "events[7].attributes[k]: value must not contain U+0000"),
     ] as [(Tally_V1_Event, String)])
     func invalidFieldsAreNamed(event: Tally_V1_Event, expected: String) {
         #expect(validator.problem(in: event, at: 7, nowMs: Self.now) == expected)
