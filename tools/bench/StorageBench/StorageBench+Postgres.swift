@@ -6,7 +6,8 @@ import Foundation
 /// `storage-bench postgres`: (a) the pool's overhead on a trivial statement against a raw
 /// libpq round trip on one connection, in the same run, from an ordinary task and from a task
 /// on the pool's `taskExecutor`; (b) COPY of event rows into the
-/// partitioned events table. Runs in a fresh database it drops afterwards.
+/// partitioned events table, and (c) Postgres inserting the same rows by itself, the same-run
+/// reference for (b). Runs in a fresh database it drops afterwards.
 struct PostgresBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postgres", abstract: "Pool overhead vs raw libpq, and COPY into the partitioned events table.")
@@ -160,6 +161,47 @@ struct PostgresBench: AsyncParsableCommand {
         print("  copied \(copied) rows in \(String(format: "%.2f", seconds)) s: \(Int(Double(copied) / seconds)) rows/s (target >= 200000)")
         let stored = try await pool.query("SELECT count(*) FROM events").scalar(Int.self)
         print("  rows in events: \(stored)")
+        try await serverSideBaseline(pool: pool, count: count, earliest: earliest, span: span, copySeconds: seconds)
+    }
+
+    /// The same-run reference: Postgres generating the same rows itself into the same (emptied)
+    /// table, one INSERT ... SELECT per connection's slice, with no client, protocol or input
+    /// parsing. What is left is the table's own cost (heap, WAL, the 3 indexes) plus evaluating
+    /// the generating expressions: a COPY near it is bound by the table, not by Tally.
+    private func serverSideBaseline(pool: PostgresPool, count: Int, earliest: Date, span: TimeInterval, copySeconds: Double) async throws {
+        _ = try await pool.query("TRUNCATE events")
+        _ = try await pool.query("CHECKPOINT")
+        let slices = (0..<connections).map { k in (count * k / connections)..<(count * (k + 1) / connections) }
+        let elapsed = try await ContinuousClock().measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for slice in slices {
+                    group.addTask {
+                        _ = try await pool.query(
+                            """
+                            INSERT INTO events (event_id, type, user_id, client_time, received_at, score, game_mode, tournament_id,
+                                                duration_ms, level, attributes)
+                            SELECT 'e-' || i, t, 'u-' || (i % 50000), r - interval '250 ms', r,
+                                   CASE WHEN t = 'game_ended' THEN i % 100000 END,
+                                   CASE WHEN t IN ('game_ended', 'game_started') THEN (ARRAY['classic', 'blitz'])[(i & 1) + 1] END,
+                                   CASE WHEN t = 'game_ended' AND i % 10 = 0 THEN 't-' || (i % 7) END,
+                                   i % 600000, CASE WHEN t = 'level_completed' THEN i % 50 END,
+                                   CASE WHEN i % 4 = 0 THEN jsonb_build_object('platform', 'ios', 'build', (i % 97)::text) ELSE '{}' END
+                            FROM generate_series($1::bigint, $2::bigint) AS i,
+                                 LATERAL (SELECT (ARRAY['app_launched', 'game_started', 'game_ended', 'level_completed', 'purchase'])[i % 5 + 1] AS t,
+                                                 to_timestamp($3::float8 + $4::float8 * i / $5::float8) AS r) AS row
+                            """,
+                            [slice.lowerBound, slice.upperBound - 1, earliest.timeIntervalSince1970, span, count])
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = Double(count) / seconds
+        print("(c) same-run reference: Postgres inserting the same rows itself (INSERT ... SELECT generate_series, no client), "
+            + "\(connections) connection(s)")
+        print("  \(count) rows in \(String(format: "%.2f", seconds)) s: \(Int(rate)) rows/s; COPY above ran at "
+            + "\(String(format: "%.2f", Double(count) / copySeconds / rate))x of it")
     }
 
     private static func micros(_ duration: Duration, _ n: Int) -> String {
