@@ -41,6 +41,10 @@ stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
 
 if runs 1; then
 echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"
+# From empty event tables: earlier runs' millions of rows would slow persisting run after run
+# (the id index grows), so numbers would drift with the bench's own history.
+"${PSQL[@]}" -c "TRUNCATE events, event_ids"
+redis-cli -p "$TALLY_REDIS_PORT" config resetstat > /dev/null
 before=$(stored)
 started=$(date +%s.%N)
 load tally.v1.EventService/Stream --connections 4 --streams 8 --stream-messages 1000000 --batch-size 100 \
@@ -51,6 +55,10 @@ total = json.load(open(sys.argv[1]))["total"]
 acks = total["messages_received_per_second"]
 print(f"acknowledged: {acks * 100:,.0f} events/s ({acks:,.0f} batch acks/s over {total['messages_received']:,} batches)")
 PY
+# Redis' own time per script call (enqueue with dedupe marks, claims, completions): Redis'
+# single thread, shared with its AOF fsync on every write pass, is what bounds the ack rate.
+redis-cli -p "$TALLY_REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' \
+  '/^cmdstat_(evalsha|smismember|sadd)/ { printf "  redis %s: %s calls, %s us/call\n", substr($1, 9), $3, $7 }'
 while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
 finished=$(date +%s.%N)
 after=$(stored)
