@@ -20,6 +20,13 @@ step "Python venv (grpcio, protobuf, pytest)"
 export TALLY_PYTHON=$ROOT/.venv/bin/python3
 
 step "local PostgreSQL and Redis"
+# Private sets of tests that stop or kill a service live in ${TMPDIR:-/tmp}/tally-test-*, and
+# each test removes its own; a run that was killed leaves its set behind. Sweep those over an
+# hour old (a test's set lives seconds, so a run going on beside this one is never touched).
+find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'tally-test-*' -type d -mmin +60 2> /dev/null | while read -r orphan; do
+  TALLY_STATE_DIR=$orphan bash tools/services.sh stop > /dev/null 2>&1 || true
+  rm -rf "$orphan" && echo "removed the orphaned test services in $orphan"
+done
 bash tools/services.sh start
 # Stopped again at the end unless TALLY_KEEP_SERVICES=1 (handy while iterating).
 [[ ${TALLY_KEEP_SERVICES:-0} == 1 ]] || trap 'bash tools/services.sh stop' EXIT
