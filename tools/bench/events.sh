@@ -10,6 +10,7 @@
 #
 #   tools/bench/events.sh [SECONDS per phase, default 10]
 #   PHASES=3 tools/bench/events.sh    only the listed phases (e.g. "3" or "1 2"; default all)
+#   TALLY_BIN=path tools/bench/events.sh   another tally binary (A/B runs of two builds)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
@@ -29,7 +30,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 LOG=$(mktemp)
 
 EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} \
-  "$BIN/tally" serve --host 127.0.0.1 --port "$PORT" --log-level warning > "$LOG" 2>&1 &
+  "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$PORT" --log-level warning > "$LOG" 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done

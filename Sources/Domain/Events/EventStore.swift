@@ -1,4 +1,4 @@
-public import Codec
+import Codec
 
 /// Writes events to the partitioned `events` table and applies `game_ended` scores, in the
 /// caller's transaction, exactly once per event id.

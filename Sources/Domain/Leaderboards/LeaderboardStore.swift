@@ -1,4 +1,4 @@
-public import Codec
+import Codec
 import Foundation
 public import Logging
 import Synchronization
@@ -173,11 +173,13 @@ public final class LeaderboardStore: Sendable {
         }
         do {
             let keys = keys(board)
-            return try await runOnLoadedBoard(
-                board, LeaderboardScripts.top, keys: [keys.z, keys.ready],
-                arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
-                            RedisArgument(position?.member ?? "")],
-                decoding: { reply in try Self.decodeTop(reply, limit: limit) })
+            return try await onLoadedBoard(board) {
+                try await redis.run(
+                    LeaderboardScripts.top, keys: [keys.z, keys.ready],
+                    arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
+                                RedisArgument(position?.member ?? "")],
+                    decoding: { reply in try Self.decodeTop(reply, limit: limit) })
+            }
         } catch let error as RedisError {
             logger.debug("Top from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
@@ -192,10 +194,9 @@ public final class LeaderboardStore: Sendable {
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {
-            let keys = keys(board)
-            let window = try await runOnLoadedBoard(
-                board, LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
-                arguments: [RedisArgument(user), RedisArgument(neighbours)], decoding: Self.decodeRank)
+            let window = try await onLoadedBoard(board) {
+                try await rankFromRedis(board, user: user, neighbours: neighbours)
+            }
             if let window { rankCache.store(window, board: board, user: user, neighbours: neighbours) }
             return window
         } catch let error as RedisError {
@@ -204,15 +205,14 @@ public final class LeaderboardStore: Sendable {
         }
     }
 
-    /// Runs a read script whose reply starts with -1 when the board is not loaded: loads it
-    /// (or waits for the instance loading it) and runs the script again.
-    private func runOnLoadedBoard<Answer: Sendable>(
-        _ board: BoardID, _ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument],
-        decoding decode: @escaping @Sendable (RESPReply) throws -> BoardReply<Answer>
+    /// Runs a read that answers `.notLoaded` when the board is not in Redis: loads it (or
+    /// waits for the instance loading it) and reads again.
+    private func onLoadedBoard<Answer: Sendable>(
+        _ board: BoardID, _ read: () async throws -> BoardReply<Answer>
     ) async throws -> Answer {
         try await refreshIfStale(board)
         for _ in 0..<2 {
-            if case .answer(let answer) = try await redis.run(script, keys: keys, arguments: arguments, decoding: decode) {
+            if case .answer(let answer) = try await read() {
                 return answer
             }
             try await ensureLoaded(board)

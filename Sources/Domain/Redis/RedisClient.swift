@@ -89,6 +89,12 @@ public final class RedisClient: Sendable {
         return try await reply(to: Self.evalsha(sha, keys, arguments), decoding: decode)
     }
 
+    /// Sends one command and decodes its reply in place, on the connection's loop, with
+    /// `decode` (hot reads: no `RESPValue` copy of every element). Error replies throw `.server`.
+    func send<Reply: Sendable>(_ command: RedisCommand, decoding decode: @escaping @Sendable (RESPReply) throws -> Reply) async throws -> Reply {
+        try await reply(to: command, decoding: decode)
+    }
+
     /// Runs a script once per call, all in one pipelined write; replies in order, error
     /// replies as `.error` values. Used where one request needs many independent decisions.
     public func runPipelined(_ script: RedisScript, calls: [(keys: [RedisArgument], arguments: [RedisArgument])]) async throws -> [RESPValue] {

@@ -67,6 +67,22 @@ struct LeaderboardRepliesTests {
         #expect(window.below.map(\.userID) == ["late"])
     }
 
+    @Test("a plain ZREVRANGE window is split around the user, and refused when the board moved between the reads")
+    func commandWindow() throws {
+        let pairs = [Self.pair("a", "90", at: 1), Self.pair("me", "70", at: 3), Self.pair("c", "60", at: 4)]
+        let flat = "*\(pairs.count * 2)\r\n" + pairs.joined()
+        func decode(rank: Int, user: String = "me") throws -> RankWindow? {
+            try RESPReplyTests.withReply(flat) { LeaderboardStore.decodeWindow($0, firstRank: 7, rank: rank, user: user, total: 20) }
+        }
+        let window = try #require(try decode(rank: 8))
+        #expect(window.entry == LeaderboardEntry(rank: 8, userID: "me", score: 70, achievedAtMs: 3))
+        #expect(window.above.map(\.rank) == [7] && window.below.map(\.rank) == [9] && window.total == 20)
+        #expect(try decode(rank: 9) == nil, "someone else at the user's rank: a write moved the window")
+        #expect(try decode(rank: 8, user: "other") == nil)
+        #expect(try RESPReplyTests.withReply("*0\r\n") { LeaderboardStore.decodeWindow($0, firstRank: 1, rank: 1, user: "me", total: 0) } == nil,
+                "the member left the board")
+    }
+
     @Test("not loaded, no score, an empty window, and scores not in plain digits")
     func otherReplies() throws {
         #expect(try Self.decodeRank("*1\r\n:-1\r\n") == .none, "not loaded")

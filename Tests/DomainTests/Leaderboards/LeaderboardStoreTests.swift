@@ -80,10 +80,52 @@ struct LeaderboardStoreTests {
                     #expect(live == truth, "k\(index) with \(neighbours) neighbours")
                 }
             }
+            // The script, the fallback when the board keeps moving under the plain reads, agrees.
+            for index in scores.indices {
+                let commands = try await f.store.rankFromRedis(f.board, user: "k\(index)", neighbours: 2)
+                let script = try await f.store.rankFromRedis(f.board, user: "k\(index)", neighbours: 2, attempts: 0)
+                guard case .answer(let fromCommands) = commands, case .answer(let fromScript) = script else {
+                    Issue.record("board not loaded")
+                    continue
+                }
+                #expect(fromCommands == fromScript && fromScript != nil, "k\(index)")
+            }
+            guard case .answer(nil) = try await f.store.rankFromRedis(f.board, user: "nobody", neighbours: 2, attempts: 0) else {
+                Issue.record("a user without a score has no window")
+                return
+            }
             let first = try #require(try await f.store.rank(f.board, user: "k3", neighbours: 2))
             #expect(first.entry.rank == 1 && first.above.isEmpty && first.below.map(\.userID) == ["k1", "k8"])
             let last = try #require(try await f.store.rank(f.board, user: "k11", neighbours: 2))
             #expect(last.entry.rank == 12 && last.below.isEmpty && last.above.map(\.userID) == ["k7", "k10"])
+        }
+    }
+
+    @Test("Rank read while scores around the user change is always one consistent window")
+    func rankUnderConcurrentWrites() async throws {
+        try await Self.withStore { f in
+            try await f.store.submit((0..<40).map { Self.update(f.board, "u\($0)", Int64($0 * 10), at: 1000) })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // Others overtake the user one by one: every write shifts the user's rank.
+                    for round in 0..<60 {
+                        try await f.store.submit([Self.update(f.board, "u\(round % 40)", Int64(400 + round), at: 2000)])
+                    }
+                }
+                for _ in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<60 {
+                            let window = try #require(try await f.store.rank(f.board, user: "u20", neighbours: 3))
+                            let all = window.above + [window.entry] + window.below
+                            #expect(window.entry.userID == "u20")
+                            #expect(all.map(\.rank) == Array(all[0].rank..<(all[0].rank + all.count)), "contiguous ranks")
+                            #expect(zip(all, all.dropFirst()).allSatisfy { $0.score >= $1.score }, "best first")
+                            #expect(window.above.count == min(3, window.entry.rank - 1))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
         }
     }
 
