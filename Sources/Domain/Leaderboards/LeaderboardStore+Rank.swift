@@ -42,21 +42,9 @@ extension LeaderboardStore {
     /// A ZREVRANGE ... WITHSCORES window starting at `firstRank`, split around `rank`; nil
     /// unless `user` is the entry at `rank` (the board moved between the reads).
     static func decodeWindow(_ flat: RESPReply, firstRank: Int, rank: Int, user: String, total: Int) -> RankWindow? {
-        var entry: LeaderboardEntry?
-        var above: [LeaderboardEntry] = []
-        var below: [LeaderboardEntry] = []
-        above.reserveCapacity(max(0, rank - firstRank))
-        below.reserveCapacity(max(0, flat.count / 2 - (rank - firstRank) - 1))
-        forEachEntry(flat, firstRank: firstRank) { decoded in
-            if decoded.rank < rank {
-                above.append(decoded)
-            } else if decoded.rank == rank {
-                entry = decoded
-            } else {
-                below.append(decoded)
-            }
-        }
-        guard let entry, entry.userID == user, above.count == rank - firstRank else { return nil }
-        return RankWindow(entry: entry, above: above, below: below, total: total)
+        guard let window = window(flat, firstRank: firstRank, rank: rank, total: total),
+            window.entry.userID == user, window.above.count == rank - firstRank
+        else { return nil }
+        return window
     }
 }

@@ -18,14 +18,19 @@ extension LeaderboardStore {
         guard status > 0, let total = reply.element(1)?.int, let first = reply.element(2)?.int, let flat = reply.element(3) else {
             return .answer(nil)
         }
-        let rank = Int(status)
+        return .answer(window(flat, firstRank: Int(first) + 1, rank: Int(status), total: Int(total)))
+    }
+
+    /// A ZREVRANGE ... WITHSCORES window whose first pair has `firstRank`, split around the
+    /// entry at `rank`; nil when the window does not reach that rank.
+    static func window(_ flat: RESPReply, firstRank: Int, rank: Int, total: Int) -> RankWindow? {
         var entry: LeaderboardEntry?
         var above: [LeaderboardEntry] = []
         var below: [LeaderboardEntry] = []
-        let aboveCount = max(0, min(rank - 1 - Int(first), flat.count / 2))
+        let aboveCount = max(0, min(rank - firstRank, flat.count / 2))
         above.reserveCapacity(aboveCount)
         below.reserveCapacity(max(0, flat.count / 2 - aboveCount - 1))
-        forEachEntry(flat, firstRank: Int(first) + 1) { decoded in
+        forEachEntry(flat, firstRank: firstRank) { decoded in
             if decoded.rank < rank {
                 above.append(decoded)
             } else if decoded.rank == rank {
@@ -34,8 +39,8 @@ extension LeaderboardStore {
                 below.append(decoded)
             }
         }
-        guard let entry else { return .answer(nil) }
-        return .answer(RankWindow(entry: entry, above: above, below: below, total: Int(total)))
+        guard let entry else { return nil }
+        return RankWindow(entry: entry, above: above, below: below, total: total)
     }
 
     /// `leaderboard_top`: {-1}, or {total, start0, {member, score, ...}}.
