@@ -484,8 +484,13 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 }
 
 extension Duration {
+    /// Whole nanoseconds, saturating: a client's `grpc-timeout: 99999999H` (~11,000 years)
+    /// does not fit and must not trap.
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowSum ? (seconds < 0 ? .min : .max) : total
     }
 }
