@@ -24,9 +24,15 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private(set) var peer = ""
 
     private var channelContext: ChannelHandlerContext?
-    private var streams: [Int32: ServerStream] = [:]
-    /// `:path` Strings already seen on this connection (see `RequestHead`).
-    var paths = PathCache()
+    /// Open streams in no particular order; each knows its index (`slot`), so adding and
+    /// removing one is O(1) without hashing (nghttp2's stream user data finds a stream by id).
+    private var streams: [ServerStream] = []
+    /// `:path` Strings already seen on this connection, with their methods (see `RequestHead`).
+    var paths: PathCache
+    /// The last flush's buffer, kept for the next one unless it grew large (an idle
+    /// connection holds at most this much).
+    private var outputBuffer: ByteBuffer?
+    private static let keptOutputCapacity = 16 * 1024
     private var inReadCycle = false
     private var flushScheduled = false
     private var closing = false
@@ -39,7 +45,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private var deadlineTimerAt: NIODeadline?
 
     // Keepalive and PING policy.
-    private var lastReadAt = NIODeadline.now()
+    /// When the last bytes arrived (keepalive; the base of deadlines of calls opened in that read).
+    private(set) var lastReadAt = NIODeadline.now()
     private var keepaliveTimer: Scheduled<Void>?
     private var keepaliveAckTimer: Scheduled<Void>?
     private var lastPingReceivedAt: NIODeadline?
@@ -63,6 +70,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         self.registry = registry
         self.logger = logger
         self.eventLoop = executor.eventLoop
+        self.paths = PathCache(router: router)
     }
 
     // MARK: - Channel events
@@ -156,7 +164,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private func teardown() {
         guard let session else { return }
         closing = true
-        for stream in streams.values { stream.streamClosed() }
+        for stream in streams { stream.streamClosed() }
         registry.statistics.streamsClosed(streams.count)
         streams.removeAll()
         deadlineTimer?.cancel()
@@ -194,7 +202,11 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private func flushOutput() {
         guard let session, let context = channelContext else { return }
         guard context.channel.isWritable else { return }  // resumed by channelWritabilityChanged
-        var output: ByteBuffer?
+        // The buffer of the previous flush is reused when the socket took all of it (NIO has
+        // let go of it, so clearing it does not copy): no allocation per flush.
+        var output = outputBuffer ?? allocator.buffer(capacity: 4096)
+        outputBuffer = nil
+        output.clear()
         while true {
             var chunk: UnsafePointer<UInt8>?
             let count = nghttp2_session_mem_send(session, &chunk)
@@ -204,12 +216,12 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
                 return
             }
             guard count > 0, let chunk else { break }
-            if output == nil { output = allocator.buffer(capacity: max(count, 4096)) }
-            output!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
-            if output!.readableBytes >= 256 * 1024 { break }
+            output.writeBytes(UnsafeRawBufferPointer(start: chunk, count: count))
+            if output.readableBytes >= 256 * 1024 { break }
         }
-        if let output {
+        if output.readableBytes > 0 {
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            if output.capacity <= Self.keptOutputCapacity { outputBuffer = output }
             if nghttp2_session_want_write(session) != 0 && !closeAfterFlush { scheduleFlush() }
         }
         if closeAfterFlush || nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
@@ -222,7 +234,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     func beginStream(id: Int32) {
         guard let session else { return }
         let stream = ServerStream(id: id, connection: self)
-        streams[id] = stream
+        stream.slot = streams.count
+        streams.append(stream)
         registry.statistics.streamOpened()
         nghttp2_session_set_stream_user_data(session, id, Unmanaged.passUnretained(stream).toOpaque())
         idleTimer?.cancel()
@@ -253,7 +266,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             stream.finish(error: RPCError(.internalError, "invalid base64 in -bin metadata"))
             return
         }
-        guard let method = router.method(forPath: head.path) else {
+        guard let method = head.route else {
             stream.finish(error: unknownMethodError(head.path))
             return
         }
@@ -301,13 +314,23 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         guard stream.readyToStart, let method = stream.method else { return }
         stream.started = true
         pingStrikes = 0
-        stream.task = Task.immediate(executorPreference: executor) {
+        let task = Task.immediate(executorPreference: executor) {
             await method.body(stream)
+            stream.task = nil
+            stream.handlerReturned = true
         }
+        // A handler that never suspended has already returned: keeping its task would only
+        // make the stream's close cancel a finished task (a status-record lock per call).
+        if !stream.handlerReturned { stream.task = task }
     }
 
     func streamClosed(id: Int32, errorCode: UInt32) {
-        guard let stream = streams.removeValue(forKey: id) else { return }
+        guard let stream = stream(id), stream.slot < streams.count, streams[stream.slot] === stream else { return }
+        let last = streams.removeLast()
+        if last !== stream {
+            streams[stream.slot] = last
+            last.slot = stream.slot
+        }
         registry.statistics.streamsClosed(1)
         stream.streamClosed()
         if streams.isEmpty {
@@ -350,7 +373,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         deadlineTimerAt = nil
         let now = NIODeadline.now()
         var next: NIODeadline?
-        for stream in streams.values where !stream.finished {
+        for stream in streams where !stream.finished {
             guard let deadline = stream.deadline else { continue }
             if deadline <= now {
                 stream.deadlineExceeded()
@@ -465,7 +488,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     private func forceClose() {
         guard session != nil, !closing else { return }
-        for stream in streams.values where !stream.finished {
+        for stream in streams where !stream.finished {
             stream.finish(error: RPCError(.unavailable, "server is shutting down"))
             stream.task?.cancel()
         }
@@ -484,8 +507,13 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 }
 
 extension Duration {
+    /// Whole nanoseconds, saturating: a client's `grpc-timeout: 99999999H` (~11,000 years)
+    /// does not fit and must not trap.
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowSum ? (seconds < 0 ? .min : .max) : total
     }
 }

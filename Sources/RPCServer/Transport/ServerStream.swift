@@ -11,23 +11,30 @@ import NIOCore
 final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the connection's event loop
     let id: Int32
     let connection: ServerConnection
+    /// This stream's index in its connection's list of open streams.
+    var slot = 0
     var request = RequestHead()
     private(set) var method: RPCMethod?
     private var openedContext: ServerContext?
     var context: ServerContext { openedContext! }
+    /// The handler's task while it runs (nil once it returned).
     var task: Task<Void, Never>?
     /// Set when the handler has been started (its task may already have finished).
     var started = false
+    /// Set when the handler's body returned.
+    var handlerReturned = false
     /// When the deadline passes, the connection's timer finishes the call with DEADLINE_EXCEEDED.
     private(set) var deadline: NIODeadline?
 
     // Request side.
     private var deframer: MessageDeframer
-    private var inbound: [(payload: ByteBuffer, wireBytes: Int)] = []
-    private var inboundHead = 0
+    private var inbound = InboundMessages()
     private(set) var inputClosed = false
     private var inputError: RPCError?
-    private var receiver: CheckedContinuation<ByteBuffer?, any Error>?
+    /// Unsafe rather than checked continuations: `CheckedContinuation` is a resilient type, so
+    /// every stream's init and deinit went through runtime metadata and value witnesses for
+    /// these two optionals. Each is resumed once, after being taken out of its property.
+    private var receiver: UnsafeContinuation<ByteBuffer?, any Error>?
     private var receivedBytes = 0
     private var consumedBytes = 0
     private var heldBytes = 0
@@ -41,7 +48,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private var initialMetadata = Metadata()
     private var trailingMetadata = Metadata()
     private var pendingTrailers: HeaderBlock?
-    private var writer: CheckedContinuation<Void, any Error>?
+    private var writer: UnsafeContinuation<Void, any Error>?
 
     init(id: Int32, connection: ServerConnection) {
         self.id = id
@@ -56,6 +63,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private static let unopenedDeframer = MessageDeframer(maxMessageSize: 0, encoding: nil)
     /// Writing to it copies on write, so the first response byte allocates the real buffer.
     private static let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
+    private static let initialOutboundCapacity = 256
 
     // MARK: - Request
 
@@ -73,8 +81,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         var instant: ContinuousClock.Instant?
         if let timeout {
             instant = .now + timeout
-            let (seconds, attoseconds) = timeout.components
-            deadline = .now() + .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+            // Counted from the read that delivered the headers: one clock read less per call.
+            deadline = connection.lastReadAt + .nanoseconds(timeout.nanoseconds)
         }
         openedContext = ServerContext(
             path: request.path, metadata: request.metadata, deadline: instant, peer: connection.peer, call: self)
@@ -101,7 +109,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 let before = deframer.bufferedBytes
                 guard let payload = try deframer.next() else { break }
                 let wireBytes = before - deframer.bufferedBytes
-                inbound.append((payload, wireBytes))
+                inbound.append(.init(payload: payload, wireBytes: wireBytes))
                 heldBytes += wireBytes
             }
         } catch {
@@ -125,7 +133,6 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private func failInput(_ error: RPCError) {
         inputError = error
         inbound.removeAll()
-        inboundHead = 0
         heldBytes = 0
         returnCredit()
         if !started {
@@ -156,16 +163,10 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// A buffered message, nil at the clean end of input; throws on a broken request.
     /// Only called when a message is buffered or input has ended.
     private func takeMessage() throws -> ByteBuffer? {
-        if inboundHead < inbound.count {
-            let (payload, wireBytes) = inbound[inboundHead]
-            inboundHead += 1
-            if inboundHead == inbound.count {
-                inbound.removeAll(keepingCapacity: true)
-                inboundHead = 0
-            }
-            heldBytes -= wireBytes
+        if let message = inbound.removeFirst() {
+            heldBytes -= message.wireBytes
             returnCredit()
-            return payload
+            return message.payload
         }
         if let inputError { throw inputError }
         if closed { throw CancellationError() }
@@ -173,14 +174,14 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     }
 
     private var hasInput: Bool {
-        inboundHead < inbound.count || inputClosed || inputError != nil || closed
+        !inbound.isEmpty || inputClosed || inputError != nil || closed
     }
 
     func receive() async throws -> ByteBuffer? {
         if hasInput { return try takeMessage() }
         let loop = connection.eventLoop
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            try await withUnsafeThrowingContinuation { continuation in
                 if hasInput {
                     continuation.resume(with: Result { try takeMessage() })
                 } else {
@@ -208,7 +209,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         try appendMessage(message)
         connection.scheduleFlush()
         if outbound.readableBytes > connection.configuration.streamOutputHighWater {
-            try await withCheckedThrowingContinuation { continuation in
+            try await withUnsafeThrowingContinuation { continuation in
                 writer = continuation
             }
         }
@@ -232,13 +233,17 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         guard let payload = try takeMessage() else {
             throw RPCError(.internalError, "grpc: client sent no request message for a unary request")
         }
-        guard inboundHead >= inbound.count else {
+        guard inbound.isEmpty else {
             throw RPCError(.internalError, "grpc: client sent more than one request message for a unary request")
         }
         return payload
     }
 
     private func appendMessage(_ message: some ProtobufMessage) throws(RPCError) {
+        if outbound.capacity == 0 {
+            // Sized for a typical message, so framing one does not grow the buffer twice.
+            outbound = connection.allocator.buffer(capacity: Self.initialOutboundCapacity)
+        }
         let before = outbound.readableBytes
         MessageFramer.frame(message, into: &outbound, compression: responseEncoding)
         let size = outbound.readableBytes - before - 5

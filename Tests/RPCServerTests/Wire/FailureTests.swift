@@ -168,6 +168,18 @@ struct FailureTests {
         }
     }
 
+    @Test("the largest grpc-timeouts (beyond Int64 nanoseconds) are served, not trapped on", arguments: ["99999999H", "99999999M"])
+    func hugeTimeout(value: String) async throws {
+        try await TestServer.with { server in
+            try await server.withConnection { connection in
+                let response = try await connection.unary(
+                    Self.echo, Bench_V1_EchoRequest(payload: [7]), as: Bench_V1_EchoResponse.self,
+                    metadata: ["grpc-timeout": .string(value)])
+                #expect(response.message.payload == [7])
+            }
+        }
+    }
+
     @Test("client cancellation resets the stream and cancels the server handler")
     func clientCancellation() async throws {
         try await TestServer.with { server in
