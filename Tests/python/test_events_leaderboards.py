@@ -69,6 +69,15 @@ def test_recent_needs_the_admin_key(events):
     assert found[0].event.attributes["platform"] == "android"
 
 
+def test_a_deadline_weeks_away_reaches_postgres(events):
+    # Recent reads Postgres with the call's deadline as its statement timeout; one beyond the
+    # range Postgres takes (~24.8 days) used to fail every statement.
+    pb, stub = events
+    for timeout in (3600 * 1000, 3600 * 24 * 365 * 50):
+        reply = stub.Recent(pb.RecentRequest(limit=1), metadata=ADMIN, timeout=timeout)
+        assert len(reply.events) <= 1
+
+
 def create_tournament(lb_pb, stub, **fields):
     now = int(time.time() * 1000)
     tournament = lb_pb.Tournament(id=unique("cup"), name="Cup", starts_at_ms=now - 60_000, ends_at_ms=now + 3_600_000, **fields)

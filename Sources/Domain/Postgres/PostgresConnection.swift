@@ -87,7 +87,9 @@ public struct PostgresConnection {
         guard millis >= 1 else {
             throw PostgresError(.statementTimeout, "deadline passed before the statement was sent")
         }
-        return Int(millis)
+        // statement_timeout takes at most INT_MAX ms (~24.8 days): a client deadline further
+        // away (grpc-timeout allows 99999999H) would make Postgres refuse every statement.
+        return Int(Swift.min(millis, Int64(Int32.max)))
     }
 
     /// Runs a blocking call on the pool's threads; a cancelled task sends PQcancel.

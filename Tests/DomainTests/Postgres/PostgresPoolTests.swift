@@ -94,6 +94,10 @@ struct PostgresPoolTests {
             try await pool.withConnection(deadline: .now + .milliseconds(200)) { try await $0.query("SELECT pg_sleep(10)") }
         } throws: { ($0 as? PostgresError)?.rpcError.code == .deadlineExceeded }
         #expect(try await pool.query("SELECT 1").scalar(Int.self) == 1)
+        // A deadline beyond statement_timeout's range (INT_MAX ms, ~24.8 days; a client may
+        // send grpc-timeout up to 99999999H) runs at the longest timeout Postgres takes.
+        #expect(try await pool.query("SELECT 1", deadline: .now + .seconds(3600 * 99_999_999)).scalar(Int.self) == 1)
+        #expect(try await pool.withTransaction(deadline: .now + .seconds(3600 * 1000)) { try await $0.query("SELECT 2").scalar(Int.self) } == 2)
         #expect(pool.statistics.created == 1)  // the connection survived both timeouts
         await pool.shutdown()
         await database.drop()
