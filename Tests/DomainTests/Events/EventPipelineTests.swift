@@ -119,6 +119,32 @@ struct EventPipelineTests {
         }
     }
 
+    @Test("with no dedupe window a resend is acknowledged as accepted and still stored and scored once")
+    func noDedupeWindow() async throws {
+        try await Self.withPipeline({ $0.dedupeWindow = .zero }) { f in
+            let first = try await f.ingestor.ingest([Self.event("n1", "game_ended", user: "cy", score: 40), Self.event("n1", "game_ended", user: "cy", score: 40)], peer: "test")
+            #expect(first.accepted == ["n1"] && first.duplicates.isEmpty)
+            let resend = try await f.ingestor.ingest([Self.event("n1", "game_ended", user: "cy", score: 40), Self.event("n2")], peer: "test")
+            #expect(resend.accepted == ["n1", "n2"] && resend.duplicates.isEmpty)
+            try await Self.drain(f)
+            #expect(try await Self.storedCount(f) == 2)
+            let top = try await f.leaderboards.top(.global, limit: 10, cursor: "")
+            #expect(top.entries.map(\.userID) == ["cy"] && top.entries.first?.score == 40)
+        }
+    }
+
+    @Test("an id twice in one batch with different types: the first occurrence is the event")
+    func firstOccurrenceWinsAcrossJobs() async throws {
+        try await Self.withPipeline { f in
+            let outcome = try await f.ingestor.ingest([Self.event("d1"), Self.event("d1", "game_ended", user: "di", score: 9)], peer: "test")
+            #expect(outcome.accepted == ["d1"])
+            try await Self.drain(f)
+            let recent = try await RecentEvents(database: f.database).list(limit: 10, user: nil, type: nil)
+            #expect(recent.compactMap { $0.event?.type } == ["app_launched"])
+            #expect(try await f.leaderboards.top(.global, limit: 10, cursor: "").entries.isEmpty)
+        }
+    }
+
     @Test("a job processed twice (redelivery) counts its events once")
     func redeliveryIsIdempotent() async throws {
         try await Self.withPipeline { f in
