@@ -11,6 +11,8 @@
 #   tools/bench/events.sh [SECONDS per phase, default 10]
 #   PHASES=3 tools/bench/events.sh    only the listed phases (e.g. "3" or "1 2"; default all)
 #   TALLY_BIN=path tools/bench/events.sh   another tally binary (A/B runs of two builds)
+#   EVENT_DEDUPE_WINDOW_S=0 PHASES=1 tools/bench/events.sh   ingest without Redis dedupe marks
+#                                     (any of tally's settings passes through the environment)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
