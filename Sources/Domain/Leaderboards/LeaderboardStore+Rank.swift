@@ -14,28 +14,29 @@ extension LeaderboardStore {
 
     func rankFromRedis(_ board: BoardID, user: String, neighbours: Int, attempts: Int = rankReadAttempts) async throws -> BoardReply<RankWindow?> {
         let keys = keys(board)
+        let z = keys.z  // each key is built on access: once per call here
         for _ in 0..<attempts {
             // 1. Loaded? How many users? The user's member (their best, encoded with its time).
             let head = try await redis.pipeline([
-                RedisCommand("EXISTS", keys.ready), RedisCommand("ZCARD", keys.z), RedisCommand("HGET", keys.m, RedisArgument(user)),
+                RedisCommand("EXISTS", keys.ready), RedisCommand("ZCARD", z), RedisCommand("HGET", keys.m, RedisArgument(user)),
             ])
             for reply in head { if case .error(let message) = reply { throw RedisError(.server, message) } }
             if head[0].int != 1 { return .notLoaded }
             guard let total = head[1].int else { throw RedisError(.unexpectedReply, "ZCARD returned \(head[1])") }
             guard let member = head[2].bytes else { return .answer(nil) }  // no score on this board
             // 2. The member's 0-based rank, best first; nil when a better score replaced it since.
-            guard let rank0 = try await redis.send(RedisCommand("ZREVRANK", keys.z, RedisArgument(bytes: member))).int else { continue }
+            guard let rank0 = try await redis.send(RedisCommand("ZREVRANK", z, RedisArgument(bytes: member))).int else { continue }
             // 3. The window around it, checked to hold the user at that rank.
             let first = max(0, Int(rank0) - neighbours)
             let window = try await redis.send(
-                RedisCommand("ZREVRANGE", keys.z, RedisArgument(first), RedisArgument(Int(rank0) + neighbours), "WITHSCORES")
+                RedisCommand("ZREVRANGE", z, RedisArgument(first), RedisArgument(Int(rank0) + neighbours), "WITHSCORES")
             ) { reply in
                 Self.decodeWindow(reply, firstRank: first + 1, rank: Int(rank0) + 1, user: user, total: Int(total))
             }
             if let window { return .answer(window) }
         }
         return try await redis.run(
-            LeaderboardScripts.rank, keys: [keys.z, keys.m, keys.ready],
+            LeaderboardScripts.rank, keys: [z, keys.m, keys.ready],
             arguments: [RedisArgument(user), RedisArgument(neighbours)], decoding: Self.decodeRank)
     }
 

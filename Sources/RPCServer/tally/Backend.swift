@@ -48,7 +48,8 @@ struct Backend {
         let peerRate = try env.int(nil, "EVENT_PEER_RATE_PER_MIN", default: 60_000, range: 0...1_000_000_000)
         events.perUserLimit = userRate == 0 ? nil : .perMinute(userRate)
         events.perPeerLimit = peerRate == 0 ? nil : .perMinute(peerRate)
-        events.dedupeWindow = .seconds(try env.int(nil, "EVENT_DEDUPE_WINDOW_S", default: 3600, range: 0...30 * 86_400))
+        events.dedupeWindow = .seconds(try env.int(
+            nil, "EVENT_DEDUPE_WINDOW_S", default: Int(events.dedupeWindow.components.seconds), range: 0...30 * 86_400))
         var queueConfiguration = JobQueueConfiguration.defaults
         queueConfiguration.leaseTimeout = .milliseconds(
             try env.int(nil, "QUEUE_LEASE_MS", default: 30_000, range: 100...86_400_000))

@@ -91,8 +91,7 @@ struct PostgresBench: AsyncParsableCommand {
     }
 
     private static func ratio(_ duration: Duration, _ baseline: Duration) -> String {
-        func nanos(_ d: Duration) -> Double { Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9 }
-        return String(format: "%.3f", nanos(duration) / nanos(baseline))
+        String(format: "%.3f", seconds(duration) / seconds(baseline))
     }
 
     /// The baseline: PQexecParams on one connection, on a plain thread, nothing else.
@@ -128,7 +127,7 @@ struct PostgresBench: AsyncParsableCommand {
             "event_id", "type", "user_id", "client_time", "received_at", "score", "game_mode", "tournament_id",
             "duration_ms", "level", "attributes",
         ]
-        let slices = (0..<connections).map { k in (count * k / connections)..<(count * (k + 1) / connections) }
+        let slices = slices(of: count)
         let clock = ContinuousClock()
         var copied = 0
         let elapsed = try await clock.measure {
@@ -157,7 +156,7 @@ struct PostgresBench: AsyncParsableCommand {
                 return try await group.reduce(0, +)
             }
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Self.seconds(elapsed)
         print("  copied \(copied) rows in \(String(format: "%.2f", seconds)) s: \(Int(Double(copied) / seconds)) rows/s (target >= 200000)")
         let stored = try await pool.query("SELECT count(*) FROM events").scalar(Int.self)
         print("  rows in events: \(stored)")
@@ -171,7 +170,7 @@ struct PostgresBench: AsyncParsableCommand {
     private func serverSideBaseline(pool: PostgresPool, count: Int, earliest: Date, span: TimeInterval, copySeconds: Double) async throws {
         _ = try await pool.query("TRUNCATE events")
         _ = try await pool.query("CHECKPOINT")
-        let slices = (0..<connections).map { k in (count * k / connections)..<(count * (k + 1) / connections) }
+        let slices = slices(of: count)
         let elapsed = try await ContinuousClock().measure {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for slice in slices {
@@ -196,7 +195,7 @@ struct PostgresBench: AsyncParsableCommand {
                 try await group.waitForAll()
             }
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Self.seconds(elapsed)
         let rate = Double(count) / seconds
         print("(c) same-run reference: Postgres inserting the same rows itself (INSERT ... SELECT generate_series, no client), "
             + "\(connections) connection(s)")
@@ -204,9 +203,17 @@ struct PostgresBench: AsyncParsableCommand {
             + "\(String(format: "%.2f", Double(count) / copySeconds / rate))x of it")
     }
 
+    /// The rows each connection copies: `connections` consecutive ranges covering `count`.
+    private func slices(of count: Int) -> [Range<Int>] {
+        (0..<connections).map { k in (count * k / connections)..<(count * (k + 1) / connections) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     private static func micros(_ duration: Duration, _ n: Int) -> String {
-        let nanos = Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
-        return String(format: "%.1f", nanos / 1000 / Double(n))
+        String(format: "%.1f", seconds(duration) * 1e6 / Double(n))
     }
 
     /// Runs blocking work on a new thread (never on the cooperative pool).
