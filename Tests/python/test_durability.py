@@ -1,5 +1,6 @@
 """Acknowledged events survive crashes: Tally killed with SIGKILL mid-stream, Redis stopped
-mid-stream; and two instances share leaderboards (Watch on one sees a Submit on the other)."""
+mid-stream; and two instances share leaderboards (Watch and Rank on one see a Submit on the other)."""
+import contextlib
 import os
 import pathlib
 import shutil
@@ -134,21 +135,57 @@ def test_redis_stopped_mid_stream_falls_back_and_loses_nothing(stubs, private_re
         assert stop_tally(proc) == 0, open(log).read()
 
 
-def test_watch_on_one_instance_sees_submit_on_another(stubs):
-    from tally.v1 import leaderboard_pb2 as lb, leaderboard_pb2_grpc
+@contextlib.contextmanager
+def two_instances():
+    """Channels to two Tally instances sharing the run's Postgres and Redis."""
     first, first_port, _ = start_tally(env=PRODUCT_ENV)
     second, second_port, _ = start_tally(env=PRODUCT_ENV)
-    board = f"quiz:{uuid.uuid4().hex[:12]}"
     try:
         with grpc.insecure_channel(f"127.0.0.1:{first_port}") as a, grpc.insecure_channel(f"127.0.0.1:{second_port}") as b:
-            updates = leaderboard_pb2_grpc.LeaderboardServiceStub(a).Watch(
-                lb.WatchRequest(board_id=board, limit=5, min_interval_ms=100), timeout=30)
-            assert next(updates).total == 0
-            leaderboard_pb2_grpc.LeaderboardServiceStub(b).Submit(
-                lb.SubmitRequest(board_id=board, user_id="far-away", score=77), metadata=ADMIN, timeout=10)
-            update = next(updates)
-            assert [(e.user_id, e.score) for e in update.entries] == [("far-away", 77)]
-            updates.cancel()
+            yield a, b
     finally:
         assert stop_tally(first) == 0
         assert stop_tally(second) == 0
+
+
+def test_watch_on_one_instance_sees_submit_on_another(stubs):
+    from tally.v1 import leaderboard_pb2 as lb, leaderboard_pb2_grpc
+    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    with two_instances() as (a, b):
+        updates = leaderboard_pb2_grpc.LeaderboardServiceStub(a).Watch(
+            lb.WatchRequest(board_id=board, limit=5, min_interval_ms=100), timeout=30)
+        assert next(updates).total == 0
+        leaderboard_pb2_grpc.LeaderboardServiceStub(b).Submit(
+            lb.SubmitRequest(board_id=board, user_id="far-away", score=77), metadata=ADMIN, timeout=10)
+        update = next(updates)
+        assert [(e.user_id, e.score) for e in update.entries] == [("far-away", 77)]
+        updates.cancel()
+
+
+def test_rank_on_one_instance_follows_submits_on_another(stubs):
+    # Rank is answered from the board's mirror in each instance; an improvement made on
+    # another instance reaches it by pub/sub, and the mirror answers with it.
+    from tally.v1 import admin_pb2, admin_pb2_grpc, leaderboard_pb2 as lb, leaderboard_pb2_grpc
+    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    with two_instances() as (a, b):
+        reader, writer = leaderboard_pb2_grpc.LeaderboardServiceStub(a), leaderboard_pb2_grpc.LeaderboardServiceStub(b)
+        admin = admin_pb2_grpc.AdminServiceStub(a)
+        for index in range(20):
+            writer.Submit(lb.SubmitRequest(board_id=board, user_id=f"m{index:02}", score=index), metadata=ADMIN, timeout=10)
+
+        def mirror_stats():
+            caches = admin.Stats(admin_pb2.StatsRequest(), metadata=ADMIN, timeout=10).caches
+            return {c.name: c for c in caches}["rank_mirror"]
+
+        def mirrored():
+            reader.Rank(lb.RankRequest(board_id=board, user_id="m00"), timeout=10)
+            return mirror_stats().entries == 20
+        assert wait_for(mirrored), "the board was never mirrored"
+        before = mirror_stats()
+        writer.Submit(lb.SubmitRequest(board_id=board, user_id="m00", score=100), metadata=ADMIN, timeout=10)
+
+        def moved():
+            reply = reader.Rank(lb.RankRequest(board_id=board, user_id="m00", neighbours=1), timeout=10)
+            return reply.entry.rank == 1 and [e.user_id for e in reply.below] == ["m19"] and reply.total == 20
+        assert wait_for(moved, timeout=10)
+        assert mirror_stats().hits > before.hits, "answered from the mirror"

@@ -32,6 +32,7 @@ struct BoardKeys {
     var building: RedisArgument { key(":building") }
     var nextZ: RedisArgument { key(":z:next") }
     var nextM: RedisArgument { key(":m:next") }
+    var version: RedisArgument { key(":v") }
 
     func submission(_ id: String) -> RedisArgument { key(":submission:", id) }
 

@@ -4,7 +4,9 @@
 ///   :z        ZSET  BoardMember.encoded -> score (reads go high to low; ties to the earlier)
 ///   :m        HASH  user id -> their current member in :z
 ///   :ready    set once the board was loaded from Postgres (with a TTL, so every board is
-///             re-read from the truth periodically even if an update was lost)
+///             re-read from the truth periodically even if an update was lost); its value
+///             is new with every load, naming that incarnation of the board (`BoardMirror`)
+///   :v        the board's version: +1 with every improvement merged (`BoardChange`)
 ///   :z:next / :m:next   the board being rebuilt; :building marks a rebuild in progress
 ///
 /// Every write is a max-merge of (score, earlier time) per user: submitting, loading from
@@ -31,14 +33,15 @@ enum LeaderboardScripts {
 
         """
 
-    /// KEYS: z, m, ready, building, z:next, m:next. ARGV: user, score, member.
-    /// Returns 1 when it improved the user's best, 0 when not, -1 when the board is not
-    /// loaded (the caller loads it from Postgres and calls again).
+    /// KEYS: z, m, ready, building, z:next, m:next, v. ARGV: user, score, member.
+    /// Returns the board's new version when it improved the user's best, 0 when not, -1 when
+    /// the board is not loaded (the caller loads it from Postgres and calls again).
     static let submit = RedisScript(name: "leaderboard_submit", source: merge + """
         if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
         local score = tonumber(ARGV[2])
         if redis.call('EXISTS', KEYS[4]) == 1 then merge(KEYS[5], KEYS[6], ARGV[1], score, ARGV[3]) end
-        return merge(KEYS[1], KEYS[2], ARGV[1], score, ARGV[3])
+        if merge(KEYS[1], KEYS[2], ARGV[1], score, ARGV[3]) == 0 then return 0 end
+        return redis.call('INCR', KEYS[7])
         """)
 
     /// KEYS: z, m, ready. ARGV: user, neighbours.
@@ -102,7 +105,7 @@ enum LeaderboardScripts {
         return #ARGV / 3
         """)
 
-    /// KEYS: z:next, m:next, z, m, ready, building. ARGV: ready ttl ms.
+    /// KEYS: z:next, m:next, z, m, ready, building. ARGV: ready ttl ms, the new incarnation.
     /// Swaps the rebuilt board in and marks it loaded.
     static let finishLoad = RedisScript(name: "leaderboard_finish_load", source: """
         if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -111,7 +114,7 @@ enum LeaderboardScripts {
         else
           redis.call('DEL', KEYS[3], KEYS[4])
         end
-        redis.call('SET', KEYS[5], '1', 'PX', ARGV[1])
+        redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[1])
         redis.call('DEL', KEYS[6])
         return 1
         """)

@@ -12,7 +12,8 @@ import Synchronization
 /// when configured) by one instance while the others wait for it; writes during the rebuild
 /// land in both copies, and every write is a max-merge, so nothing is lost. When the Redis
 /// write fails after the commit, the board is marked stale here and rebuilt once Redis is
-/// back. With Redis down, reads are answered from Postgres (slower, same results).
+/// back. With Redis down, reads are answered from Postgres (slower, same results). `Rank` on a
+/// board held in this process (`BoardMirrors`) is answered from memory.
 public final class LeaderboardStore: Sendable {
     public struct Configuration: Sendable {
         /// A loaded board is re-read from Postgres after this long, bounding how long an
@@ -48,13 +49,16 @@ public final class LeaderboardStore: Sendable {
     let redis: RedisClient
     let logger: Logger
     let rankCache: RankCache
+    let mirrors: BoardMirrors?
     /// Boards whose Redis copy missed a committed update; rebuilt on their next read.
     private let stale = Mutex<Set<BoardID>>([])
 
-    public init(database: PostgresDatabase, redis: RedisClient, configuration: Configuration = .defaults,
+    /// `mirrors`, when given (and run as a service), answers `Rank` on the boards it holds.
+    public init(database: PostgresDatabase, redis: RedisClient, mirrors: BoardMirrors? = nil, configuration: Configuration = .defaults,
                 logger: Logger = Logger(label: "tally.leaderboards")) {
         self.database = database
         self.redis = redis
+        self.mirrors = mirrors
         self.configuration = configuration
         self.logger = logger
         self.rankCache = RankCache(ttl: configuration.rankCacheTTL, capacity: configuration.rankCacheCapacity)
@@ -127,15 +131,20 @@ public final class LeaderboardStore: Sendable {
         // awaited one by one would cost a job a round trip (an fsync) per score.
         let calls = improved.map { update in
             let keys = keys(update.board)
-            return (keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM],
+            return (keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM, keys.version],
                     arguments: [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)])
         }
+        var changes: [BoardID: [BoardChange]] = [:]
         do {
             let replies = try await redis.runPipelined(LeaderboardScripts.submit, calls: calls)
             for (update, reply) in zip(improved, replies) {
                 do {
                     if case .error(let message) = reply { throw RedisError(.server, message) }
-                    if reply.int == -1 {
+                    guard let version = reply.int else { throw RedisError(.unexpectedReply, LeaderboardScripts.submit.name) }
+                    if version > 0 {
+                        changes[update.board, default: []].append(
+                            BoardChange(version: version, userID: update.userID, score: update.score, achievedAtMs: update.achievedAtMs))
+                    } else if version == -1 {
                         // Not loaded: the rebuild reads the committed score from Postgres.
                         try await ensureLoaded(update.board)
                     }
@@ -146,9 +155,19 @@ public final class LeaderboardStore: Sendable {
         } catch {
             for board in changedBoards { markStale(board, error) }
         }
+        // This instance reads its own writes at once; the others once the announcement arrives.
+        for (board, boardChanges) in changes { mirrors?.apply(boardChanges, to: board) }
+        var announcements: [RedisCommand] = []
         for board in changedBoards {
-            _ = try? await redis.publish(Array(board.description.utf8), to: BoardKeys.changes(board, namespace: configuration.namespace))
+            announcements.append(RedisCommand(
+                "PUBLISH", RedisArgument(BoardKeys.changes(board, namespace: configuration.namespace)), RedisArgument(board.description)))
+            if let boardChanges = changes[board] {
+                announcements.append(RedisCommand(
+                    "PUBLISH", RedisArgument(BoardMirrors.channel(namespace: configuration.namespace)),
+                    RedisArgument(bytes: BoardChange.encode(boardChanges, board: board))))
+            }
         }
+        _ = try? await redis.pipeline(announcements)
     }
 
     private func markStale(_ board: BoardID, _ error: any Error) {
@@ -191,7 +210,13 @@ public final class LeaderboardStore: Sendable {
     /// The `Rank` answer cache of this instance.
     public var rankCacheStatistics: CacheStatistics { rankCache.statistics }
 
+    /// The mirrors' users, `Rank`s answered from them, and those that went to Redis instead.
+    public var mirrorStatistics: CacheStatistics { mirrors?.statistics ?? CacheStatistics(entries: 0, hits: 0, misses: 0) }
+
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
+        if let mirrors, !isStale(board), case .answer(let window) = mirrors.rank(board, user: user, neighbours: neighbours) {
+            return window
+        }
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
         do {
             let window = try await onLoadedBoard(board) {
@@ -227,8 +252,10 @@ public final class LeaderboardStore: Sendable {
 
     // MARK: loading from the truth
 
+    private func isStale(_ board: BoardID) -> Bool { stale.withLock { $0.contains(board) } }
+
     private func refreshIfStale(_ board: BoardID) async throws {
-        guard stale.withLock({ $0.contains(board) }) else { return }
+        guard isStale(board) else { return }
         try await rebuild(board)
         stale.withLock { _ = $0.remove(board) }
     }
@@ -289,12 +316,13 @@ public final class LeaderboardStore: Sendable {
             }
             try await redis.run(
                 LeaderboardScripts.finishLoad, keys: [keys.nextZ, keys.nextM, keys.z, keys.m, keys.ready, keys.building],
-                arguments: [RedisArgument(configuration.readyTTL.milliseconds)])
+                arguments: [RedisArgument(configuration.readyTTL.milliseconds), RedisArgument(UUID().uuidString)])
         } catch {
             _ = try? await redis.send(RedisCommand("DEL", keys.building))
             throw error
         }
         rankCache.invalidate(board: board)
+        mirrors?.forget(board)
         logger.info("leaderboard rebuilt from Postgres", metadata: [
             "board": "\(board)", "users": "\(loaded)", "ms": "\((ContinuousClock.now - clock).milliseconds)",
         ])

@@ -41,7 +41,10 @@ struct Backend {
         let limiter = RateLimiter(redis: redis, instanceCount: instances, logger: logger)
         let admin = AdminKey(env.string(nil, "ADMIN_KEY"))
 
-        let leaderboards = LeaderboardStore(database: database, redis: redis, logger: logger)
+        var mirroring = BoardMirrors.Configuration.defaults
+        mirroring.maxUsers = try env.int(nil, "LEADERBOARD_MIRROR_MAX_USERS", default: mirroring.maxUsers, range: 0...1_000_000_000)
+        let mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring, logger: logger)
+        let leaderboards = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, logger: logger)
         var events = EventIngestor.Configuration.defaults
         events.rules.batchMax = try env.int(nil, "EVENT_BATCH_MAX", default: events.rules.batchMax, range: 1...10_000)
         let userRate = try env.int(nil, "EVENT_USER_RATE_PER_MIN", default: 600, range: 0...100_000_000)
@@ -75,6 +78,7 @@ struct Backend {
         let partitions = try EventPartitions(pool: database.primary, environment: env.values)
         let lifecycle: [any Service] = [
             database,
+            mirrors,
             processor.worker(queue: queue, configuration: workers),
             PartitionMaintenance(partitions: partitions, logger: logger),
             DependencyMonitor(redis: redis, database: database, ingestor: ingestor, limiter: limiter, health: health, logger: logger),
@@ -88,7 +92,10 @@ struct Backend {
     func report(into sources: inout AdminService.Sources) {
         sources.pools = [("primary", database.primary)] + (database.replica.map { [("replica", $0)] } ?? [])
         sources.queues = queues
-        sources.caches = [("rank", { [leaderboards] in leaderboards.rankCacheStatistics })]
+        sources.caches = [
+            ("rank", { [leaderboards] in leaderboards.rankCacheStatistics }),
+            ("rank_mirror", { [leaderboards] in leaderboards.mirrorStatistics }),
+        ]
     }
 
     func shutdown() async {

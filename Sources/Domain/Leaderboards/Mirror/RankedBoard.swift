@@ -1,0 +1,203 @@
+/// One board's users in board order, in memory: a user's rank and the entries around it in
+/// O(log n), a best score merged in O(log n + block).
+///
+/// The order is exactly the Redis sorted set's read order (`ZREVRANGE` over
+/// `BoardMember.encoded`): score high to low, then the earlier achievement (the time as the
+/// member's clamped 13-digit prefix), then the user id's bytes high to low. Entries live in
+/// sorted blocks of a few hundred, with their sizes in one contiguous array, so a rank is a
+/// binary search over blocks, one within a block and a sum of block sizes; a merge moves at
+/// most one block's entries. Not thread-safe: `BoardMirror` holds it behind a lock.
+struct RankedBoard {
+    struct Entry: Equatable {
+        var userID: String
+        var score: Int64
+        var achievedAtMs: Int64
+
+        static func == (a: Entry, b: Entry) -> Bool {
+            a.score == b.score && a.achievedAtMs == b.achievedAtMs && a.userID.utf8.elementsEqual(b.userID.utf8)
+        }
+    }
+
+    /// A user id compared and hashed by its UTF-8 bytes, as Redis and Postgres tell users
+    /// apart: `String`'s equality is canonical equivalence, under which "\u{FC}" and
+    /// "u\u{308}" (two users there) would be one.
+    struct User: Hashable {
+        let id: String
+
+        static func == (a: User, b: User) -> Bool { a.id.utf8.elementsEqual(b.id.utf8) }
+
+        func hash(into hasher: inout Hasher) {
+            var id = id
+            id.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// A block splits in two when it grows past twice this.
+    static let blockSize = 256
+
+    private var blocks: [[Entry]] = []
+    /// `blocks[i].count`, contiguous: summing a prefix of it is the hot part of `rank`.
+    private var sizes: [Int] = []
+    /// Each user's place in the order.
+    private var best: [User: Key] = [:]
+
+    private struct Key {
+        var score: Int64
+        var achievedAtMs: Int64
+    }
+
+    var count: Int { best.count }
+
+    init() {}
+
+    /// A board from entries in any order; a user listed more than once keeps their best.
+    init<Entries: Sequence<Entry>>(_ entries: Entries) {
+        var unique: [User: Entry] = [:]
+        for entry in entries {
+            if let known = unique[User(id: entry.userID)], !Self.precedes(entry, known) { continue }
+            unique[User(id: entry.userID)] = entry
+        }
+        var sorted = Array(unique.values)
+        sorted.sort(by: Self.precedes)
+        best.reserveCapacity(sorted.count)
+        for entry in sorted { best[User(id: entry.userID)] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs) }
+        var start = 0
+        while start < sorted.count {
+            let end = min(start + Self.blockSize, sorted.count)
+            blocks.append(Array(sorted[start..<end]))
+            sizes.append(end - start)
+            start = end
+        }
+    }
+
+    /// Whether `a` is ranked before `b`.
+    static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+        if a.score != b.score { return a.score > b.score }
+        let aTime = clamped(a.achievedAtMs)
+        let bTime = clamped(b.achievedAtMs)
+        if aTime != bTime { return aTime < bTime }
+        // Same score and time prefix: Redis compares the rest of the member, the user id, bytewise.
+        return b.userID.utf8.lexicographicallyPrecedes(a.userID.utf8)
+    }
+
+    /// The time as the member's prefix holds it.
+    private static func clamped(_ ms: Int64) -> Int64 { min(max(ms, 0), BoardMember.invertBase) }
+
+    /// Merges a best score: kept when it beats the user's current one (ties: the earlier).
+    /// Returns whether it did.
+    @discardableResult
+    mutating func merge(_ entry: Entry) -> Bool {
+        let user = User(id: entry.userID)
+        if let key = best[user] {
+            let current = Entry(userID: entry.userID, score: key.score, achievedAtMs: key.achievedAtMs)
+            guard Self.precedes(entry, current) else { return false }
+            remove(current)
+        }
+        insert(entry)
+        best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
+        return true
+    }
+
+    /// The user's 0-based rank; nil when they have no score here.
+    func rank(of user: String) -> Int? {
+        guard let key = best[User(id: user)] else { return nil }
+        let (block, offset) = position(of: Entry(userID: user, score: key.score, achievedAtMs: key.achievedAtMs))
+        var rank = offset
+        sizes.withUnsafeBufferPointer { sizes in
+            for index in 0..<block { rank &+= sizes[index] }
+        }
+        return rank
+    }
+
+    /// Up to `limit` entries from the 0-based rank `first` on, ranked 1-based.
+    func entries(from first: Int, limit: Int) -> [LeaderboardEntry] {
+        guard first >= 0, limit > 0, first < count else { return [] }
+        var result: [LeaderboardEntry] = []
+        result.reserveCapacity(min(limit, count - first))
+        var block = 0
+        var skipped = 0
+        while block < sizes.count, skipped + sizes[block] <= first {
+            skipped += sizes[block]
+            block += 1
+        }
+        var offset = first - skipped
+        var rank = first + 1
+        while block < blocks.count, result.count < limit {
+            let entries = blocks[block]
+            while offset < entries.count, result.count < limit {
+                let entry = entries[offset]
+                result.append(LeaderboardEntry(rank: rank, userID: entry.userID, score: entry.score, achievedAtMs: entry.achievedAtMs))
+                rank += 1
+                offset += 1
+            }
+            block += 1
+            offset = 0
+        }
+        return result
+    }
+
+    /// The user's entry with up to `neighbours` on each side; nil when they have no score.
+    func window(of user: String, neighbours: Int) -> RankWindow? {
+        guard let rank0 = rank(of: user) else { return nil }
+        let first = max(0, rank0 - neighbours)
+        let entries = entries(from: first, limit: rank0 - first + neighbours + 1)
+        let index = rank0 - first
+        return RankWindow(entry: entries[index], above: Array(entries[..<index]), below: Array(entries[(index + 1)...]), total: count)
+    }
+
+    /// Every entry in board order (tests and checks).
+    var all: [Entry] { blocks.flatMap { $0 } }
+
+    // MARK: blocks
+
+    /// The block that holds (or would hold) `entry`, and its offset there.
+    private func position(of entry: Entry) -> (block: Int, offset: Int) {
+        guard !blocks.isEmpty else { return (0, 0) }
+        // The first block whose last entry is not ranked before `entry`; past the end, the last.
+        var low = 0
+        var high = blocks.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if Self.precedes(blocks[mid][blocks[mid].count - 1], entry) { low = mid + 1 } else { high = mid }
+        }
+        let entries = blocks[low]
+        var first = 0
+        var last = entries.count
+        while first < last {
+            let mid = (first + last) / 2
+            if Self.precedes(entries[mid], entry) { first = mid + 1 } else { last = mid }
+        }
+        return (low, first)
+    }
+
+    private mutating func insert(_ entry: Entry) {
+        guard !blocks.isEmpty else {
+            blocks = [[entry]]
+            sizes = [1]
+            return
+        }
+        let (block, offset) = position(of: entry)
+        blocks[block].insert(entry, at: offset)
+        sizes[block] += 1
+        if sizes[block] > 2 * Self.blockSize {
+            let upper = Array(blocks[block][Self.blockSize...])
+            blocks[block].removeSubrange(Self.blockSize...)
+            blocks.insert(upper, at: block + 1)
+            sizes[block] = Self.blockSize
+            sizes.insert(upper.count, at: block + 1)
+        }
+    }
+
+    private mutating func remove(_ entry: Entry) {
+        let (block, offset) = position(of: entry)
+        guard block < blocks.count, offset < blocks[block].count, blocks[block][offset] == entry else {
+            preconditionFailure("RankedBoard: a user's best is not where its key says")
+        }
+        blocks[block].remove(at: offset)
+        sizes[block] -= 1
+        if sizes[block] == 0 {
+            blocks.remove(at: block)
+            sizes.remove(at: block)
+        }
+    }
+}

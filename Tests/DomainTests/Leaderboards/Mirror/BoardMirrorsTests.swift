@@ -1,0 +1,182 @@
+import Foundation
+import NIOPosix
+import Testing
+
+@testable import Domain
+
+/// Mirrors against a real Redis and Postgres: two "instances" (their own loops, Redis
+/// clients, subscribers, mirrors and stores) share one board.
+@Suite("Board mirrors")
+struct BoardMirrorsTests {
+    /// One instance: a store whose `Rank` is answered by its running mirrors.
+    struct Instance {
+        let group: MultiThreadedEventLoopGroup
+        let redis: RedisClient
+        let subscriber: RedisSubscriber
+        let mirrors: BoardMirrors
+        let store: LeaderboardStore
+        let running: Task<Void, any Error>
+
+        init(database: PostgresDatabase, maxUsers: Int = 10_000) throws {
+            group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let configuration = try RedisConfiguration(url: TestServices.shared.redisURL)
+            redis = RedisClient(configuration: configuration, group: group)
+            subscriber = RedisSubscriber(configuration: configuration, group: group)
+            var mirroring = BoardMirrors.Configuration.defaults
+            mirroring.maxUsers = maxUsers
+            mirroring.pollInterval = .milliseconds(50)
+            mirroring.gapGrace = .milliseconds(200)
+            mirroring.loadChunk = 64  // many pages even for small boards
+            mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring)
+            store = LeaderboardStore(database: database, redis: redis, mirrors: mirrors)
+            running = Task { [mirrors] in try await mirrors.run() }
+        }
+
+        /// Reads once (which asks for the mirror), then waits until the mirror answers.
+        func mirror(_ board: BoardID, user: String) async throws -> Bool {
+            _ = try await store.rank(board, user: user, neighbours: 0)
+            return try await eventually { mirrors.isAnswering(board) }
+        }
+
+        /// The mirror's own answer: nil when it does not answer now.
+        func fromMirror(_ board: BoardID, _ user: String, neighbours: Int = 0) -> RankWindow?? {
+            guard case .answer(let window) = mirrors.rank(board, user: user, neighbours: neighbours) else { return nil }
+            return .some(window)
+        }
+
+        func shutdown() async throws {
+            running.cancel()
+            _ = try? await running.value
+            await subscriber.shutdown()
+            await redis.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
+    static func withInstances(count: Int = 2, maxUsers: Int = 10_000, _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void) async throws {
+        let testDatabase = try await TestDatabase.create()
+        let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
+        _ = try await Migrator(pool: database.primary).migrate()
+        let instances = try (0..<count).map { _ in try Instance(database: database, maxUsers: maxUsers) }
+        var failure: (any Error)?
+        do {
+            try await body(instances, database, .quiz("m-\(UUID().uuidString.prefix(12))"))
+        } catch {
+            failure = error
+        }
+        for instance in instances { try await instance.shutdown() }
+        await database.shutdown()
+        await testDatabase.drop()
+        if let failure { throw failure }
+    }
+
+    static func update(_ board: BoardID, _ user: String, _ score: Int64, at ms: Int64) -> ScoreUpdate {
+        ScoreUpdate(board: board, userID: user, score: score, achievedAtMs: ms)
+    }
+
+    @Test("a mirrored board answers Rank as Redis does, for every user, at every width")
+    func answersAsRedis() async throws {
+        try await Self.withInstances(count: 1) { instances, _, board in
+            let a = instances[0]
+            // Ties on score and time, so the user id decides among them (as Redis orders members).
+            try await a.store.submit((0..<300).map { Self.update(board, "p\($0 * 7919 % 300)", Int64($0 % 9), at: Int64(1000 + $0 % 4)) })
+            #expect(try await a.mirror(board, user: "p1"))
+            for neighbours in [0, 3, 50] {
+                for index in 0..<300 {
+                    let user = "p\(index)"
+                    guard case .answer(let redis) = try await a.store.rankFromRedis(board, user: user, neighbours: neighbours) else {
+                        Issue.record("board not loaded in Redis")
+                        return
+                    }
+                    #expect(a.fromMirror(board, user, neighbours: neighbours) == .some(redis), "\(user), \(neighbours) neighbours")
+                }
+            }
+            #expect(a.fromMirror(board, "nobody") == .some(nil), "no score: answered, as NOT_FOUND")
+            let statistics = a.store.mirrorStatistics
+            #expect(statistics.entries == 300 && statistics.hits >= 900)
+        }
+    }
+
+    @Test("a writer reads its own improvement at once; another instance's mirror follows the announcement")
+    func followsImprovements() async throws {
+        try await Self.withInstances { instances, _, board in
+            let (a, b) = (instances[0], instances[1])
+            try await a.store.submit((0..<50).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
+            #expect(try await a.mirror(board, user: "u1"))
+            #expect(try await b.mirror(board, user: "u1"))
+            let improved = try await a.store.submit([Self.update(board, "u3", 500, at: 2000)])
+            #expect(improved.count == 1)
+            #expect(a.fromMirror(board, "u3")??.entry.rank == 1, "applied on the writer before submit returned")
+            #expect(try await eventually { b.fromMirror(board, "u3")??.entry.rank == 1 })
+            // Many writers at once, on both instances: the mirrors end equal to Redis.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, instance) in instances.enumerated() {
+                    group.addTask {
+                        for round in 0..<40 {
+                            try await instance.store.submit([Self.update(board, "u\((round * 3 + index) % 50)", Int64(100 + round * 2 + index), at: 3000)])
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for instance in instances {
+                for index in 0..<50 {
+                    guard case .answer(let redis) = try await a.store.rankFromRedis(board, user: "u\(index)", neighbours: 2) else { return }
+                    #expect(try await eventually { instance.fromMirror(board, "u\(index)", neighbours: 2) == .some(redis) }, "u\(index)")
+                }
+            }
+        }
+    }
+
+    @Test("an improvement merged without its announcement is noticed, and the board loaded again")
+    func lostAnnouncement() async throws {
+        try await Self.withInstances(count: 1) { instances, _, board in
+            let a = instances[0]
+            try await a.store.submit((0..<20).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
+            #expect(try await a.mirror(board, user: "u1"))
+            // A writer that died between its merge and its announcement: Redis has the score
+            // and a new version, no instance heard of it.
+            let keys = a.store.keys(board)
+            let member = BoardMember(userID: "ghost", achievedAtMs: 5).encoded
+            let version = try await a.redis.run(
+                LeaderboardScripts.submit, keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM, keys.version],
+                arguments: [RedisArgument("ghost"), RedisArgument(999), RedisArgument(member)])
+            #expect((version.int ?? 0) > 0)
+            #expect(try await eventually { a.fromMirror(board, "ghost")??.entry.score == 999 })
+            #expect(a.fromMirror(board, "u19")??.entry.rank == 2)
+        }
+    }
+
+    @Test("a board rebuilt from a different truth is loaded again on every instance")
+    func rebuilt() async throws {
+        try await Self.withInstances { instances, database, board in
+            let (a, b) = (instances[0], instances[1])
+            try await a.store.submit((0..<30).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
+            #expect(try await a.mirror(board, user: "u1"))
+            #expect(try await b.mirror(board, user: "u1"))
+            _ = try await database.withConnection { try await $0.query("DELETE FROM leaderboard_scores WHERE board = $1 AND user_id = 'u29'", [board.description]) }
+            try await a.store.rebuild(board)
+            for instance in instances {
+                #expect(try await eventually {
+                    _ = try await instance.store.rank(board, user: "u0", neighbours: 0)  // asks for the mirror again
+                    return instance.fromMirror(board, "u29") == .some(nil) && instance.fromMirror(board, "u28")??.entry.rank == 1
+                })
+            }
+        }
+    }
+
+    @Test("a board larger than the budget is not mirrored, and Rank still answers from Redis")
+    func overBudget() async throws {
+        try await Self.withInstances(count: 1, maxUsers: 10) { instances, _, board in
+            let a = instances[0]
+            try await a.store.submit((0..<40).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
+            for _ in 0..<5 {
+                #expect(try await a.store.rank(board, user: "u39", neighbours: 1)?.entry.rank == 1)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(!a.mirrors.isAnswering(board))
+            #expect(a.store.mirrorStatistics.entries == 0)
+            #expect(a.store.mirrorStatistics.misses >= 5)
+        }
+    }
+}
