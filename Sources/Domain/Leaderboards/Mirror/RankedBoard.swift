@@ -51,22 +51,33 @@ struct RankedBoard {
     init() {}
 
     /// A board from entries in any order; a user listed more than once keeps their best.
-    init<Entries: Sequence<Entry>>(_ entries: Entries) {
-        var unique: [User: Entry] = [:]
-        for entry in entries {
-            if let known = unique[User(id: entry.userID)], !Self.precedes(entry, known) { continue }
-            unique[User(id: entry.userID)] = entry
+    ///
+    /// Loads read the sorted set in board order, so the entries usually come sorted: then
+    /// the board is built in one pass, without a sort or a second copy (a million users are
+    /// a few seconds' load, and peak memory is what bounds `maxUsers`).
+    init(_ entries: consuming [Entry]) {
+        var entries = entries
+        if entries.indices.dropFirst().contains(where: { Self.precedes(entries[$0], entries[$0 - 1]) }) {
+            entries.sort(by: Self.precedes)
         }
-        var sorted = Array(unique.values)
-        sorted.sort(by: Self.precedes)
-        best.reserveCapacity(sorted.count)
-        for entry in sorted { best[User(id: entry.userID)] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs) }
-        var start = 0
-        while start < sorted.count {
-            let end = min(start + Self.blockSize, sorted.count)
-            blocks.append(Array(sorted[start..<end]))
-            sizes.append(end - start)
-            start = end
+        best.reserveCapacity(entries.count)
+        var block: [Entry] = []
+        block.reserveCapacity(Self.blockSize)
+        for entry in entries {
+            // In board order a user's first entry is their best; a later one is an older copy.
+            let user = User(id: entry.userID)
+            guard best[user] == nil else { continue }
+            best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
+            block.append(entry)
+            if block.count == Self.blockSize {
+                blocks.append(block)
+                sizes.append(block.count)
+                block.removeAll(keepingCapacity: true)
+            }
+        }
+        if !block.isEmpty {
+            blocks.append(block)
+            sizes.append(block.count)
         }
     }
 
