@@ -83,7 +83,7 @@ public final class EventIngestor: Sendable {
         // in the other job (scoring or not) and win the race to Postgres.
         var valid: [Tally_V1_Event] = []
         valid.reserveCapacity(events.count)
-        var seen = Set<String>()
+        var seen = Set<ExactID>()
         for (index, event) in events.enumerated() {
             if let reason = validator.problem(in: event, at: index, nowMs: nowMs) {
                 var rejected = Tally_V1_RejectedEvent()
@@ -91,14 +91,14 @@ public final class EventIngestor: Sendable {
                 rejected.index = Int32(index)
                 rejected.reason = reason
                 outcome.rejected.append(rejected)
-            } else if seen.insert(event.id).inserted {
+            } else if seen.insert(ExactID(event.id)).inserted {
                 valid.append(event)
             }
         }
         guard !valid.isEmpty else { return outcome }
         try await checkRateLimits(valid, peer: peer)
 
-        let fresh: Set<String>
+        let fresh: Set<ExactID>
         do {
             fresh = try await enqueue(valid, receivedAtMs: nowMs)
             if degraded.exchange(false, ordering: .relaxed) {
@@ -111,7 +111,7 @@ public final class EventIngestor: Sendable {
             fresh = try await persistInline(valid, receivedAtMs: nowMs, deadline: deadline)
         }
         for event in valid {
-            if fresh.contains(event.id) { outcome.accepted.append(event.id) } else { outcome.duplicates.append(event.id) }
+            if fresh.contains(ExactID(event.id)) { outcome.accepted.append(event.id) } else { outcome.duplicates.append(event.id) }
         }
         return outcome
     }
@@ -123,19 +123,19 @@ public final class EventIngestor: Sendable {
             if !decision.allowed { throw decision.rejection("too many events from this connection (\(limit)); retry later") }
         }
         if let limit = configuration.perUserLimit {
-            var perUser: [String: Int] = [:]
-            for event in events { perUser[event.userId, default: 0] += 1 }
+            var perUser: [ExactID: Int] = [:]
+            for event in events { perUser[ExactID(event.userId), default: 0] += 1 }
             let users = Array(perUser)
-            let decisions = await limiter.decide(users.map { (key: "events:user:\($0.key)", cost: $0.value) }, limit: limit)
+            let decisions = await limiter.decide(users.map { (key: "events:user:\($0.key.text)", cost: $0.value) }, limit: limit)
             for (index, decision) in decisions.enumerated() where !decision.allowed {
-                throw decision.rejection("too many events for user \(users[index].key.prefix(64)) (\(limit)); retry later")
+                throw decision.rejection("too many events for user \(users[index].key.text.prefix(64)) (\(limit)); retry later")
             }
         }
     }
 
     /// Queues the batch, whose ids are distinct (game_ended events in a high-priority job);
     /// returns the new ids (all of them when no dedupe window is kept).
-    private func enqueue(_ events: [Tally_V1_Event], receivedAtMs: Int64) async throws -> Set<String> {
+    private func enqueue(_ events: [Tally_V1_Event], receivedAtMs: Int64) async throws -> Set<ExactID> {
         let scoring = events.filter { $0.type == "game_ended" }
         let other = events.filter { $0.type != "game_ended" }
         var jobs: [JobQueue.MarkedJob] = []
@@ -145,13 +145,13 @@ public final class EventIngestor: Sendable {
         }
         guard configuration.dedupeWindow > .zero else {
             _ = try await queue.enqueue(jobs.map(\.job))
-            return Set(events.map(\.id))
+            return Set(events.map { ExactID($0.id) })
         }
         return try await queue.enqueue(marked: jobs, markTTL: configuration.dedupeWindow)
     }
 
     /// The fallback while Redis is down: one transaction, processed inline.
-    private func persistInline(_ events: [Tally_V1_Event], receivedAtMs: Int64, deadline: ContinuousClock.Instant?) async throws -> Set<String> {
+    private func persistInline(_ events: [Tally_V1_Event], receivedAtMs: Int64, deadline: ContinuousClock.Instant?) async throws -> Set<ExactID> {
         let outcome = try await database.withTransaction(deadline: deadline) { connection in
             try await EventStore.persist(events, receivedAtMs: receivedAtMs, on: connection)
         }

@@ -10,15 +10,15 @@ import Codec
 enum EventStore {
     struct Outcome {
         /// Ids written now (first time seen).
-        var inserted: Set<String>
+        var inserted: Set<ExactID>
         /// Scores that improved a board; publish them after the commit.
         var improved: [ScoreUpdate]
     }
 
     static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, on connection: PostgresConnection) async throws -> Outcome {
         // The first occurrence of an id in the batch wins.
-        var seen = Set<String>()
-        let unique = events.filter { seen.insert($0.id).inserted }
+        var seen = Set<ExactID>()
+        let unique = events.filter { seen.insert(ExactID($0.id)).inserted }
         let fresh = try await connection.query(
             """
             INSERT INTO event_ids (event_id, received_at)
@@ -26,9 +26,9 @@ enum EventStore {
             ON CONFLICT DO NOTHING RETURNING event_id
             """,
             [PostgresArray(unique.map(\.id)), receivedAtMs])
-        var inserted = Set<String>()
-        for row in fresh { inserted.insert(try row.decode(0, as: String.self)) }
-        let toWrite = unique.filter { inserted.contains($0.id) }
+        var inserted = Set<ExactID>()
+        for row in fresh { inserted.insert(ExactID(try row.decode(0, as: String.self))) }
+        let toWrite = unique.filter { inserted.contains(ExactID($0.id)) }
         guard !toWrite.isEmpty else { return Outcome(inserted: [], improved: []) }
 
         // Scores of game_ended: the global board, and the tournament's when it counts there.
@@ -44,8 +44,8 @@ enum EventStore {
             }
         }
         let (admitted, refused) = try await Tournaments.admit(updates, on: connection)
-        var errors: [String: String] = [:]
-        for (index, reason) in refused { errors[toWrite[owners[index]].id] = reason }
+        var errors: [ExactID: String] = [:]
+        for (index, reason) in refused { errors[ExactID(toWrite[owners[index]].id)] = reason }
         let improved = try await LeaderboardStore.record(admitted, on: connection)
 
         _ = try await connection.query(
@@ -62,7 +62,7 @@ enum EventStore {
              PostgresArray(toWrite.map(\.clientTimeMs)), PostgresArray(toWrite.map { $0.type == "game_ended" ? Optional($0.score) : nil }),
              PostgresArray(toWrite.map(\.gameMode)), PostgresArray(toWrite.map(\.tournamentId)),
              PostgresArray(toWrite.map(\.durationMs)), PostgresArray(toWrite.map { Int($0.level) }),
-             PostgresArray(toWrite.map { AttributesJSON.object($0.attributes) }), PostgresArray(toWrite.map { errors[$0.id] ?? "" }),
+             PostgresArray(toWrite.map { AttributesJSON.object($0.attributes) }), PostgresArray(toWrite.map { errors[ExactID($0.id)] ?? "" }),
              receivedAtMs])
         return Outcome(inserted: inserted, improved: improved)
     }

@@ -43,6 +43,24 @@ public enum BoardID: Sendable, Hashable, CustomStringConvertible {
         return isASCII ? false : id.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace })
     }
 
+    /// By the id's bytes, as the board's Redis keys and Postgres rows tell boards apart (see
+    /// `ExactID`).
+    public static func == (a: BoardID, b: BoardID) -> Bool {
+        switch (a, b) {
+        case (.global, .global): true
+        case (.tournament(let x), .tournament(let y)), (.quiz(let x), .quiz(let y)): ExactID(x) == ExactID(y)
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .global: hasher.combine(0)
+        case .tournament(let id): hasher.combine(1); hasher.combine(ExactID(id))
+        case .quiz(let id): hasher.combine(2); hasher.combine(ExactID(id))
+        }
+    }
+
     public var description: String {
         switch self {
         case .global: "global"

@@ -10,13 +10,13 @@ final class RankCache: Sendable {
     /// it, and hashing two strings each time showed up in profiles of `Rank`.
     private struct Key: Hashable {
         let board: BoardID
-        let user: String
+        let user: ExactID
         let neighbours: Int
         let hash: Int
 
         init(board: BoardID, user: String, neighbours: Int) {
             self.board = board
-            self.user = user
+            self.user = ExactID(user)
             self.neighbours = neighbours
             var hasher = Hasher()
             hasher.combine(board)

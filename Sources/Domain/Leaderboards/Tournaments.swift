@@ -64,14 +64,14 @@ public struct Tournaments: Sendable {
     static func admit(_ updates: [ScoreUpdate], on connection: PostgresConnection) async throws -> (admitted: [ScoreUpdate], refused: [Int: String]) {
         var admitted: [ScoreUpdate] = []
         var refused: [Int: String] = [:]
-        var tournaments: [String: Tournament?] = [:]
+        var tournaments: [ExactID: Tournament?] = [:]
         for (index, update) in updates.enumerated() {
             guard case .tournament(let id) = update.board else {
                 admitted.append(update)
                 continue
             }
-            if tournaments[id] == nil { tournaments[id] = .some(try await lockedTournament(id, on: connection)) }
-            guard var tournament = tournaments[id] ?? nil else {
+            if tournaments[ExactID(id)] == nil { tournaments[ExactID(id)] = .some(try await lockedTournament(id, on: connection)) }
+            guard var tournament = tournaments[ExactID(id)] ?? nil else {
                 refused[index] = "tournament \(id) does not exist"
                 continue
             }
@@ -90,7 +90,7 @@ public struct Tournaments: Sendable {
                 refused[index] = "tournament \(id) is full"
                 continue
             }
-            tournaments[id] = .some(tournament)
+            tournaments[ExactID(id)] = .some(tournament)
             admitted.append(update)
         }
         return (admitted, refused)

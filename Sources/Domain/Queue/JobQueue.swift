@@ -55,7 +55,7 @@ public final class JobQueue: Sendable {
     /// Marks every item seen for `markTTL` and enqueues the jobs, atomically; returns the
     /// marks that were new. A job none of whose marks is new is not enqueued. (Delays are not
     /// supported here: marked jobs are due at once.)
-    public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<String> {
+    public func enqueue(marked jobs: [MarkedJob], markTTL: Duration) async throws -> Set<ExactID> {
         guard !jobs.isEmpty else { return [] }
         var arguments: [RedisArgument] = [RedisArgument(max(1, markTTL.milliseconds)), RedisArgument(jobs.count)]
         arguments.reserveCapacity(2 + jobs.reduce(0) { $0 + 4 + $1.marks.count })
@@ -68,7 +68,7 @@ public final class JobQueue: Sendable {
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
         let reply = try await redis.run(JobQueueScripts.enqueueMarked, keys: [prefix], arguments: arguments)
-        return Set((reply.array ?? []).compactMap(\.string))
+        return Set((reply.array ?? []).compactMap { (mark: RESPValue) -> ExactID? in mark.string.map { ExactID($0) } })
     }
 
     /// Enqueues one job; false when its id was already known.

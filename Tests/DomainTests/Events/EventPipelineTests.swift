@@ -237,4 +237,26 @@ struct EventPipelineTests {
             #expect(recent.first?.error == "user has not joined tournament invite")
         }
     }
+    @Test("ids and users equal only as Swift strings (NFC and NFD) are two events and two users, as in Redis and Postgres",
+          arguments: [3600, 0])
+    func canonicallyEquivalentIDs(dedupeWindow: Int) async throws {
+        try await Self.withPipeline({ $0.dedupeWindow = .seconds(dedupeWindow) }) { f in
+            let composed = "caf\u{E9}"
+            let decomposed = "cafe\u{301}"
+            #expect(composed == decomposed, "canonically equivalent: one String to Swift")
+            let bytes = { (ids: [String]) in Set(ids.map { Array($0.utf8) }) }
+            let batch = [Self.event(composed, "game_ended", user: composed, score: 10), Self.event(decomposed, "game_ended", user: decomposed, score: 20)]
+            let outcome = try await f.ingestor.ingest(batch, peer: "p")
+            #expect(bytes(outcome.accepted) == bytes([composed, decomposed]))
+            try await Self.drain(f)
+            #expect(try await Self.storedCount(f) == 2)
+            let top = try await f.leaderboards.top(.global, limit: 10, cursor: "")
+            #expect(top.entries.map { Array($0.userID.utf8) } == [Array(decomposed.utf8), Array(composed.utf8)])
+            #expect(top.entries.map(\.score) == [20, 10])
+            let again = try await f.ingestor.ingest(batch, peer: "p")
+            if dedupeWindow > 0 { #expect(bytes(again.duplicates) == bytes([composed, decomposed])) }
+            try await Self.drain(f)
+            #expect(try await Self.storedCount(f) == 2, "stored once each")
+        }
+    }
 }

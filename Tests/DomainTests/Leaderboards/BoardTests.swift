@@ -20,6 +20,15 @@ import Testing
         }
     }
 
+    @Test("boards whose ids are equal only as Swift strings (NFC and NFD) are two boards, as their Redis keys are")
+    func boardsByBytes() {
+        let composed = BoardID.tournament("caf\u{E9}")
+        let decomposed = BoardID.tournament("cafe\u{301}")
+        #expect(composed != decomposed)
+        #expect(Set([composed, decomposed, .quiz("caf\u{E9}"), .global, .global]).count == 4)
+        #expect(BoardKeys(composed).tag != BoardKeys(decomposed).tag)
+    }
+
     @Test("keys share the board's hash tag, as the scripts and other instances expect")
     func keys() {
         let keys = BoardKeys(.tournament("t-1"), namespace: "lb")

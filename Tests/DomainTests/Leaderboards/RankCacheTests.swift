@@ -29,6 +29,16 @@ struct RankCacheTests {
         #expect(cache.lookup(board: board, user: "u14", neighbours: 3) == nil, "neighbours are part of the key")
     }
 
+    @Test("users equal only as Swift strings (NFC and NFD) are two users, with two answers")
+    func usersByBytes() {
+        let cache = RankCache(ttl: .seconds(3600), capacity: 10)
+        cache.store(Self.window("caf\u{E9}", rank: 1), board: .global, user: "caf\u{E9}", neighbours: 0)
+        #expect(cache.lookup(board: .global, user: "cafe\u{301}", neighbours: 0) == nil)
+        cache.store(Self.window("cafe\u{301}", rank: 2), board: .global, user: "cafe\u{301}", neighbours: 0)
+        #expect(cache.lookup(board: .global, user: "caf\u{E9}", neighbours: 0)?.entry.rank == 1)
+        #expect(cache.lookup(board: .global, user: "cafe\u{301}", neighbours: 0)?.entry.rank == 2)
+    }
+
     @Test("an improvement on the board retires its answers; a TTL of zero disables the cache")
     func invalidation() {
         let cache = RankCache(ttl: .seconds(3600), capacity: 100)

@@ -18,19 +18,6 @@ struct RankedBoard {
         }
     }
 
-    /// A user id compared and hashed by its UTF-8 bytes, as Redis and Postgres tell users
-    /// apart: `String`'s equality is canonical equivalence, under which "\u{FC}" and
-    /// "u\u{308}" (two users there) would be one.
-    struct User: Hashable {
-        let id: String
-
-        static func == (a: User, b: User) -> Bool { a.id.utf8.elementsEqual(b.id.utf8) }
-
-        func hash(into hasher: inout Hasher) {
-            var id = id
-            id.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        }
-    }
 
     /// A block splits in two when it grows past twice this.
     static let blockSize = 256
@@ -38,8 +25,8 @@ struct RankedBoard {
     private var blocks: [[Entry]] = []
     /// `blocks[i].count`, contiguous: summing a prefix of it is the hot part of `rank`.
     private var sizes: [Int] = []
-    /// Each user's place in the order.
-    private var best: [User: Key] = [:]
+    /// Each user's place in the order (by the id's bytes, as Redis tells users apart).
+    private var best: [ExactID: Key] = [:]
 
     private struct Key {
         var score: Int64
@@ -65,7 +52,7 @@ struct RankedBoard {
         block.reserveCapacity(Self.blockSize)
         for entry in entries {
             // In board order a user's first entry is their best; a later one is an older copy.
-            let user = User(id: entry.userID)
+            let user = ExactID(entry.userID)
             guard best[user] == nil else { continue }
             best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
             block.append(entry)
@@ -98,7 +85,7 @@ struct RankedBoard {
     /// Returns whether it did.
     @discardableResult
     mutating func merge(_ entry: Entry) -> Bool {
-        let user = User(id: entry.userID)
+        let user = ExactID(entry.userID)
         if let key = best[user] {
             let current = Entry(userID: entry.userID, score: key.score, achievedAtMs: key.achievedAtMs)
             guard Self.precedes(entry, current) else { return false }
@@ -111,7 +98,7 @@ struct RankedBoard {
 
     /// The user's 0-based rank; nil when they have no score here.
     func rank(of user: String) -> Int? {
-        guard let key = best[User(id: user)] else { return nil }
+        guard let key = best[ExactID(user)] else { return nil }
         let (block, offset) = position(of: Entry(userID: user, score: key.score, achievedAtMs: key.achievedAtMs))
         var rank = offset
         sizes.withUnsafeBufferPointer { sizes in
