@@ -17,9 +17,10 @@ struct BoardMirrorsTests {
         let store: LeaderboardStore
         let running: Task<Void, any Error>
 
-        init(database: PostgresDatabase, maxUsers: Int = 10_000) throws {
+        init(database: PostgresDatabase, redisURL: String, maxUsers: Int) throws {
             group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            let configuration = try RedisConfiguration(url: TestServices.shared.redisURL)
+            var configuration = try RedisConfiguration(url: redisURL)
+            configuration.maxReconnectDelay = .milliseconds(100)
             redis = RedisClient(configuration: configuration, group: group)
             subscriber = RedisSubscriber(configuration: configuration, group: group)
             var mirroring = BoardMirrors.Configuration.defaults
@@ -53,11 +54,14 @@ struct BoardMirrorsTests {
         }
     }
 
-    static func withInstances(count: Int = 2, maxUsers: Int = 10_000, _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void) async throws {
+    static func withInstances(
+        count: Int = 2, maxUsers: Int = 10_000, redisURL: String = TestServices.shared.redisURL,
+        _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void
+    ) async throws {
         let testDatabase = try await TestDatabase.create()
         let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
         _ = try await Migrator(pool: database.primary).migrate()
-        let instances = try (0..<count).map { _ in try Instance(database: database, maxUsers: maxUsers) }
+        let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers) }
         var failure: (any Error)?
         do {
             try await body(instances, database, .quiz("m-\(UUID().uuidString.prefix(12))"))
@@ -177,6 +181,23 @@ struct BoardMirrorsTests {
             #expect(!a.mirrors.isAnswering(board))
             #expect(a.store.mirrorStatistics.entries == 0)
             #expect(a.store.mirrorStatistics.misses >= 5)
+        }
+    }
+
+    @Test("with Redis unreachable a mirror stops answering within its freshness, and Rank comes from Postgres")
+    func redisDown() async throws {
+        let isolated = try await TestServices.PrivateSet([.redis])
+        defer { isolated.destroy() }
+        try await Self.withInstances(count: 1, redisURL: isolated.endpoints.redisURL) { instances, _, board in
+            let a = instances[0]
+            try await a.store.submit((0..<20).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
+            #expect(try await a.mirror(board, user: "u1"))
+            let live = try await a.store.rank(board, user: "u5", neighbours: 2)
+            try await isolated.stop(.redis)
+            #expect(try await eventually { !a.mirrors.isAnswering(board) })
+            #expect(try await a.store.rank(board, user: "u5", neighbours: 2) == live, "from Postgres, the same")
+            try await isolated.start(.redis)
+            #expect(try await eventually { a.mirrors.isAnswering(board) }, "checks pass again: the board did not change")
         }
     }
 }
