@@ -4,7 +4,8 @@
 #      workers persist them (the queue drains, every event in Postgres);
 #   2. Track of 100-event batches at a fixed 1,000 batches/s: latency percentiles;
 #   3. Rank with 5 neighbours on a board of 1,000,000 users: max requests/s, then latency at
-#      a fixed 20,000 requests/s.
+#      a fixed 20,000 requests/s, answered from the board's mirror in Tally, and the same from
+#      a second instance with mirroring off (every Rank reads Redis): the same run's reference.
 # Everything (server, databases, load) shares this machine's cores, so the numbers are a
 # floor for a real deployment. Bounded: every load phase has a fixed duration.
 #
@@ -32,12 +33,15 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 LOG=$(mktemp)
 
 EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} \
-  "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$PORT" --log-level warning > "$LOG" 2>&1 &
+  "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$PORT" --log-level info > "$LOG" 2>&1 &
 SERVER=$!
-trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done
+REFERENCE=
+trap 'kill -TERM $SERVER $REFERENCE 2> /dev/null; wait $SERVER $REFERENCE 2> /dev/null || true' EXIT
+listening() { for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && break; sleep 0.1; done; }
+listening "$PORT"
 
-load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" --max-error-rate 0.001 "$@"; }
+# TARGET_PORT= another instance (phase 3's reference); default the one started above.
+load() { "$BIN/tally-load" --target "127.0.0.1:${TARGET_PORT:-$PORT}" --max-error-rate 0.001 "$@"; }
 # Jobs waiting (one list per priority) or running (see JobQueueScripts for the layout).
 queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = redis.call('ZCARD', KEYS[1] .. ':active') for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
 stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
@@ -88,8 +92,37 @@ RANK='{"board_id":"'$BOARD'","user_id":"{{randomUser}}","neighbours":5}'
 rebuild_started=$(date +%s.%N)
 load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 -n 1 --timeout 120s > /dev/null
 python3 -c "print(f'board loaded from Postgres into Redis in {$(date +%s.%N)-$rebuild_started:.1f} s')"
-echo "-- max throughput (4 connections x 32 streams)"
-load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --streams 32 -z "${SECONDS_PER_PHASE}s" | tail -n 25
-echo "-- fixed 20,000 requests/s"
-load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --rps 20000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+# That first Rank also asked this instance for the board's mirror: measure once it answers.
+for _ in $(seq 600); do grep -q 'leaderboard mirrored' "$LOG" && break; sleep 0.1; done
+grep -o 'board=quiz:bench-1m ms=[0-9]* users=[0-9]*' "$LOG" | tail -n 1 | sed 's/^/board mirrored into Tally from Redis: /'
+# The same instance settings with mirroring off: every Rank reads the sorted set in Redis.
+REFERENCE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LEADERBOARD_MIRROR_MAX_USERS=0 ADMIN_KEY=bench \
+  "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$REFERENCE_PORT" --no-migrate --log-level warning > /dev/null 2>&1 &
+REFERENCE=$!
+listening "$REFERENCE_PORT"
+rank() {  # $1: label; runs the two loads against TARGET_PORT, keeps their JSON reports
+  echo "-- $1: max throughput (4 connections x 32 streams)"
+  load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --streams 32 -z "${SECONDS_PER_PHASE}s" \
+    --format json > "/tmp/tally-rank-$1-max.json"
+  echo "-- $1: fixed 20,000 requests/s"
+  load tally.v1.LeaderboardService/Rank -d "$RANK" --users 1000000 --connections 4 --rps 20000 -z "${SECONDS_PER_PHASE}s" \
+    --format json > "/tmp/tally-rank-$1-fixed.json"
+}
+rank mirror
+TARGET_PORT=$REFERENCE_PORT rank redis
+kill -TERM "$REFERENCE"; wait "$REFERENCE" 2> /dev/null || true
+REFERENCE=
+python3 - <<'PY'
+import json
+def total(name): return json.load(open(f"/tmp/tally-rank-{name}.json"))["total"]
+for name in ("mirror", "redis"):
+    top, fixed = total(f"{name}-max"), total(f"{name}-fixed")
+    l, f = top["latency_ms"], fixed["latency_ms"]
+    print(f"Rank from {name:6}: max {top['calls_per_second']:>9,.0f}/s (p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms); "
+          f"at {fixed['calls_per_second']:,.0f}/s: p50 {f['p50']:.3f} ms, p99 {f['p99']:.3f} ms, p99.9 {f['p99_9']:.3f} ms")
+m, r = total("mirror-max"), total("redis-max")
+print(f"mirror vs Redis: x{m['calls_per_second'] / r['calls_per_second']:.2f} max throughput, "
+      f"p99 at 20k/s x{total('mirror-fixed')['latency_ms']['p99'] / total('redis-fixed')['latency_ms']['p99']:.2f}")
+PY
 fi
