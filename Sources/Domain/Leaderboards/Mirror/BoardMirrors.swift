@@ -132,11 +132,12 @@ public final class BoardMirrors: Service, Sendable {
         mirror?.apply(changes)
     }
 
-    /// Drops the board's mirror (this instance rebuilt it); the next read loads it again.
+    /// Drops the board's mirror (this instance rebuilt it); the next read loads it again. A
+    /// load under way goes on: it checks the incarnation it read once it has read the board,
+    /// and the polls check it after.
     func forget(_ board: BoardID) {
         state.withLock { state in
             state.mirrors[board] = nil
-            state.loading[board] = nil
             state.notBefore[board] = nil
         }
     }
@@ -226,14 +227,12 @@ public final class BoardMirrors: Service, Sendable {
     /// Loads a board from its sorted set and installs its mirror, unless it does not fit, is
     /// not in Redis, or changed incarnation while being read.
     private func load(_ board: BoardID) async {
-        let started = ContinuousClock.now
+        logger.debug("leaderboard mirror loading", metadata: ["board": "\(board)"])
         var retry = Self.retrySoon
         do {
             switch try await read(board) {
-            case .mirrored(let mirror):
-                logger.info("leaderboard mirrored", metadata: [
-                    "board": "\(board)", "users": "\(mirror.users)", "ms": "\((ContinuousClock.now - started).milliseconds)",
-                ])
+            case .mirrored(let mirror, let took):
+                logger.info("leaderboard mirrored", metadata: ["board": "\(board)", "users": "\(mirror.users)", "ms": "\(took.milliseconds)"])
                 return
             case .tooLarge:
                 retry = configuration.retryAfter
@@ -249,13 +248,16 @@ public final class BoardMirrors: Service, Sendable {
         }
     }
 
-    /// A board not in Redis yet, rebuilt while being read or forgotten is tried again this soon.
+    /// A board not in Redis yet or rebuilt while being read is tried again this soon.
     static let retrySoon = Duration.seconds(1)
+    /// How long a load waits for the board's rebuild into Redis (`LeaderboardStore`'s build lock TTL).
+    static let rebuildWait = Duration.seconds(120)
 
     private enum Load {
-        case mirrored(BoardMirror)
+        /// With the time it took to read the board and build its mirror.
+        case mirrored(BoardMirror, took: Duration)
         case tooLarge
-        /// Not in Redis yet, rebuilt while being read, or forgotten meanwhile.
+        /// Not in Redis yet, rebuilt while being read, or the service stopped meanwhile.
         case notNow
     }
 
@@ -263,8 +265,17 @@ public final class BoardMirrors: Service, Sendable {
         // Announcements must be flowing before the version is read: every later one arrives.
         await subscriber.waitUntilSubscribed(timeout: .seconds(1))
         let keys = BoardKeys(board, namespace: configuration.namespace)
-        let head = try await redis.pipeline([RedisCommand("GET", keys.ready), RedisCommand("GET", keys.version), RedisCommand("ZCARD", keys.z)])
-        guard let incarnation = head[0].bytes, let users = head[2].int else { return .notNow }  // not in Redis (yet)
+        // The read that asked for the mirror usually finds the board missing from Redis and
+        // rebuilds it from Postgres (seconds for a big board): wait for that rebuild.
+        var head: [RESPValue] = []
+        let waitUntil = ContinuousClock.now + Self.rebuildWait
+        repeat {
+            head = try await redis.pipeline([RedisCommand("GET", keys.ready), RedisCommand("GET", keys.version), RedisCommand("ZCARD", keys.z)])
+            if !head[0].isNull { break }
+            try await Task.sleep(for: configuration.pollInterval)
+        } while ContinuousClock.now < waitUntil
+        guard let incarnation = head[0].bytes, let users = head[2].int else { return .notNow }  // not in Redis
+        let started = ContinuousClock.now
         let version = head[1].int ?? 0
         let fits = state.withLock { state -> Bool in
             let used = state.mirrors.values.reduce(0) { $0 + $1.users } + state.loading.values.reduce(0) { $0 + $1.reserved }
@@ -301,11 +312,11 @@ public final class BoardMirrors: Service, Sendable {
         guard try await redis.send(RedisCommand("GET", keys.ready)).bytes == incarnation else { return .notNow }  // rebuilt meanwhile
         let ranked = RankedBoard(entries)
         return state.withLock { state -> Load in
-            guard let loading = state.loading.removeValue(forKey: board) else { return .notNow }  // forgotten meanwhile
+            guard let loading = state.loading.removeValue(forKey: board) else { return .notNow }  // stopped meanwhile
             let mirror = BoardMirror(boardID: board, board: ranked, incarnation: incarnation, version: version, at: .now)
             mirror.apply(loading.changes)
             state.mirrors[board] = mirror
-            return .mirrored(mirror)
+            return .mirrored(mirror, took: ContinuousClock.now - started)
         }
     }
 }
