@@ -43,6 +43,7 @@ struct Backend {
 
         var mirroring = BoardMirrors.Configuration.defaults
         mirroring.maxUsers = try env.int(nil, "LEADERBOARD_MIRROR_MAX_USERS", default: mirroring.maxUsers, range: 0...1_000_000_000)
+        mirroring.maxBoards = try env.int(nil, "LEADERBOARD_MIRROR_MAX_BOARDS", default: mirroring.maxBoards, range: 1...1_000_000)
         let mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring, logger: logger)
         let leaderboards = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, logger: logger)
         var events = EventIngestor.Configuration.defaults

@@ -20,12 +20,16 @@ import Synchronization
 /// after the announcement reaches here (sub-millisecond on one host).
 ///
 /// Memory is bounded by `maxUsers` over all mirrored boards (a million users with short ids
-/// added 135 MiB to the server's RSS, loaded in 1.7 s); a board that would not fit is read
-/// from Redis, and a mirror unread for `idleTimeout` is dropped.
+/// added 135 MiB to the server's RSS, loaded in 1.7 s) and their number by `maxBoards`; a
+/// board that would not fit is read from Redis, and a mirror unread for `idleTimeout` is
+/// dropped.
 public final class BoardMirrors: Service, Sendable {
     public struct Configuration: Sendable {
         /// Users held over all mirrored boards; 0 turns mirroring off.
         public var maxUsers: Int
+        /// Boards mirrored (or loading) at once: each costs its checks every `pollInterval`,
+        /// and reads of made-up board names must not grow that without bound.
+        public var maxBoards: Int = 1000
         public var pollInterval: Duration
         /// A mirror answers while its last passed check is at most this old.
         public var freshness: Duration
@@ -155,7 +159,9 @@ public final class BoardMirrors: Service, Sendable {
     }
 
     private func requestLoad(_ board: BoardID, now: ContinuousClock.Instant, _ state: inout State) {
-        guard configuration.maxUsers > 0, state.running, state.loading[board] == nil else { return }
+        guard configuration.maxUsers > 0, state.running, state.loading[board] == nil,
+            state.mirrors.count + state.loading.count < configuration.maxBoards
+        else { return }
         if let notBefore = state.notBefore[board], now < notBefore { return }
         state.loading[board] = Loading()
         requested.yield(board)

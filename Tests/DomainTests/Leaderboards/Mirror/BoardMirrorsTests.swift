@@ -17,7 +17,7 @@ struct BoardMirrorsTests {
         let store: LeaderboardStore
         let running: Task<Void, any Error>
 
-        init(database: PostgresDatabase, redisURL: String, maxUsers: Int) throws {
+        init(database: PostgresDatabase, redisURL: String, maxUsers: Int, maxBoards: Int) throws {
             group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             var configuration = try RedisConfiguration(url: redisURL)
             configuration.maxReconnectDelay = .milliseconds(100)
@@ -25,6 +25,7 @@ struct BoardMirrorsTests {
             subscriber = RedisSubscriber(configuration: configuration, group: group)
             var mirroring = BoardMirrors.Configuration.defaults
             mirroring.maxUsers = maxUsers
+            mirroring.maxBoards = maxBoards
             mirroring.pollInterval = .milliseconds(50)
             mirroring.gapGrace = .milliseconds(200)
             mirroring.loadChunk = 64  // many pages even for small boards
@@ -55,13 +56,13 @@ struct BoardMirrorsTests {
     }
 
     static func withInstances(
-        count: Int = 2, maxUsers: Int = 10_000, redisURL: String = TestServices.shared.redisURL,
+        count: Int = 2, maxUsers: Int = 10_000, maxBoards: Int = 100, redisURL: String = TestServices.shared.redisURL,
         _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void
     ) async throws {
         let testDatabase = try await TestDatabase.create()
         let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
         _ = try await Migrator(pool: database.primary).migrate()
-        let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers) }
+        let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers, maxBoards: maxBoards) }
         var failure: (any Error)?
         do {
             try await body(instances, database, .quiz("m-\(UUID().uuidString.prefix(12))"))
@@ -166,6 +167,22 @@ struct BoardMirrorsTests {
                     return instance.fromMirror(board, "u29") == .some(nil) && instance.fromMirror(board, "u28")??.entry.rank == 1
                 })
             }
+        }
+    }
+
+    @Test("no more boards are mirrored than the limit; the others' Rank answers from Redis")
+    func boardLimit() async throws {
+        try await Self.withInstances(count: 1, maxBoards: 2) { instances, _, board in
+            let a = instances[0]
+            let boards = [board] + (1...3).map { BoardID.quiz("\(board)-\($0)") }
+            for other in boards { try await a.store.submit([Self.update(other, "u", 1, at: 1)]) }
+            #expect(try await a.mirror(boards[0], user: "u"))
+            #expect(try await a.mirror(boards[1], user: "u"))
+            for other in boards[2...] {
+                #expect(try await a.store.rank(other, user: "u", neighbours: 0)?.entry.rank == 1)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(boards.map { a.mirrors.isAnswering($0) } == [true, true, false, false])
         }
     }
 
