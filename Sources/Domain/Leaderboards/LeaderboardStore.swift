@@ -58,6 +58,8 @@ public final class LeaderboardStore: Sendable {
                 logger: Logger = Logger(label: "tally.leaderboards")) {
         self.database = database
         self.redis = redis
+        precondition(mirrors.map { $0.configuration.namespace == configuration.namespace } ?? true,
+                     "the board mirrors must read the store's Redis namespace")
         self.mirrors = mirrors
         self.configuration = configuration
         self.logger = logger

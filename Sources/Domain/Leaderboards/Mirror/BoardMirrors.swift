@@ -126,10 +126,9 @@ public final class BoardMirrors: Service, Sendable {
         guard !changes.isEmpty else { return }
         let mirror = state.withLock { state -> BoardMirror? in
             if let mirror = state.mirrors[board] { return mirror }
-            if var loading = state.loading[board] {
-                // Past the cap the load's result will miss versions and be dropped: bounded memory.
-                if loading.changes.count < Self.maxBuffered { loading.changes += changes }
-                state.loading[board] = loading
+            // Past the cap the load's result misses versions and is dropped: bounded memory.
+            if let buffered = state.loading[board]?.changes.count, buffered < Self.maxBuffered {
+                state.loading[board]?.changes.append(contentsOf: changes)
             }
             return nil
         }

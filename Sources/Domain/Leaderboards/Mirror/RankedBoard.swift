@@ -18,7 +18,6 @@ struct RankedBoard {
         }
     }
 
-
     /// A block splits in two when it grows past twice this.
     static let blockSize = 256
 
