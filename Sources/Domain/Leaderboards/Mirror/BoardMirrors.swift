@@ -207,8 +207,11 @@ public final class BoardMirrors: Service, Sendable {
                 commands.append(RedisCommand("GET", keys.ready))
                 commands.append(RedisCommand("GET", keys.version))
             }
-            // Unreachable Redis: no check passes, so the mirrors stop answering within `freshness`.
-            guard let replies = try? await redis.pipeline(commands) else { continue }
+            // Unreachable Redis, or one still loading its data (error replies): no check passes,
+            // so the mirrors stop answering within `freshness`; an error is not a missing board.
+            guard let replies = try? await redis.pipeline(commands),
+                !replies.contains(where: { if case .error = $0 { true } else { false } })
+            else { continue }
             let now = ContinuousClock.now
             for (index, mirror) in mirrors.enumerated() {
                 let incarnation = replies[2 * index].bytes
