@@ -31,11 +31,14 @@ final class BoardMirror: Sendable {
 
     /// The user's window (nil: no score here) while the mirror is fresh, else `.notLoaded`.
     func rank(user: String, neighbours: Int, now: ContinuousClock.Instant, freshness: Duration) -> LeaderboardStore.BoardReply<RankWindow?> {
-        state.withLock { state in
+        // Every event loop reads here: only the copy of the entries is made under the lock.
+        let found = state.withLock { state -> LeaderboardStore.BoardReply<RankedBoard.Neighbourhood?> in
             state.lastRead = now
             guard now - state.verifiedAt <= freshness else { return .notLoaded }
-            return .answer(state.board.window(of: user, neighbours: neighbours))
+            return .answer(state.board.neighbourhood(of: user, neighbours: neighbours))
         }
+        guard case .answer(let neighbourhood) = found else { return .notLoaded }
+        return .answer(neighbourhood?.window)
     }
 
     func isFresh(now: ContinuousClock.Instant, freshness: Duration) -> Bool {

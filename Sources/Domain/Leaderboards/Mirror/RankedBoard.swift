@@ -133,14 +133,27 @@ struct RankedBoard {
         return result
     }
 
+    /// A user's entry among up to `neighbours` on each side, in one array: what a reader
+    /// copies out under the mirror's lock (one allocation), split into a `RankWindow` after.
+    struct Neighbourhood {
+        var entries: [LeaderboardEntry]
+        /// The user's place in `entries`.
+        var index: Int
+        var total: Int
+
+        var window: RankWindow {
+            RankWindow(entry: entries[index], above: Array(entries[..<index]), below: Array(entries[(index + 1)...]), total: total)
+        }
+    }
+
     /// The user's entry with up to `neighbours` on each side; nil when they have no score.
-    func window(of user: String, neighbours: Int) -> RankWindow? {
+    func neighbourhood(of user: String, neighbours: Int) -> Neighbourhood? {
         guard let rank0 = rank(of: user) else { return nil }
         let first = max(0, rank0 - neighbours)
-        let entries = entries(from: first, limit: rank0 - first + neighbours + 1)
-        let index = rank0 - first
-        return RankWindow(entry: entries[index], above: Array(entries[..<index]), below: Array(entries[(index + 1)...]), total: count)
+        return Neighbourhood(entries: entries(from: first, limit: rank0 - first + neighbours + 1), index: rank0 - first, total: count)
     }
+
+    func window(of user: String, neighbours: Int) -> RankWindow? { neighbourhood(of: user, neighbours: neighbours)?.window }
 
     /// Every entry in board order (tests and checks).
     var all: [Entry] { blocks.flatMap { $0 } }
