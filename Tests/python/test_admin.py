@@ -38,7 +38,7 @@ def test_stats_reports_instance_pools_queues_and_caches(admin):
     primary = {p.name: p for p in second.pools}["primary"]
     assert primary.max >= 1 and primary.total >= primary.idle + primary.in_use
     assert [q.name for q in second.queues] == ["events"]
-    assert [c.name for c in second.caches] == ["rank", "rank_mirror"]
+    assert [c.name for c in second.caches] == ["rank", "board_mirror"]
 
 
 def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards):
@@ -50,7 +50,7 @@ def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards
     def lookups():
         # A Rank is answered by the board's mirror, else by the short-TTL cache, else by Redis.
         caches = {c.name: c for c in stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10).caches}
-        return caches["rank_mirror"].hits + caches["rank"].hits + caches["rank"].misses, caches["rank"].hits
+        return caches["board_mirror"].hits + caches["rank"].hits + caches["rank"].misses, caches["rank"].hits
     before, _ = lookups()
     for _ in range(2):
         board_stub.Rank(lb.RankRequest(board_id=board, user_id="ann"), timeout=10)

@@ -175,7 +175,7 @@ def test_rank_on_one_instance_follows_submits_on_another(stubs):
 
         def mirror_stats():
             caches = admin.Stats(admin_pb2.StatsRequest(), metadata=ADMIN, timeout=10).caches
-            return {c.name: c for c in caches}["rank_mirror"]
+            return {c.name: c for c in caches}["board_mirror"]
 
         def mirrored():
             reader.Rank(lb.RankRequest(board_id=board, user_id="m00"), timeout=10)

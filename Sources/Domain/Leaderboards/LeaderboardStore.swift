@@ -12,8 +12,8 @@ import Synchronization
 /// when configured) by one instance while the others wait for it; writes during the rebuild
 /// land in both copies, and every write is a max-merge, so nothing is lost. When the Redis
 /// write fails after the commit, the board is marked stale here and rebuilt once Redis is
-/// back. With Redis down, reads are answered from Postgres (slower, same results). `Rank` on a
-/// board held in this process (`BoardMirrors`) is answered from memory.
+/// back. With Redis down, reads are answered from Postgres (slower, same results). `Rank` and
+/// `Top` on a board held in this process (`BoardMirrors`) are answered from memory.
 public final class LeaderboardStore: Sendable {
     public struct Configuration: Sendable {
         /// A loaded board is re-read from Postgres after this long, bounding how long an
@@ -192,19 +192,23 @@ public final class LeaderboardStore: Sendable {
             }
             position = parsed
         }
+        if let mirrors, !isStale(board), case .answer(let page) = mirrors.top(board, limit: limit, after: position) {
+            return page
+        }
         do {
-            let keys = keys(board)
-            return try await onLoadedBoard(board) {
-                try await redis.run(
-                    LeaderboardScripts.top, keys: [keys.z, keys.ready],
-                    arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""),
-                                RedisArgument(position?.member ?? "")],
-                    decoding: { reply in try Self.decodeTop(reply, limit: limit) })
-            }
+            return try await onLoadedBoard(board) { try await topFromRedis(board, limit: limit, after: position) }
         } catch let error as RedisError {
             logger.debug("Top from Postgres: Redis unavailable", metadata: ["error": "\(error)"])
             return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
         }
+    }
+
+    func topFromRedis(_ board: BoardID, limit: Int, after position: LeaderboardCursor?) async throws -> BoardReply<LeaderboardPage> {
+        let keys = keys(board)
+        return try await redis.run(
+            LeaderboardScripts.top, keys: [keys.z, keys.ready],
+            arguments: [RedisArgument(limit), RedisArgument(position.map { String($0.score) } ?? ""), RedisArgument(position?.member ?? "")],
+            decoding: { reply in try Self.decodeTop(reply, limit: limit) })
     }
 
     /// The user's rank with `neighbours` entries above and below; nil when the user has no
@@ -212,7 +216,7 @@ public final class LeaderboardStore: Sendable {
     /// The `Rank` answer cache of this instance.
     public var rankCacheStatistics: CacheStatistics { rankCache.statistics }
 
-    /// The mirrors' users, `Rank`s answered from them, and those that went to Redis instead.
+    /// The mirrors' users, `Rank`s and `Top`s answered from them, and those that went to Redis instead.
     public var mirrorStatistics: CacheStatistics { mirrors?.statistics ?? CacheStatistics(entries: 0, hits: 0, misses: 0) }
 
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {

@@ -95,7 +95,7 @@ struct Backend {
         sources.queues = queues
         sources.caches = [
             ("rank", { [leaderboards] in leaderboards.rankCacheStatistics }),
-            ("rank_mirror", { [leaderboards] in leaderboards.mirrorStatistics }),
+            ("board_mirror", { [leaderboards] in leaderboards.mirrorStatistics }),
         ]
     }
 

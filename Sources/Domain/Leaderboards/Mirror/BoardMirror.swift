@@ -41,6 +41,19 @@ final class BoardMirror: Sendable {
         return .answer(neighbourhood?.window)
     }
 
+    /// A page of `limit` entries after the cursor's entry (from the top without one) while
+    /// the mirror is fresh, else `.notLoaded`.
+    func top(limit: Int, after cursor: RankedBoard.Entry?, now: ContinuousClock.Instant, freshness: Duration) -> LeaderboardStore.BoardReply<LeaderboardPage> {
+        let found = state.withLock { state -> (entries: [LeaderboardEntry], start: Int, total: Int)? in
+            state.lastRead = now
+            guard now - state.verifiedAt <= freshness else { return nil }
+            let start = cursor.map { state.board.start(after: $0) } ?? 0
+            return (state.board.entries(from: start, limit: limit), start, state.board.count)
+        }
+        guard let found else { return .notLoaded }
+        return .answer(LeaderboardPage(entries: found.entries, start: found.start, limit: limit, total: found.total))
+    }
+
     func isFresh(now: ContinuousClock.Instant, freshness: Duration) -> Bool {
         state.withLock { now - $0.verifiedAt <= freshness }
     }

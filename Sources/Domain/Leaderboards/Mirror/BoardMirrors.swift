@@ -2,7 +2,7 @@ public import Logging
 public import ServiceLifecycle
 import Synchronization
 
-/// The boards this instance answers `Rank` for from memory.
+/// The boards this instance answers `Rank` and `Top` (hence `Watch`) for from memory.
 ///
 /// On a board of a million users Redis alone spends about 25 us per `Rank` (ZREVRANK plus the
 /// window), and the round trips cost Tally twice that: with both on two cores, `Rank` stopped
@@ -105,20 +105,32 @@ public final class BoardMirrors: Service, Sendable {
     /// The user's window from the board's mirror when it is loaded and fresh; otherwise
     /// `.notLoaded` (read Redis), and the board is loaded for the next reads.
     func rank(_ board: BoardID, user: String, neighbours: Int) -> LeaderboardStore.BoardReply<RankWindow?> {
+        read(board) { mirror, now in mirror.rank(user: user, neighbours: neighbours, now: now, freshness: configuration.freshness) }
+    }
+
+    /// A `Top` page from the board's mirror, as `rank`.
+    func top(_ board: BoardID, limit: Int, after cursor: LeaderboardCursor?) -> LeaderboardStore.BoardReply<LeaderboardPage> {
+        let key = cursor.flatMap { cursor in
+            BoardMember(encoded: cursor.member).map { RankedBoard.Entry(userID: $0.userID, score: cursor.score, achievedAtMs: $0.achievedAtMs) }
+        }
+        return read(board) { mirror, now in mirror.top(limit: limit, after: key, now: now, freshness: configuration.freshness) }
+    }
+
+    private func read<Answer>(
+        _ board: BoardID, _ answer: (BoardMirror, ContinuousClock.Instant) -> LeaderboardStore.BoardReply<Answer>
+    ) -> LeaderboardStore.BoardReply<Answer> {
         let now = ContinuousClock.now
         let mirror = state.withLock { state -> BoardMirror? in
             if let mirror = state.mirrors[board] { return mirror }
             requestLoad(board, now: now, &state)
             return nil
         }
-        guard let mirror, case .answer(let window) = mirror.rank(user: user, neighbours: neighbours, now: now,
-                                                                freshness: configuration.freshness)
-        else {
+        guard let mirror, case .answer(let found) = answer(mirror, now) else {
             misses.add(1, ordering: .relaxed)
             return .notLoaded
         }
         hits.add(1, ordering: .relaxed)
-        return .answer(window)
+        return .answer(found)
     }
 
     /// Improvements merged into Redis: into the board's mirror (or the load under way).
@@ -145,7 +157,7 @@ public final class BoardMirrors: Service, Sendable {
         }
     }
 
-    /// Mirrored users, answers from memory, and reads that went to Redis.
+    /// Mirrored users, `Rank` and `Top` answers from memory, and those that went to Redis.
     var statistics: CacheStatistics {
         let users = state.withLock { state in state.mirrors.values.reduce(0) { $0 + $1.users } }
         return CacheStatistics(entries: users, hits: hits.load(ordering: .relaxed), misses: misses.load(ordering: .relaxed))
@@ -238,7 +250,7 @@ public final class BoardMirrors: Service, Sendable {
         logger.debug("leaderboard mirror loading", metadata: ["board": "\(board)"])
         var retry = Self.retrySoon
         do {
-            switch try await read(board) {
+            switch try await fetch(board) {
             case .mirrored(let mirror, let took):
                 logger.info("leaderboard mirrored", metadata: ["board": "\(board)", "users": "\(mirror.users)", "ms": "\(took.milliseconds)"])
                 return
@@ -269,7 +281,7 @@ public final class BoardMirrors: Service, Sendable {
         case notNow
     }
 
-    private func read(_ board: BoardID) async throws -> Load {
+    private func fetch(_ board: BoardID) async throws -> Load {
         // Announcements must be flowing before the version is read: every later one arrives.
         await subscriber.waitUntilSubscribed(timeout: .seconds(1))
         let keys = BoardKeys(board, namespace: configuration.namespace)

@@ -6,7 +6,8 @@
 /// member's clamped 13-digit prefix), then the user id's bytes high to low. Entries live in
 /// sorted blocks of a few hundred, with their sizes in one contiguous array, so a rank is a
 /// binary search over blocks, one within a block and a sum of block sizes; a merge moves at
-/// most one block's entries. Not thread-safe: `BoardMirror` holds it behind a lock.
+/// most one block's entries. Times are held clamped to the member's range, as Redis holds
+/// them. Not thread-safe: `BoardMirror` holds it behind a lock.
 struct RankedBoard {
     struct Entry: Equatable {
         var userID: String
@@ -49,8 +50,9 @@ struct RankedBoard {
         best.reserveCapacity(entries.count)
         var block: [Entry] = []
         block.reserveCapacity(Self.blockSize)
-        for entry in entries {
+        for var entry in entries {
             // In board order a user's first entry is their best; a later one is an older copy.
+            entry.achievedAtMs = Self.clamped(entry.achievedAtMs)
             let user = ExactID(entry.userID)
             guard best[user] == nil else { continue }
             best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
@@ -84,6 +86,8 @@ struct RankedBoard {
     /// Returns whether it did.
     @discardableResult
     mutating func merge(_ entry: Entry) -> Bool {
+        var entry = entry
+        entry.achievedAtMs = Self.clamped(entry.achievedAtMs)
         let user = ExactID(entry.userID)
         if let key = best[user] {
             let current = Entry(userID: entry.userID, score: key.score, achievedAtMs: key.achievedAtMs)
@@ -104,6 +108,19 @@ struct RankedBoard {
             for index in 0..<block { rank &+= sizes[index] }
         }
         return rank
+    }
+
+    /// How many entries rank before `key` or are it: where a `Top` page after a cursor on
+    /// `key` starts, also when the cursor's entry has moved since (the top script's rule).
+    func start(after key: Entry) -> Int {
+        guard !blocks.isEmpty else { return 0 }
+        var key = key
+        key.achievedAtMs = Self.clamped(key.achievedAtMs)
+        let (block, offset) = position(of: key)
+        var start = offset
+        for index in 0..<block { start += sizes[index] }
+        if offset < blocks[block].count, blocks[block][offset] == key { start += 1 }
+        return start
     }
 
     /// Up to `limit` entries from the 0-based rank `first` on, ranked 1-based.

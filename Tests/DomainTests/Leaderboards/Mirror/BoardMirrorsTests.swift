@@ -102,6 +102,37 @@ struct BoardMirrorsTests {
         }
     }
 
+    @Test("a mirrored board pages Top as Redis does, also after a cursor whose entry moved", arguments: [1, 7, 50, 1000])
+    func topAsRedis(limit: Int) async throws {
+        try await Self.withInstances(count: 1) { instances, _, board in
+            let a = instances[0]
+            try await a.store.submit((0..<120).map { Self.update(board, "p\($0 * 37 % 120)", Int64($0 % 7), at: Int64(1000 + $0 % 3)) })
+            #expect(try await a.mirror(board, user: "p1"))
+            func pages(movingTheFirstCursor: Bool) async throws -> Int {
+                var cursor: LeaderboardCursor?
+                var seen = 0
+                while true {
+                    guard case .answer(let redis) = try await a.store.topFromRedis(board, limit: limit, after: cursor),
+                        case .answer(let mirror) = a.mirrors.top(board, limit: limit, after: cursor)
+                    else {
+                        Issue.record("not answered")
+                        return seen
+                    }
+                    #expect(mirror == redis, "page from \(seen)")
+                    seen += redis.entries.count
+                    if movingTheFirstCursor, seen == limit, let last = redis.entries.last {
+                        // The cursor's own entry moves to the top before the next page.
+                        try await a.store.submit([Self.update(board, last.userID, 100, at: 1)])
+                    }
+                    guard !redis.nextCursor.isEmpty else { return seen }
+                    cursor = LeaderboardCursor(encoded: redis.nextCursor)
+                }
+            }
+            #expect(try await pages(movingTheFirstCursor: false) == 120)
+            _ = try await pages(movingTheFirstCursor: true)
+        }
+    }
+
     @Test("a writer reads its own improvement at once; another instance's mirror follows the announcement")
     func followsImprovements() async throws {
         try await Self.withInstances { instances, _, board in

@@ -11,7 +11,10 @@ struct RankedBoardTests {
         /// By the id's bytes: Redis' :m hash and Postgres tell "\u{FC}" from "u\u{308}".
         var best: [[UInt8]: RankedBoard.Entry] = [:]
 
+        /// Redis holds the time as the member's prefix: clamped to its range.
         mutating func merge(_ entry: RankedBoard.Entry) {
+            var entry = entry
+            entry.achievedAtMs = min(max(entry.achievedAtMs, 0), BoardMember.invertBase)
             if let current = best[Array(entry.userID.utf8)], !Self.redisOrder(entry, current) { return }
             best[Array(entry.userID.utf8)] = entry
         }
