@@ -12,8 +12,11 @@ struct BoardMember: Sendable, Hashable {
     static let timeDigits = 13
     static let invertBase: Int64 = 9_999_999_999_999
 
+    /// The time as the member's prefix holds it: clamped to what 13 digits hold.
+    static func clampedTime(_ ms: Int64) -> Int64 { min(max(ms, 0), invertBase) }
+
     var encoded: String {
-        let inverted = String(Self.invertBase - min(max(achievedAtMs, 0), Self.invertBase))
+        let inverted = String(Self.invertBase - Self.clampedTime(achievedAtMs))
         return String(repeating: "0", count: Self.timeDigits - inverted.utf8.count) + inverted + userID
     }
 

@@ -19,6 +19,8 @@ final class BoardMirror: Sendable {
         var expected: [(version: Int64, due: ContinuousClock.Instant)] = []
         var verifiedAt: ContinuousClock.Instant
         var lastRead: ContinuousClock.Instant
+
+        func isFresh(now: ContinuousClock.Instant, freshness: Duration) -> Bool { now - verifiedAt <= freshness }
     }
 
     let boardID: BoardID
@@ -34,7 +36,7 @@ final class BoardMirror: Sendable {
         // Every event loop reads here: only the copy of the entries is made under the lock.
         let found = state.withLock { state -> LeaderboardStore.BoardReply<RankedBoard.Neighbourhood?> in
             state.lastRead = now
-            guard now - state.verifiedAt <= freshness else { return .notLoaded }
+            guard state.isFresh(now: now, freshness: freshness) else { return .notLoaded }
             return .answer(state.board.neighbourhood(of: user, neighbours: neighbours))
         }
         guard case .answer(let neighbourhood) = found else { return .notLoaded }
@@ -46,7 +48,7 @@ final class BoardMirror: Sendable {
     func top(limit: Int, after cursor: RankedBoard.Entry?, now: ContinuousClock.Instant, freshness: Duration) -> LeaderboardStore.BoardReply<LeaderboardPage> {
         let found = state.withLock { state -> (entries: [LeaderboardEntry], start: Int, total: Int)? in
             state.lastRead = now
-            guard now - state.verifiedAt <= freshness else { return nil }
+            guard state.isFresh(now: now, freshness: freshness) else { return nil }
             let start = cursor.map { state.board.start(after: $0) } ?? 0
             return (state.board.entries(from: start, limit: limit), start, state.board.count)
         }
@@ -55,7 +57,7 @@ final class BoardMirror: Sendable {
     }
 
     func isFresh(now: ContinuousClock.Instant, freshness: Duration) -> Bool {
-        state.withLock { now - $0.verifiedAt <= freshness }
+        state.withLock { $0.isFresh(now: now, freshness: freshness) }
     }
 
     /// Merges announced improvements (idempotent: each is a max-merge; repeats are harmless).

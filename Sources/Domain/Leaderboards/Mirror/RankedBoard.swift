@@ -6,8 +6,8 @@
 /// member's clamped 13-digit prefix), then the user id's bytes high to low. Entries live in
 /// sorted blocks of a few hundred, with their sizes in one contiguous array, so a rank is a
 /// binary search over blocks, one within a block and a sum of block sizes; a merge moves at
-/// most one block's entries. Times are held clamped to the member's range, as Redis holds
-/// them. Not thread-safe: `BoardMirror` holds it behind a lock.
+/// most one block's entries. Times are clamped to the member's range on the way in, as Redis
+/// holds them, so comparisons need not. Not thread-safe: `BoardMirror` holds it behind a lock.
 struct RankedBoard {
     struct Entry: Equatable {
         var userID: String
@@ -44,15 +44,15 @@ struct RankedBoard {
     /// a few seconds' load, and peak memory is what bounds `maxUsers`).
     init(_ entries: consuming [Entry]) {
         var entries = entries
+        for index in entries.indices { entries[index].achievedAtMs = BoardMember.clampedTime(entries[index].achievedAtMs) }
         if entries.indices.dropFirst().contains(where: { Self.precedes(entries[$0], entries[$0 - 1]) }) {
             entries.sort(by: Self.precedes)
         }
         best.reserveCapacity(entries.count)
         var block: [Entry] = []
         block.reserveCapacity(Self.blockSize)
-        for var entry in entries {
+        for entry in entries {
             // In board order a user's first entry is their best; a later one is an older copy.
-            entry.achievedAtMs = Self.clamped(entry.achievedAtMs)
             let user = ExactID(entry.userID)
             guard best[user] == nil else { continue }
             best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
@@ -69,25 +69,20 @@ struct RankedBoard {
         }
     }
 
-    /// Whether `a` is ranked before `b`.
+    /// Whether `a` is ranked before `b` (both with clamped times).
     static func precedes(_ a: Entry, _ b: Entry) -> Bool {
         if a.score != b.score { return a.score > b.score }
-        let aTime = clamped(a.achievedAtMs)
-        let bTime = clamped(b.achievedAtMs)
-        if aTime != bTime { return aTime < bTime }
+        if a.achievedAtMs != b.achievedAtMs { return a.achievedAtMs < b.achievedAtMs }
         // Same score and time prefix: Redis compares the rest of the member, the user id, bytewise.
         return b.userID.utf8.lexicographicallyPrecedes(a.userID.utf8)
     }
-
-    /// The time as the member's prefix holds it.
-    private static func clamped(_ ms: Int64) -> Int64 { min(max(ms, 0), BoardMember.invertBase) }
 
     /// Merges a best score: kept when it beats the user's current one (ties: the earlier).
     /// Returns whether it did.
     @discardableResult
     mutating func merge(_ entry: Entry) -> Bool {
         var entry = entry
-        entry.achievedAtMs = Self.clamped(entry.achievedAtMs)
+        entry.achievedAtMs = BoardMember.clampedTime(entry.achievedAtMs)
         let user = ExactID(entry.userID)
         if let key = best[user] {
             let current = Entry(userID: entry.userID, score: key.score, achievedAtMs: key.achievedAtMs)
@@ -103,11 +98,7 @@ struct RankedBoard {
     func rank(of user: String) -> Int? {
         guard let key = best[ExactID(user)] else { return nil }
         let (block, offset) = position(of: Entry(userID: user, score: key.score, achievedAtMs: key.achievedAtMs))
-        var rank = offset
-        sizes.withUnsafeBufferPointer { sizes in
-            for index in 0..<block { rank &+= sizes[index] }
-        }
-        return rank
+        return entries(before: block) + offset
     }
 
     /// How many entries rank before `key` or are it: where a `Top` page after a cursor on
@@ -115,12 +106,19 @@ struct RankedBoard {
     func start(after key: Entry) -> Int {
         guard !blocks.isEmpty else { return 0 }
         var key = key
-        key.achievedAtMs = Self.clamped(key.achievedAtMs)
+        key.achievedAtMs = BoardMember.clampedTime(key.achievedAtMs)
         let (block, offset) = position(of: key)
-        var start = offset
-        for index in 0..<block { start += sizes[index] }
-        if offset < blocks[block].count, blocks[block][offset] == key { start += 1 }
-        return start
+        let present = offset < blocks[block].count && blocks[block][offset] == key
+        return entries(before: block) + offset + (present ? 1 : 0)
+    }
+
+    /// Entries in the blocks before `block`: the sum that makes a rank.
+    private func entries(before block: Int) -> Int {
+        sizes.withUnsafeBufferPointer { sizes in
+            var count = 0
+            for index in 0..<block { count &+= sizes[index] }
+            return count
+        }
     }
 
     /// Up to `limit` entries from the 0-based rank `first` on, ranked 1-based.
