@@ -6,6 +6,7 @@
 #   tools/services.sh stop               stop both
 #   tools/services.sh restart postgres   restart one (tests use this to prove healing)
 #   tools/services.sh stop redis         stop one (tests use this to prove fallbacks)
+#   tools/services.sh kill redis         SIGKILL Redis (a crash: only its fsynced AOF survives)
 #   tools/services.sh status             print what runs where
 #
 # `start` writes .tally/services.env (DATABASE_URL, REDIS_URL, ...) for `source`.
@@ -168,6 +169,15 @@ redis_stop() {
   log "Redis stopped"
 }
 
+redis_kill() {
+  local pid
+  pid=$(cat "$REDIS_DIR/redis.pid" 2> /dev/null) || return 0
+  kill -KILL "$pid" 2> /dev/null || true
+  while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+  rm -f "$REDIS_DIR/redis.pid"
+  log "Redis killed"
+}
+
 write_env() {
   local pg_port redis_port
   pg_port=$(saved TALLY_PG_PORT)
@@ -198,6 +208,9 @@ case "$command" in
     write_env ;;
   stop)
     for s in $(which_services "$target"); do "${s}_stop"; done ;;
+  kill)
+    [[ $target == redis ]] || { log "only redis can be killed"; exit 2; }
+    redis_kill ;;
   restart)
     for s in $(which_services "$target"); do "${s}_stop"; "${s}_start"; done
     write_env ;;

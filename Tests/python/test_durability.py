@@ -89,22 +89,32 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(stubs):
         assert stop_tally(proc) == 0
 
 
-@pytest.fixture
-def private_redis():
-    """A Redis of this test only (tools/services.sh with its own state folder)."""
-    state = tempfile.mkdtemp(prefix="tally-redis-")
+@contextlib.contextmanager
+def private_services(which):
+    """Services of this test only (tools/services.sh with its own state folder): yields their
+    URLs ({"REDIS_URL": ..., "DATABASE_URL": ...}) and a function that runs a command on Redis."""
+    state = tempfile.mkdtemp(prefix="tally-test-")
+    os.chmod(state, 0o755)  # PostgreSQL runs as its own user under root
     env = dict(os.environ, TALLY_STATE_DIR=state)
     script = str(ROOT / "tools" / "services.sh")
-    subprocess.run(["bash", script, "start", "redis"], env=env, check=True, capture_output=True)
-    url = [line.split("=", 1)[1] for line in pathlib.Path(state, "services.env").read_text().splitlines()
-           if line.startswith("REDIS_URL=")][0]
+    try:
+        subprocess.run(["bash", script, "start", which], env=env, check=True, capture_output=True)
+        urls = dict(line.split("=", 1) for line in pathlib.Path(state, "services.env").read_text().splitlines())
 
-    def control(command):
-        subprocess.run(["bash", script, command, "redis"], env=env, check=True, capture_output=True)
+        def control(command):
+            subprocess.run(["bash", script, command, "redis"], env=env, check=True, capture_output=True)
 
-    yield url, control
-    subprocess.run(["bash", script, "stop"], env=env, capture_output=True)
-    shutil.rmtree(state, ignore_errors=True)
+        yield {name: urls[name] for name in ("REDIS_URL", "DATABASE_URL") if name in urls}, control
+    finally:
+        subprocess.run(["bash", script, "stop"], env=env, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test only, beside the run's PostgreSQL."""
+    with private_services("redis") as (urls, control):
+        yield urls["REDIS_URL"], control
 
 
 def test_redis_stopped_mid_stream_falls_back_and_loses_nothing(stubs, private_redis):
@@ -189,3 +199,79 @@ def test_rank_on_one_instance_follows_submits_on_another(stubs):
             return reply.entry.rank == 1 and [e.user_id for e in reply.below] == ["m19"] and reply.total == 20
         assert wait_for(moved, timeout=10)
         assert mirror_stats().hits > before.hits, "answered from the mirror"
+
+
+def test_scores_acknowledged_while_redis_is_down_reach_every_instance_after_the_writer_dies(stubs):
+    """Redis killed; best scores acknowledged through instance A (written straight to Postgres);
+    A killed with SIGKILL; Redis started again from its AOF (the board's old copy, still marked
+    loaded): instance B answers every user's Rank with the Postgres truth within seconds, and
+    from its mirror again once the board is repaired. A PostgreSQL of its own as well: the
+    instances of other tests share the run's, with another Redis, and would repair that one."""
+    with private_services("all") as (urls, control):
+        two_instances_across_a_redis_crash(urls, control)
+
+
+def two_instances_across_a_redis_crash(urls, control):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from tally.v1 import admin_pb2, admin_pb2_grpc, events_pb2 as ev, events_pb2_grpc, leaderboard_pb2 as lb, leaderboard_pb2_grpc
+    env = dict(DURABLE_ENV, **urls)
+    run = uuid.uuid4().hex[:8]
+    users = [f"behind-{run}-{index:02}" for index in range(24)]
+    low = {user: 1_000 + index for index, user in enumerate(users)}
+    high = {user: 5_000_000 + index for index, user in enumerate(users)}
+
+    def game_ended(tag, scores):
+        now = int(time.time() * 1000)
+        return ev.TrackRequest(events=[ev.Event(id=f"{user}-{tag}", type="game_ended", user_id=user, score=score,
+                                                client_time_ms=now) for user, score in scores.items()])
+
+    a, a_port, a_log = start_tally(env=env)
+    b, b_port, b_log = start_tally(env=env)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{a_port}") as to_a, grpc.insecure_channel(f"127.0.0.1:{b_port}") as to_b:
+            track_a = events_pb2_grpc.EventServiceStub(to_a)
+            redis_a = health_pb2_grpc.HealthStub(to_a)
+            boards_b = leaderboard_pb2_grpc.LeaderboardServiceStub(to_b)
+            admin_b = admin_pb2_grpc.AdminServiceStub(to_b)
+
+            def score_on_b(user):
+                try:
+                    return boards_b.Rank(lb.RankRequest(board_id="global", user_id=user), timeout=10).entry.score
+                except grpc.RpcError as error:
+                    if error.code() == grpc.StatusCode.NOT_FOUND:  # not persisted yet
+                        return None
+                    raise
+
+            def scores_on_b():
+                return {user: score_on_b(user) for user in users}
+
+            def mirror_hits_on_b():
+                caches = admin_b.Stats(admin_pb2.StatsRequest(), metadata=ADMIN, timeout=10).caches
+                return {c.name: c for c in caches}["board_mirror"].hits
+
+            assert len(track_a.Track(game_ended("low", low), timeout=10).accepted_ids) == len(users)
+            assert wait_for(lambda: scores_on_b() == low, timeout=30), f"the queued scores never reached B: {scores_on_b()}"
+            hits = mirror_hits_on_b()
+            assert wait_for(lambda: scores_on_b() == low and mirror_hits_on_b() > hits, timeout=30), "B never mirrored the board"
+
+            control("kill")
+            assert wait_for(lambda: redis_a.Check(health_pb2.HealthCheckRequest(service="tally.redis"), timeout=5).status
+                            == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=10)
+            reply = track_a.Track(game_ended("high", high), timeout=20)
+            assert sorted(reply.accepted_ids) == sorted(f"{user}-high" for user in users), "acknowledged from Postgres"
+            a.send_signal(signal.SIGKILL)
+            a.wait()
+
+            control("start")
+            back = time.monotonic()
+            assert wait_for(lambda: scores_on_b() == high, timeout=20), \
+                f"B still answers {scores_on_b()}; log of B:\n{open(b_log).read()[-3000:]}"
+            print(f"B answered the truth {time.monotonic() - back:.2f} s after Redis came back")
+            hits = mirror_hits_on_b()
+            assert wait_for(lambda: scores_on_b() == high and mirror_hits_on_b() > hits, timeout=30), \
+                "the repaired board is answered from B's mirror again"
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+        assert stop_tally(b) == 0, open(b_log).read()

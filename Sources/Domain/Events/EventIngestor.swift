@@ -155,7 +155,7 @@ public final class EventIngestor: Sendable {
         let outcome = try await database.withTransaction(deadline: deadline) { connection in
             try await EventStore.persist(events, receivedAtMs: receivedAtMs, on: connection)
         }
-        await leaderboards.publish(outcome.improved)
+        await leaderboards.publish(outcome.scores)
         return outcome.inserted
     }
 }

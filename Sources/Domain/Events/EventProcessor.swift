@@ -28,7 +28,7 @@ public struct EventProcessor: Sendable {
             // Postgres down or saturated: wait for it without spending the job's attempts.
             throw DependencyUnavailable(retryAfter: .seconds(1), reason: "\(error)")
         }
-        await leaderboards.publish(outcome.improved)
+        await leaderboards.publish(outcome.scores)
     }
 
     /// A worker running this processor on the events queue.

@@ -12,7 +12,7 @@ enum EventStore {
         /// Ids written now (first time seen).
         var inserted: Set<ExactID>
         /// Scores that improved a board; publish them after the commit.
-        var improved: [ScoreUpdate]
+        var scores: RecordedScores
     }
 
     static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, on connection: PostgresConnection) async throws -> Outcome {
@@ -29,7 +29,7 @@ enum EventStore {
         var inserted = Set<ExactID>()
         for row in fresh { inserted.insert(ExactID(try row.decode(0, as: String.self))) }
         let toWrite = unique.filter { inserted.contains(ExactID($0.id)) }
-        guard !toWrite.isEmpty else { return Outcome(inserted: [], improved: []) }
+        guard !toWrite.isEmpty else { return Outcome(inserted: [], scores: RecordedScores()) }
 
         // Scores of game_ended: the global board, and the tournament's when it counts there.
         var updates: [ScoreUpdate] = []
@@ -46,7 +46,7 @@ enum EventStore {
         let (admitted, refused) = try await Tournaments.admit(updates, on: connection)
         var errors: [ExactID: String] = [:]
         for (index, reason) in refused { errors[ExactID(toWrite[owners[index]].id)] = reason }
-        let improved = try await LeaderboardStore.record(admitted, on: connection)
+        let scores = try await LeaderboardStore.record(admitted, on: connection)
 
         _ = try await connection.query(
             """
@@ -64,6 +64,6 @@ enum EventStore {
              PostgresArray(toWrite.map(\.durationMs)), PostgresArray(toWrite.map { Int($0.level) }),
              PostgresArray(toWrite.map { AttributesJSON.object($0.attributes) }), PostgresArray(toWrite.map { errors[ExactID($0.id)] ?? "" }),
              receivedAtMs])
-        return Outcome(inserted: inserted, improved: improved)
+        return Outcome(inserted: inserted, scores: scores)
     }
 }

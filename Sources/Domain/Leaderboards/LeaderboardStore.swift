@@ -1,19 +1,22 @@
 import Codec
 import Foundation
 public import Logging
-import Synchronization
 
 /// The leaderboards: Postgres (`leaderboard_scores`) is the truth, Redis sorted sets answer
 /// reads.
 ///
-/// A score is committed to Postgres first, then merged into the board's sorted set and
-/// announced on pub/sub (for `Watch` on every instance). A board missing from Redis (new,
-/// evicted by a restart, or past its `readyTTL`) is rebuilt from Postgres (the read replica
-/// when configured) by one instance while the others wait for it; writes during the rebuild
-/// land in both copies, and every write is a max-merge, so nothing is lost. When the Redis
-/// write fails after the commit, the board is marked stale here and rebuilt once Redis is
-/// back. With Redis down, reads are answered from Postgres (slower, same results). `Rank` and
-/// `Top` on a board held in this process (`BoardMirrors`) are answered from memory.
+/// A score is committed to Postgres first, with a pending merge naming it
+/// (`leaderboard_pending_merges`), then merged into the board's sorted set and announced on
+/// pub/sub (for `Watch` and the mirrors of every instance), and the pending merge is deleted.
+/// A merge lost after the commit (Redis down, or the writer died in between) leaves its row:
+/// every instance's `LeaderboardRepair` sees the board behind within `repairAfter` and reads it
+/// from Postgres meanwhile, and one of them merges the named users' best scores as soon as Redis
+/// answers. A board missing from Redis (new, evicted by a restart, or past its `readyTTL`) is
+/// rebuilt from Postgres (the read replica when configured) by one instance while the others
+/// wait for it; writes during the rebuild land in both copies, and every write is a max-merge,
+/// so nothing is lost. With Redis down, reads are answered from Postgres (slower, same
+/// results). `Rank` and `Top` on a board held in this process (`BoardMirrors`) are answered
+/// from memory.
 public final class LeaderboardStore: Sendable {
     public struct Configuration: Sendable {
         /// A loaded board is re-read from Postgres after this long, bounding how long an
@@ -28,6 +31,11 @@ public final class LeaderboardStore: Sendable {
         public var buildLockTTL: Duration
         /// Prefix of every Redis key and channel (one deployment per Redis by default).
         public var namespace: String = "lb"
+        /// A pending merge this old was lost: its boards are behind and get repaired. Writers
+        /// confirm theirs within milliseconds, deleted at the next sweep.
+        public var repairAfter: Duration = .seconds(2)
+        /// How often `LeaderboardRepair` reads which boards are behind and repairs them.
+        public var repairInterval: Duration = .milliseconds(500)
 
         /// Boards re-read every 6 h, rebuilt 2,000 rows per call, rank answers cached 250 ms.
         public static var defaults: Configuration {
@@ -50,8 +58,8 @@ public final class LeaderboardStore: Sendable {
     let logger: Logger
     let rankCache: RankCache
     let mirrors: BoardMirrors?
-    /// Boards whose Redis copy missed a committed update; rebuilt on their next read.
-    private let stale = Mutex<Set<BoardID>>([])
+    /// Boards whose Redis copy is behind the truth (read from Postgres until repaired).
+    let behind: BoardsBehind
 
     /// `mirrors`, when given (and run as a service), answers `Rank` on the boards it holds.
     public init(database: PostgresDatabase, redis: RedisClient, mirrors: BoardMirrors? = nil, configuration: Configuration = .defaults,
@@ -64,6 +72,7 @@ public final class LeaderboardStore: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.rankCache = RankCache(ttl: configuration.rankCacheTTL, capacity: configuration.rankCacheCapacity)
+        self.behind = BoardsBehind(repairAfter: configuration.repairAfter)
     }
 
     func keys(_ board: BoardID) -> BoardKeys { BoardKeys(board, namespace: configuration.namespace) }
@@ -80,23 +89,24 @@ public final class LeaderboardStore: Sendable {
         if let remembered, let answer = try? await redis.send(RedisCommand("GET", remembered)), let text = answer.string {
             return text == "1" ? updates : []
         }
-        let improved = try await database.withTransaction(deadline: deadline) { connection in
+        let recorded = try await database.withTransaction(deadline: deadline) { connection in
             try await Self.record(updates, on: connection)
         }
-        await publish(improved)
+        await publish(recorded)
         if let remembered {
-            _ = try? await redis.send(RedisCommand("SET", remembered, improved.isEmpty ? "0" : "1", "EX", 86_400))
+            _ = try? await redis.send(RedisCommand("SET", remembered, recorded.improved.isEmpty ? "0" : "1", "EX", 86_400))
         }
-        return improved
+        return recorded.improved
     }
 
     /// Writes scores to `leaderboard_scores` on an open transaction (the events worker uses
-    /// its own, so an event and its score commit together); returns those that improved.
-    /// Call `publish` after the commit.
-    public static func record(_ updates: [ScoreUpdate], on connection: PostgresConnection) async throws -> [ScoreUpdate] {
-        guard !updates.isEmpty else { return [] }
+    /// its own, so an event and its score commit together), with the pending merge naming
+    /// those that improved. Call `publish` after the commit.
+    public static func record(_ updates: [ScoreUpdate], on connection: PostgresConnection) async throws -> RecordedScores {
+        guard !updates.isEmpty else { return RecordedScores() }
         // One statement for the batch: unnest the arrays, keep each user's best of the batch,
-        // and upsert where it beats the stored best (ties: the earlier achievement).
+        // upsert where it beats the stored best (ties: the earlier achievement), and record
+        // what improved as one pending merge.
         let rows = try await connection.query(
             """
             WITH input AS (
@@ -104,25 +114,55 @@ public final class LeaderboardStore: Sendable {
               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(board, user_id, score, at_ms)
                 CROSS JOIN LATERAL (SELECT to_timestamp(at_ms / 1000.0) AS achieved_at) t
               ORDER BY board, user_id, score DESC, achieved_at ASC
+            ),
+            improved AS (
+              INSERT INTO leaderboard_scores AS s (board, user_id, score, achieved_at)
+              SELECT board, user_id, score, achieved_at FROM input
+              ON CONFLICT (board, user_id) DO UPDATE SET score = EXCLUDED.score, achieved_at = EXCLUDED.achieved_at
+                WHERE EXCLUDED.score > s.score OR (EXCLUDED.score = s.score AND EXCLUDED.achieved_at < s.achieved_at)
+              RETURNING board, user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint AS at_ms
+            ),
+            pending AS (
+              INSERT INTO leaderboard_pending_merges (boards, user_ids)
+              SELECT array_agg(board), array_agg(user_id) FROM improved HAVING count(*) > 0
+              RETURNING id
             )
-            INSERT INTO leaderboard_scores AS s (board, user_id, score, achieved_at)
-            SELECT board, user_id, score, achieved_at FROM input
-            ON CONFLICT (board, user_id) DO UPDATE SET score = EXCLUDED.score, achieved_at = EXCLUDED.achieved_at
-              WHERE EXCLUDED.score > s.score OR (EXCLUDED.score = s.score AND EXCLUDED.achieved_at < s.achieved_at)
-            RETURNING board, user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint
+            SELECT board, user_id, score, at_ms, (SELECT id FROM pending) FROM improved
             """,
             [PostgresArray(updates.map { $0.board.description }), PostgresArray(updates.map(\.userID)),
              PostgresArray(updates.map(\.score)), PostgresArray(updates.map(\.achievedAtMs))])
-        return try rows.map { row in
-            ScoreUpdate(
+        var recorded = RecordedScores()
+        for row in rows {
+            recorded.improved.append(ScoreUpdate(
                 board: try BoardID(parsing: try row.decode(0, as: String.self)),
                 userID: try row.decode(1, as: String.self), score: try row.decode(2, as: Int64.self),
-                achievedAtMs: try row.decode(3, as: Int64.self))
+                achievedAtMs: try row.decode(3, as: Int64.self)))
+            recorded.pendingMerge = try row.decode(4, as: Int64.self)
+        }
+        return recorded
+    }
+
+    /// Merges committed improvements into Redis, tells every instance, and confirms their
+    /// pending merge. A merge that fails leaves the pending merge to `LeaderboardRepair`; its
+    /// boards are read from Postgres here at once, and on every instance once it is overdue.
+    public func publish(_ recorded: RecordedScores) async {
+        guard let pendingMerge = recorded.pendingMerge else { return }
+        do {
+            try await merge(recorded.improved)
+            behind.confirm(pendingMerge)
+        } catch {
+            let boards = Set(recorded.improved.map(\.board))
+            behind.missed(boards, at: .now)
+            logger.warning("leaderboard update missed Redis; it is merged again once Redis answers", metadata: [
+                "boards": "\(boards.map(\.description).sorted())", "error": "\(error)",
+            ])
         }
     }
 
-    /// Merges committed improvements into Redis and tells every instance's watchers.
-    public func publish(_ improved: [ScoreUpdate]) async {
+    /// Merges improvements into the boards' sorted sets (max-merges: merging one twice changes
+    /// nothing), applies them to this instance's mirrors and announces them; throws when any
+    /// merge failed (the others are applied and announced).
+    func merge(_ improved: [ScoreUpdate]) async throws {
         guard !improved.isEmpty else { return }
         var changedBoards = Set<BoardID>()
         for update in improved {
@@ -137,25 +177,22 @@ public final class LeaderboardStore: Sendable {
                     arguments: [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)])
         }
         var changes: [BoardID: [BoardChange]] = [:]
-        do {
-            let replies = try await redis.runPipelined(LeaderboardScripts.submit, calls: calls)
-            for (update, reply) in zip(improved, replies) {
-                do {
-                    if case .error(let message) = reply { throw RedisError(.server, message) }
-                    guard let version = reply.int else { throw RedisError(.unexpectedReply, LeaderboardScripts.submit.name) }
-                    if version > 0 {
-                        changes[update.board, default: []].append(
-                            BoardChange(version: version, userID: update.userID, score: update.score, achievedAtMs: update.achievedAtMs))
-                    } else if version == -1 {
-                        // Not loaded: the rebuild reads the committed score from Postgres.
-                        try await ensureLoaded(update.board)
-                    }
-                } catch {
-                    markStale(update.board, error)
+        var failure: (any Error)?
+        let replies = try await redis.runPipelined(LeaderboardScripts.submit, calls: calls)
+        for (update, reply) in zip(improved, replies) {
+            do {
+                if case .error(let message) = reply { throw RedisError(.server, message) }
+                guard let version = reply.int else { throw RedisError(.unexpectedReply, LeaderboardScripts.submit.name) }
+                if version > 0 {
+                    changes[update.board, default: []].append(
+                        BoardChange(version: version, userID: update.userID, score: update.score, achievedAtMs: update.achievedAtMs))
+                } else if version == -1 {
+                    // Not loaded: the rebuild reads the committed score from Postgres.
+                    try await ensureLoaded(update.board)
                 }
+            } catch {
+                failure = failure ?? error
             }
-        } catch {
-            for board in changedBoards { markStale(board, error) }
         }
         // This instance reads its own writes at once; the others once the announcement arrives.
         for (board, boardChanges) in changes { mirrors?.apply(boardChanges, to: board) }
@@ -170,13 +207,7 @@ public final class LeaderboardStore: Sendable {
             }
         }
         _ = try? await redis.pipeline(announcements)
-    }
-
-    private func markStale(_ board: BoardID, _ error: any Error) {
-        let isNew = stale.withLock { $0.insert(board).inserted }
-        if isNew {
-            logger.warning("leaderboard update missed Redis; the board will be rebuilt", metadata: ["board": "\(board)", "error": "\(error)"])
-        }
+        if let failure { throw failure }
     }
 
     // MARK: reads
@@ -192,7 +223,10 @@ public final class LeaderboardStore: Sendable {
             }
             position = parsed
         }
-        if let mirrors, !isStale(board), case .answer(let page) = mirrors.top(board, limit: limit, after: position) {
+        if behind.contains(board) {
+            return try await topFromDatabase(board, limit: limit, after: position, deadline: deadline)
+        }
+        if let mirrors, case .answer(let page) = mirrors.top(board, limit: limit, after: position) {
             return page
         }
         do {
@@ -220,7 +254,10 @@ public final class LeaderboardStore: Sendable {
     public var mirrorStatistics: CacheStatistics { mirrors?.statistics ?? CacheStatistics(entries: 0, hits: 0, misses: 0) }
 
     public func rank(_ board: BoardID, user: String, neighbours: Int, deadline: ContinuousClock.Instant? = nil) async throws -> RankWindow? {
-        if let mirrors, !isStale(board), case .answer(let window) = mirrors.rank(board, user: user, neighbours: neighbours) {
+        if behind.contains(board) {
+            return try await rankFromDatabase(board, user: user, neighbours: neighbours, deadline: deadline)
+        }
+        if let mirrors, case .answer(let window) = mirrors.rank(board, user: user, neighbours: neighbours) {
             return window
         }
         if let cached = rankCache.lookup(board: board, user: user, neighbours: neighbours) { return cached }
@@ -241,7 +278,6 @@ public final class LeaderboardStore: Sendable {
     private func onLoadedBoard<Answer: Sendable>(
         _ board: BoardID, _ read: () async throws -> BoardReply<Answer>
     ) async throws -> Answer {
-        try await refreshIfStale(board)
         for _ in 0..<2 {
             if case .answer(let answer) = try await read() {
                 return answer
@@ -257,14 +293,6 @@ public final class LeaderboardStore: Sendable {
     }
 
     // MARK: loading from the truth
-
-    private func isStale(_ board: BoardID) -> Bool { stale.withLock { $0.contains(board) } }
-
-    private func refreshIfStale(_ board: BoardID) async throws {
-        guard isStale(board) else { return }
-        try await rebuild(board)
-        stale.withLock { _ = $0.remove(board) }
-    }
 
     /// Loads the board unless another instance is already doing so (then waits for it).
     func ensureLoaded(_ board: BoardID) async throws {

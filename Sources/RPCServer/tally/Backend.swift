@@ -45,7 +45,10 @@ struct Backend {
         mirroring.maxUsers = try env.int(nil, "LEADERBOARD_MIRROR_MAX_USERS", default: mirroring.maxUsers, range: 0...1_000_000_000)
         mirroring.maxBoards = try env.int(nil, "LEADERBOARD_MIRROR_MAX_BOARDS", default: mirroring.maxBoards, range: 1...1_000_000)
         let mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring, logger: logger)
-        let leaderboards = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, logger: logger)
+        var boards = LeaderboardStore.Configuration.defaults
+        boards.repairAfter = .milliseconds(
+            try env.int(nil, "LEADERBOARD_REPAIR_AFTER_MS", default: Int(boards.repairAfter.components.seconds * 1000), range: 100...3_600_000))
+        let leaderboards = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, configuration: boards, logger: logger)
         var events = EventIngestor.Configuration.defaults
         events.rules.batchMax = try env.int(nil, "EVENT_BATCH_MAX", default: events.rules.batchMax, range: 1...10_000)
         let userRate = try env.int(nil, "EVENT_USER_RATE_PER_MIN", default: 600, range: 0...100_000_000)
@@ -80,6 +83,7 @@ struct Backend {
         let lifecycle: [any Service] = [
             database,
             mirrors,
+            LeaderboardRepair(store: leaderboards),
             processor.worker(queue: queue, configuration: workers),
             PartitionMaintenance(partitions: partitions, logger: logger),
             DependencyMonitor(redis: redis, database: database, ingestor: ingestor, limiter: limiter, health: health, logger: logger),

@@ -6,9 +6,9 @@ import Testing
 struct MigratorTests {
     @Test func bundledMigrationsAreNumberedInOrder() throws {
         let migrations = try Migration.bundled()
-        #expect(migrations.map(\.version) == [1, 2, 3, 4])
-        #expect(migrations.map(\.name) == ["events", "leaderboard_scores", "tournaments", "events_received"])
-        #expect(Set(migrations.map(\.checksum)).count == 4)
+        #expect(migrations.map(\.version) == [1, 2, 3, 4, 5])
+        #expect(migrations.map(\.name) == ["events", "leaderboard_scores", "tournaments", "events_received", "leaderboard_pending_merges"])
+        #expect(Set(migrations.map(\.checksum)).count == 5)
     }
 
     @Test func fourConcurrentMigratorsApplyEachMigrationExactlyOnce() async throws {
@@ -20,9 +20,9 @@ struct MigratorTests {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        #expect(applied.sorted() == [1, 2, 3, 4])
+        #expect(applied.sorted() == [1, 2, 3, 4, 5])
         let recorded = try await pools[0].query("SELECT version, checksum FROM schema_migrations ORDER BY version")
-        #expect(try recorded.map { try $0.decode(0, as: Int.self) } == [1, 2, 3, 4])
+        #expect(try recorded.map { try $0.decode(0, as: Int.self) } == [1, 2, 3, 4, 5])
         #expect(try recorded.map { try $0.decode(1, as: String.self) } == Migration.bundled().map(\.checksum))
         // Up to date: nothing more to apply.
         #expect(try await Migrator(pool: pools[1]).migrate().isEmpty)

@@ -17,7 +17,8 @@ struct BoardMirrorsTests {
         let store: LeaderboardStore
         let running: Task<Void, any Error>
 
-        init(database: PostgresDatabase, redisURL: String, maxUsers: Int, maxBoards: Int) throws {
+        init(database: PostgresDatabase, redisURL: String, maxUsers: Int, maxBoards: Int,
+             boards: LeaderboardStore.Configuration = .defaults) throws {
             group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             var configuration = try RedisConfiguration(url: redisURL)
             configuration.maxReconnectDelay = .milliseconds(100)
@@ -28,8 +29,9 @@ struct BoardMirrorsTests {
             mirroring.maxBoards = maxBoards
             mirroring.pollInterval = .milliseconds(50)
             mirroring.loadChunk = 64  // many pages even for small boards
+            mirroring.namespace = boards.namespace
             mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring)
-            store = LeaderboardStore(database: database, redis: redis, mirrors: mirrors)
+            store = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, configuration: boards)
             running = Task { [mirrors] in try await mirrors.run() }
         }
 
@@ -70,12 +72,12 @@ struct BoardMirrorsTests {
 
     static func withInstances(
         count: Int = 2, maxUsers: Int = 10_000, maxBoards: Int = 100, redisURL: String = TestServices.shared.redisURL,
-        _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void
+        boards: LeaderboardStore.Configuration = .defaults, _ body: ([Instance], PostgresDatabase, BoardID) async throws -> Void
     ) async throws {
         let testDatabase = try await TestDatabase.create()
         let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
         _ = try await Migrator(pool: database.primary).migrate()
-        let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers, maxBoards: maxBoards) }
+        let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers, maxBoards: maxBoards, boards: boards) }
         var failure: (any Error)?
         do {
             try await body(instances, database, .quiz("m-\(UUID().uuidString.prefix(12))"))
