@@ -2,7 +2,7 @@
 //
 // Tally: one Swift process speaking gRPC over HTTP/2 (nghttp2), protobuf via protobuf-c,
 // storage on PostgreSQL (libpq) and Redis (hiredis). Dependencies point one way:
-// RPCServer -> Domain -> Codec -> C targets. See ../shared/DESIGN.md and README.md.
+// RPCServer -> Domain (product) -> Storage (engines) -> C targets, and Domain -> Codec. See ../shared/DESIGN.md and README.md.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -51,22 +51,39 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Sources/Domain holds two targets. Storage: the engines (Postgres pool, Redis client,
+        // job queue, rate limiter, migration runner), which know nothing of gRPC or the product.
         .target(
-            name: "Domain",
+            name: "Storage",
             dependencies: [
-                "Codec", "CLibPQ", "CHiredis",
+                "CLibPQ", "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Migrations/SQL")],
+            path: "Sources/Domain/Storage",
+            swiftSettings: swiftSettings
+        ),
+        // Domain: the product (events, leaderboards, ...), each with its own SQL migrations, on
+        // the engines; the one mapping from storage errors to gRPC statuses lives here.
+        .target(
+            name: "Domain",
+            dependencies: [
+                "Storage", "Codec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Storage"],
+            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "RPCServer",
             dependencies: [
-                "Domain", "Codec", "CNGHTTP2",
+                "Domain", "Storage", "Codec", "CNGHTTP2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -79,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "RPCServer", "Domain",
+                "RPCServer", "Domain", "Storage",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -137,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "StorageBench",
             dependencies: [
-                "Domain", "RPCServer", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
+                "Domain", "Storage", "RPCServer", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +172,15 @@ let package = Package(
         ),
 
         .testTarget(name: "CodecTests", dependencies: ["Codec"], swiftSettings: swiftSettings),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "Codec"], swiftSettings: swiftSettings),
+        // Tests mirror the targets; TestSupport starts and reaches the run's PostgreSQL and Redis.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Storage", .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Storage", "Codec", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TallyLoadTests",
             dependencies: [
@@ -169,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "RPCServerTests",
             dependencies: [
-                "RPCServer", "GRPCClient", "Codec", "Domain",
+                "RPCServer", "GRPCClient", "Codec", "Domain", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,1 +1,2 @@
+import Storage
 // Domain: product services and storage engines.

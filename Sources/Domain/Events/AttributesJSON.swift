@@ -1,3 +1,4 @@
+import Storage
 /// An event's string attributes as the text of a JSON object, for the `attributes` jsonb column.
 ///
 /// Written by hand because Foundation's JSONSerialization bridges the dictionary and casts each

@@ -1,4 +1,5 @@
-public import Codec
+import Storage
+import Codec
 
 /// A queued batch of events as a job payload: when Tally received it (8 bytes, big-endian
 /// unix ms) followed by the events as a protobuf `TrackRequest`.

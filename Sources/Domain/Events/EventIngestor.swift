@@ -1,3 +1,4 @@
+public import Storage
 public import Codec
 import Foundation
 public import Logging

@@ -1,3 +1,4 @@
+public import Storage
 public import Logging
 
 /// The queue worker's job: persist a batch of events in one transaction and apply their

@@ -1,3 +1,4 @@
+import Storage
 /// The limits an event must respect, from the API contract (proto/tally/v1/events.proto).
 public struct EventRules: Sendable {
     /// Events in one `Track` request or stream batch (`EVENT_BATCH_MAX`).

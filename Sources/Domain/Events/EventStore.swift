@@ -1,3 +1,4 @@
+import Storage
 import Codec
 
 /// Writes events to the partitioned `events` table and applies `game_ended` scores, in the

@@ -1,3 +1,4 @@
+import Storage
 public import Codec
 
 /// Checks events against `EventRules` and names the event and field of the first problem,

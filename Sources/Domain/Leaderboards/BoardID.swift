@@ -1,3 +1,4 @@
+import Storage
 public import Codec
 
 /// Which leaderboard: the global high scores, a tournament's, or a quiz's.

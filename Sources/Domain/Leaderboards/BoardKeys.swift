@@ -1,3 +1,4 @@
+import Storage
 /// The Redis keys of one board (see `LeaderboardScripts`), all under one hash tag.
 ///
 /// Built per request, so only the hash tag is built up front, straight as bytes; each key is

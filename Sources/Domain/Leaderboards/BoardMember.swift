@@ -1,3 +1,4 @@
+import Storage
 /// How a user's best score sits in a Redis sorted set so that ties go to who got there first.
 ///
 /// The sorted-set score is the game score (exact: scores are limited to ±2^53). Redis orders

@@ -1,3 +1,4 @@
+import Storage
 /// A cache's size and how often it answered, for admin stats.
 public struct CacheStatistics: Sendable, Hashable {
     public var entries: Int

@@ -1,3 +1,4 @@
+import Storage
 /// `Top`'s page cursor: the last entry of the previous page (its score and board member),
 /// so the next page starts right after it even when the board changed in between.
 struct LeaderboardCursor: Hashable {

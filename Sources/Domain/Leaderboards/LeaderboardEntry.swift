@@ -1,3 +1,4 @@
+import Storage
 /// One line of a board.
 public struct LeaderboardEntry: Sendable, Hashable {
     /// 1-based.

@@ -1,3 +1,4 @@
+import Storage
 /// A board in Redis, and the scripts that read and change it atomically.
 ///
 /// Keys of one board share the hash tag `{lb:<board>}` (one Redis Cluster slot):

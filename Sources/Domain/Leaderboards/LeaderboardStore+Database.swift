@@ -1,3 +1,4 @@
+import Storage
 extension LeaderboardStore {
     /// `Top` from Postgres (read replica when configured), for when Redis is unreachable.
     /// Same order as the sorted sets: score, then earlier achievement, then user id bytes.

@@ -1,3 +1,4 @@
+import Storage
 /// `Rank` read from Redis with plain commands instead of a script.
 ///
 /// On the Redis 7.0 of this platform the `leaderboard_rank` script cost about 51 us of Redis'

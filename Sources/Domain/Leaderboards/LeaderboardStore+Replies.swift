@@ -1,3 +1,4 @@
+import Storage
 /// Decoding the read scripts' replies in place, on the Redis connection's loop.
 ///
 /// `Rank` is the hottest read: its window of members and scores goes from hiredis' parsed

@@ -1,3 +1,4 @@
+public import Storage
 /// `Watch`: the top of a board, sent again whenever it changes, at most once per interval.
 ///
 /// Changes are announced on Redis pub/sub by whichever instance committed them, so a watcher

@@ -1,3 +1,4 @@
+import Storage
 import NIOCore
 import Synchronization
 

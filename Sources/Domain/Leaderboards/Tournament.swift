@@ -1,3 +1,4 @@
+import Storage
 /// A tournament: its own board of best scores reached within its time window.
 public struct Tournament: Sendable, Hashable {
     public var id: String

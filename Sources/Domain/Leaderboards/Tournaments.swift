@@ -1,4 +1,5 @@
-public import Codec
+public import Storage
+import Codec
 
 /// Creating and joining tournaments, and deciding which scores count on their boards.
 ///

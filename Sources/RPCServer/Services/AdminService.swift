@@ -1,5 +1,6 @@
 import Codec
 public import Domain
+public import Storage
 import Foundation
 
 /// `tally.v1.AdminService`: what an operator needs to see of one instance — its transport

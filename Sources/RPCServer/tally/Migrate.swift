@@ -1,5 +1,6 @@
 import ArgumentParser
 import Domain
+import Storage
 import Foundation
 import Logging
 

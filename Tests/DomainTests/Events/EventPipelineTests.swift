@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Codec
 import Foundation
 import NIOPosix
@@ -27,7 +29,7 @@ struct EventPipelineTests {
         do {
             _ = try await Migrator(pool: database.primary).migrate()
             _ = try await EventPartitions(pool: database.primary).maintain()
-            let result = try await RedisClientTests.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+            let result = try await TestRedis.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
                 var boards = LeaderboardStore.Configuration.defaults
                 boards.namespace = "lb-\(UUID().uuidString.prefix(8))"
                 let leaderboards = LeaderboardStore(database: database, redis: redis, configuration: boards)

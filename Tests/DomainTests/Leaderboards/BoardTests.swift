@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Codec
 @testable import Domain
 import Testing

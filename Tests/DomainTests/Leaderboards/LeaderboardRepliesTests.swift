@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import NIOCore
 import Testing
 
@@ -18,7 +20,7 @@ struct LeaderboardRepliesTests {
     }
 
     static func decodeRank(_ resp: String) throws -> RankWindow?? {
-        try RESPReplyTests.withReply(resp) { reply in
+        try TestRedis.withReply(resp) { reply in
             switch try LeaderboardStore.decodeRank(reply) {
             case .notLoaded: return nil
             case .answer(let window): return .some(window)
@@ -72,14 +74,14 @@ struct LeaderboardRepliesTests {
         let pairs = [Self.pair("a", "90", at: 1), Self.pair("me", "70", at: 3), Self.pair("c", "60", at: 4)]
         let flat = "*\(pairs.count * 2)\r\n" + pairs.joined()
         func decode(rank: Int, user: String = "me") throws -> RankWindow? {
-            try RESPReplyTests.withReply(flat) { LeaderboardStore.decodeWindow($0, firstRank: 7, rank: rank, user: user, total: 20) }
+            try TestRedis.withReply(flat) { LeaderboardStore.decodeWindow($0, firstRank: 7, rank: rank, user: user, total: 20) }
         }
         let window = try #require(try decode(rank: 8))
         #expect(window.entry == LeaderboardEntry(rank: 8, userID: "me", score: 70, achievedAtMs: 3))
         #expect(window.above.map(\.rank) == [7] && window.below.map(\.rank) == [9] && window.total == 20)
         #expect(try decode(rank: 9) == nil, "someone else at the user's rank: a write moved the window")
         #expect(try decode(rank: 8, user: "other") == nil)
-        #expect(try RESPReplyTests.withReply("*0\r\n") { LeaderboardStore.decodeWindow($0, firstRank: 1, rank: 1, user: "me", total: 0) } == nil,
+        #expect(try TestRedis.withReply("*0\r\n") { LeaderboardStore.decodeWindow($0, firstRank: 1, rank: 1, user: "me", total: 0) } == nil,
                 "the member left the board")
     }
 
@@ -97,14 +99,14 @@ struct LeaderboardRepliesTests {
     @Test("a Top page decodes with ranks from its start and a cursor when more follow")
     func top() throws {
         let resp = "*3\r\n:30\r\n:10\r\n*4\r\n" + Self.pair("x", "20", at: 1) + Self.pair("y", "19", at: 2)
-        let page = try RESPReplyTests.withReply(resp) { reply -> LeaderboardPage? in
+        let page = try TestRedis.withReply(resp) { reply -> LeaderboardPage? in
             if case .answer(let page) = try LeaderboardStore.decodeTop(reply, limit: 2) { return page }
             return nil
         }
         #expect(page?.entries.map(\.rank) == [11, 12])
         #expect(page?.total == 30)
         #expect(page?.nextCursor.isEmpty == false)
-        let empty = try RESPReplyTests.withReply("*3\r\n:0\r\n:0\r\n*0\r\n") { reply -> LeaderboardPage? in
+        let empty = try TestRedis.withReply("*3\r\n:0\r\n:0\r\n*0\r\n") { reply -> LeaderboardPage? in
             if case .answer(let page) = try LeaderboardStore.decodeTop(reply, limit: 10) { return page }
             return nil
         }

@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Foundation
 import NIOPosix
 import Synchronization
@@ -25,7 +27,7 @@ struct LeaderboardStoreTests {
         _ = try await Migrator(pool: database.primary).migrate()
         let result: T
         do {
-            result = try await RedisClientTests.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+            result = try await TestRedis.withClient(url: redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
                 let store = LeaderboardStore(database: database, redis: redis)
                 return try await body(Fixture(database: database, redis: redis, store: store, board: .tournament("t-\(UUID().uuidString.prefix(12))")))
             }

@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Domain
 import Foundation
 import Testing
@@ -5,7 +7,7 @@ import Testing
 @Suite("Migrations and events partitions against a real PostgreSQL")
 struct MigratorTests {
     @Test func bundledMigrationsAreNumberedInOrder() throws {
-        let migrations = try Migration.bundled()
+        let migrations = try Schema.migrations()
         #expect(migrations.map(\.version) == [1, 2, 3, 4, 5])
         #expect(migrations.map(\.name) == ["events", "leaderboard_scores", "tournaments", "events_received", "leaderboard_pending_merges"])
         #expect(Set(migrations.map(\.checksum)).count == 5)
@@ -23,7 +25,7 @@ struct MigratorTests {
         #expect(applied.sorted() == [1, 2, 3, 4, 5])
         let recorded = try await pools[0].query("SELECT version, checksum FROM schema_migrations ORDER BY version")
         #expect(try recorded.map { try $0.decode(0, as: Int.self) } == [1, 2, 3, 4, 5])
-        #expect(try recorded.map { try $0.decode(1, as: String.self) } == Migration.bundled().map(\.checksum))
+        #expect(try recorded.map { try $0.decode(1, as: String.self) } == Schema.migrations().map(\.checksum))
         // Up to date: nothing more to apply.
         #expect(try await Migrator(pool: pools[1]).migrate().isEmpty)
         for pool in pools { await pool.shutdown() }

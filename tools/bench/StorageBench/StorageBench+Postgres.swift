@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLibPQ
 import Domain
+import Storage
 import Foundation
 
 /// `storage-bench postgres`: (a) the pool's overhead on a trivial statement against a raw

@@ -1,3 +1,4 @@
+import Storage
 /// An improvement of a board as announced on its pub/sub channel: the user's new best and the
 /// board's version after it.
 ///

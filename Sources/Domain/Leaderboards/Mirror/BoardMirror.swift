@@ -1,3 +1,4 @@
+import Storage
 import Synchronization
 
 /// One board's copy in this process: the Redis sorted set as loaded once, plus every

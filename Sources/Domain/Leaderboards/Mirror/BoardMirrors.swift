@@ -1,3 +1,4 @@
+public import Storage
 public import Logging
 public import ServiceLifecycle
 import Synchronization

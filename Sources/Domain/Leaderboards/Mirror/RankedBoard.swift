@@ -1,3 +1,4 @@
+import Storage
 /// One board's users in board order, in memory: a user's rank and the entries around it in
 /// O(log n), a best score merged in O(log n + block).
 ///

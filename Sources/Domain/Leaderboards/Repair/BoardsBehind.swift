@@ -1,3 +1,4 @@
+import Storage
 import Synchronization
 
 /// What this instance knows of boards whose Redis copy is behind their truth in Postgres, and

@@ -1,3 +1,4 @@
+import Storage
 public import ServiceLifecycle
 
 /// Keeps every board's Redis copy caught up with Postgres, whichever instance wrote the scores

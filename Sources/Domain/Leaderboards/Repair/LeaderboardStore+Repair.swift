@@ -1,3 +1,4 @@
+import Storage
 /// Repairing boards whose Redis copy missed committed improvements (`leaderboard_pending_merges`).
 extension LeaderboardStore {
     /// Pending merges claimed per repair transaction.

@@ -1,3 +1,4 @@
+import Storage
 /// The SQL of `leaderboard_pending_merges`: improvements committed to Postgres whose merge
 /// into Redis is not confirmed (see migration 0005). Rows are written by
 /// `LeaderboardStore.record` in the scores' own transaction.

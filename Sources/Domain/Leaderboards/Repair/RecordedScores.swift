@@ -1,3 +1,4 @@
+import Storage
 /// Scores written to `leaderboard_scores` in an open transaction: those that improved a best
 /// score, and the pending merge that names them (`leaderboard_pending_merges`, same
 /// transaction). Hand it to `LeaderboardStore.publish` after the commit.

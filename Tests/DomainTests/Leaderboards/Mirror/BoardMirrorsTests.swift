@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Foundation
 import NIOPosix
 import Testing

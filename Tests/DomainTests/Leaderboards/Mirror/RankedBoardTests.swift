@@ -1,3 +1,5 @@
+import Storage
+import TestSupport
 import Testing
 
 @testable import Domain
