@@ -5,19 +5,44 @@ public import Codec
 public struct RPCMethod: Sendable {
     public let path: String
     public let kind: RPCKind
-    let body: @Sendable (any RPCCall) async -> Void
+    /// Who may call it; an interceptor enforces it before the handler runs.
+    public let access: RPCAccess
+    /// The interceptors that apply to this method, in order (set by the router).
+    var interceptors: [any ServerInterceptor] = []
+    let handle: @Sendable (any RPCCall, ServerContext) async -> Void
+
+    init(path: String, kind: RPCKind, access: RPCAccess, handle: @escaping @Sendable (any RPCCall, ServerContext) async -> Void) {
+        self.path = path
+        self.kind = kind
+        self.access = access
+        self.handle = handle
+    }
 
     /// `/package.Service/Method`.
     public static func path(service: String, method: String) -> String { "/\(service)/\(method)" }
 
+    /// Runs one call: the interceptors in order (the first to refuse ends the call with its
+    /// status), then the handler with the context they handed on.
+    func body(_ call: any RPCCall) async {
+        guard !interceptors.isEmpty else { return await handle(call, call.context) }
+        var context = call.context
+        do {
+            for interceptor in interceptors { try await interceptor.intercept(&context, method: self) }
+        } catch {
+            call.finish(error: error)
+            return
+        }
+        await handle(call, context)
+    }
+
     public static func unary<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String,
+        _ path: String, access: RPCAccess = .anyone,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) -> RPCMethod {
-        RPCMethod(path: path, kind: .unary) { call in
+        RPCMethod(path: path, kind: .unary, access: access) { call, context in
             do {
                 let request = try Request.decodeRequest(try call.singleRequest())
-                let response = try await handler(request, call.context)
+                let response = try await handler(request, context)
                 call.finish(with: response)
             } catch {
                 call.finish(error: error)
@@ -26,12 +51,12 @@ public struct RPCMethod: Sendable {
     }
 
     public static func clientStreaming<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String,
+        _ path: String, access: RPCAccess = .anyone,
         _ handler: @escaping @Sendable (RequestStream<Request>, ServerContext) async throws -> Response
     ) -> RPCMethod {
-        RPCMethod(path: path, kind: .clientStreaming) { call in
+        RPCMethod(path: path, kind: .clientStreaming, access: access) { call, context in
             do {
-                let response = try await handler(RequestStream(call: call), call.context)
+                let response = try await handler(RequestStream(call: call), context)
                 call.finish(with: response)
             } catch {
                 call.finish(error: error)
@@ -40,13 +65,13 @@ public struct RPCMethod: Sendable {
     }
 
     public static func serverStreaming<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String,
+        _ path: String, access: RPCAccess = .anyone,
         _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) -> RPCMethod {
-        RPCMethod(path: path, kind: .serverStreaming) { call in
+        RPCMethod(path: path, kind: .serverStreaming, access: access) { call, context in
             do {
                 let request = try Request.decodeRequest(try call.singleRequest())
-                try await handler(request, ResponseWriter(call: call), call.context)
+                try await handler(request, ResponseWriter(call: call), context)
                 call.finish(error: nil)
             } catch {
                 call.finish(error: error)
@@ -55,13 +80,13 @@ public struct RPCMethod: Sendable {
     }
 
     public static func bidirectionalStreaming<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String,
+        _ path: String, access: RPCAccess = .anyone,
         _ handler: @escaping @Sendable (RequestStream<Request>, ResponseWriter<Response>, ServerContext) async throws
             -> Void
     ) -> RPCMethod {
-        RPCMethod(path: path, kind: .bidirectionalStreaming) { call in
+        RPCMethod(path: path, kind: .bidirectionalStreaming, access: access) { call, context in
             do {
-                try await handler(RequestStream(call: call), ResponseWriter(call: call), call.context)
+                try await handler(RequestStream(call: call), ResponseWriter(call: call), context)
                 call.finish(error: nil)
             } catch {
                 call.finish(error: error)

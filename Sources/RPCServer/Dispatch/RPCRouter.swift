@@ -3,11 +3,20 @@ public struct RPCRouter: Sendable {
     private var methods: [String: RPCMethod] = [:]
     /// Service names (`package.Service`) with at least one method, for health and reflection.
     public private(set) var serviceNames: Set<String> = []
+    /// What every call passes before its handler, in order; each method gets those that apply.
+    private let interceptors: [any ServerInterceptor]
 
-    public init() {}
+    public init(interceptors: [any ServerInterceptor] = []) {
+        self.interceptors = interceptors
+    }
 
     public mutating func register(_ method: RPCMethod) {
         precondition(methods[method.path] == nil, "method \(method.path) registered twice")
+        var method = method
+        method.interceptors = interceptors.filter { $0.applies(to: method) }
+        // A method restricted to some callers must never be served open by a missing interceptor.
+        precondition(method.access == .anyone || !method.interceptors.isEmpty,
+                     "method \(method.path) needs \(method.access) access, which no interceptor enforces")
         methods[method.path] = method
         let service = method.path.dropFirst().split(separator: "/").first.map(String.init) ?? ""
         serviceNames.insert(service)

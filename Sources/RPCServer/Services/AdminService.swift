@@ -40,17 +40,14 @@ public struct AdminService: RPCService {
     }
 
     let sources: Sources
-    let admin: AdminKey
 
-    public init(sources: Sources, admin: AdminKey) {
+    public init(sources: Sources) {
         self.sources = sources
-        self.admin = admin
     }
 
     public var methods: [RPCMethod] {
         [
-            .unary(Self.path("Stats")) { (_: Tally_V1_StatsRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("Stats"), access: .admin) { (_: Tally_V1_StatsRequest, context: ServerContext) in
                 var response = Tally_V1_StatsResponse()
                 response.instance = instanceStats()
                 response.pools = poolStats()
@@ -58,8 +55,7 @@ public struct AdminService: RPCService {
                 response.caches = cacheStats()
                 return response
             },
-            .unary(Self.path("QueueStats")) { (request: Tally_V1_QueueStatsRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("QueueStats"), access: .admin) { (request: Tally_V1_QueueStatsRequest, context: ServerContext) in
                 var queues = sources.queues
                 if !request.queue.isEmpty {
                     queues = queues.filter { $0.name == request.queue }
@@ -72,8 +68,7 @@ public struct AdminService: RPCService {
                 response.queues = try await queueStats(queues)
                 return response
             },
-            .unary(Self.path("Metrics")) { (request: Tally_V1_MetricsRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("Metrics"), access: .admin) { (request: Tally_V1_MetricsRequest, context: ServerContext) in
                 let queues = await queueStatsIfReachable()
                 var response = Tally_V1_MetricsResponse()
                 response.metrics = Self.metrics(instance: instanceStats(), pools: poolStats(), queues: queues, caches: cacheStats())

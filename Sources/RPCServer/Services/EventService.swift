@@ -5,12 +5,10 @@ public import Domain
 public struct EventService: RPCService {
     let ingestor: EventIngestor
     let recent: RecentEvents
-    let admin: AdminKey
 
-    public init(ingestor: EventIngestor, recent: RecentEvents, admin: AdminKey) {
+    public init(ingestor: EventIngestor, recent: RecentEvents) {
         self.ingestor = ingestor
         self.recent = recent
-        self.admin = admin
     }
 
     public var methods: [RPCMethod] {
@@ -29,8 +27,7 @@ public struct EventService: RPCService {
                     try await acks.write(try await ack(batch, context))
                 }
             },
-            .unary(Self.path("Recent")) { (request: Tally_V1_RecentRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("Recent"), access: .admin) { (request: Tally_V1_RecentRequest, context: ServerContext) in
                 let limit = request.limit == 0 ? 100 : Int(request.limit)
                 guard (1...1000).contains(limit) else {
                     throw RPCError(.invalidArgument, "limit: must be between 1 and 1000, got \(request.limit)")

@@ -7,18 +7,16 @@ public struct LeaderboardService: RPCService {
     let store: LeaderboardStore
     let watch: LeaderboardWatch
     let tournaments: Tournaments
-    let admin: AdminKey
 
     /// Bounds of the request fields (leaderboard.proto).
     static let maxLimit = 1000
     static let maxNeighbours = 50
     static let minWatchInterval = 100
 
-    public init(store: LeaderboardStore, watch: LeaderboardWatch, tournaments: Tournaments, admin: AdminKey) {
+    public init(store: LeaderboardStore, watch: LeaderboardWatch, tournaments: Tournaments) {
         self.store = store
         self.watch = watch
         self.tournaments = tournaments
-        self.admin = admin
     }
 
     public var methods: [RPCMethod] {
@@ -49,8 +47,7 @@ public struct LeaderboardService: RPCService {
                 response.total = Int64(window.total)
                 return response
             },
-            .unary(Self.path("Submit")) { (request: Tally_V1_SubmitRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("Submit"), access: .admin) { (request: Tally_V1_SubmitRequest, context: ServerContext) in
                 let board = try BoardID(parsing: request.boardId)
                 guard !request.userId.isEmpty, request.userId.utf8.count <= 128 else {
                     throw RPCError(.invalidArgument, "user_id: 1..128 bytes")
@@ -81,8 +78,7 @@ public struct LeaderboardService: RPCService {
                     try await updates.write(update)
                 }
             },
-            .unary(Self.path("CreateTournament")) { (request: Tally_V1_CreateTournamentRequest, context: ServerContext) in
-                try admin.check(context)
+            .unary(Self.path("CreateTournament"), access: .admin) { (request: Tally_V1_CreateTournamentRequest, context: ServerContext) in
                 guard let message = request.tournament else { throw RPCError(.invalidArgument, "tournament: required") }
                 let created = try await tournaments.create(
                     Tournament(id: message.id, name: message.name, startsAtMs: message.startsAtMs, endsAtMs: message.endsAtMs,

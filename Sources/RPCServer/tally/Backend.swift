@@ -40,7 +40,6 @@ struct Backend {
         let subscriber = RedisSubscriber(configuration: redisConfiguration, group: group)
         let instances = try env.int(nil, "TALLY_INSTANCE_COUNT", default: 1, range: 1...10_000)
         let limiter = RateLimiter(redis: redis, instanceCount: instances, logger: logger)
-        let admin = AdminKey(env.string(nil, "ADMIN_KEY"))
 
         var mirroring = BoardMirrors.Configuration.defaults
         mirroring.maxUsers = try env.int(nil, "LEADERBOARD_MIRROR_MAX_USERS", default: mirroring.maxUsers, range: 0...1_000_000_000)
@@ -75,10 +74,10 @@ struct Backend {
         let processor = EventProcessor(database: database, leaderboards: leaderboards, logger: logger)
 
         let services: [any RPCService] = [
-            EventService(ingestor: ingestor, recent: RecentEvents(database: database), admin: admin),
+            EventService(ingestor: ingestor, recent: RecentEvents(database: database)),
             LeaderboardService(
                 store: leaderboards, watch: LeaderboardWatch(store: leaderboards, subscriber: subscriber),
-                tournaments: Tournaments(database: database), admin: admin),
+                tournaments: Tournaments(database: database)),
         ]
         let partitions = try EventPartitions(pool: database.primary, environment: env.values)
         let lifecycle: [any Service] = [

@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
         let health = HealthStatusBoard()
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, server.eventLoops))
         let backend = try Backend.make(env, group: loops, health: health, logger: logger)
-        var router = RPCRouter()
+        var router = RPCRouter(interceptors: [AdminAuthentication(key: env.string(nil, "ADMIN_KEY"))])
         if benchEcho || env.string(nil, "TALLY_BENCH_ECHO") == "1" {
             router.register(EchoService())
         }
@@ -89,7 +89,7 @@ struct Serve: AsyncParsableCommand {
         let statistics = ServerStatistics()
         var admin = AdminService.Sources(instanceID: instanceID(env), server: statistics, health: health)
         backend?.report(into: &admin)
-        router.register(AdminService(sources: admin, admin: AdminKey(env.string(nil, "ADMIN_KEY"))))
+        router.register(AdminService(sources: admin))
         router.register(HealthService(board: health))
         router.register(ReflectionService(servedServices: router.serviceNames))
         health.set("", .serving)

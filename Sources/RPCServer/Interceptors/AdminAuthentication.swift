@@ -1,18 +1,21 @@
 import Codec
 import Foundation
 
-/// The `ADMIN_KEY` check of admin and internal RPCs: the caller sends `x-admin-key: <key>`
-/// (or `authorization: Bearer <key>`).
+/// Enforces `RPCAccess.admin`: the caller sends the server's `ADMIN_KEY` in `x-admin-key` (or
+/// `authorization: Bearer <key>`).
 ///
-/// Without a configured key these RPCs are refused (there is no default secret).
-public struct AdminKey: Sendable {
-    let key: String?
+/// Without a configured key admin methods are refused with FAILED_PRECONDITION (there is no
+/// default secret); a missing or wrong key is UNAUTHENTICATED, as gRPC defines it.
+public struct AdminAuthentication: ServerInterceptor {
+    let key: [UInt8]?
 
-    public init(_ key: String?) {
-        self.key = key.flatMap { $0.isEmpty ? nil : $0 }
+    public init(key: String?) {
+        self.key = key.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
     }
 
-    func check(_ context: ServerContext) throws(RPCError) {
+    public func applies(to method: RPCMethod) -> Bool { method.access == .admin }
+
+    public func intercept(_ context: inout ServerContext, method: RPCMethod) throws {
         guard let key else {
             throw RPCError(.failedPrecondition, "admin RPCs are disabled: the server has no ADMIN_KEY")
         }
@@ -21,8 +24,8 @@ public struct AdminKey: Sendable {
         guard let presented else {
             throw RPCError(.unauthenticated, "this RPC needs the admin key in x-admin-key")
         }
-        guard Self.constantTimeEqual(Array(presented.utf8), Array(key.utf8)) else {
-            throw RPCError(.permissionDenied, "the admin key is not valid")
+        guard Self.constantTimeEqual(Array(presented.utf8), key) else {
+            throw RPCError(.unauthenticated, "the admin key is not valid")
         }
     }
 
