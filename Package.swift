@@ -179,6 +179,11 @@ let package = Package(
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "TallyTests",
+            dependencies: ["tally", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Storage", "Codec", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -46,7 +46,7 @@ rm -rf "$TALLY_CODEC_FIXTURES"
 step "Swift tests: codec, storage engines and product domains (real PostgreSQL and Redis)"
 swift test --skip-build --filter "CodecTests|StorageTests|DomainTests"
 step "Swift tests: over the wire (server, client, load tool)"
-swift test --skip-build --filter "RPCServerTests|TallyLoadTests"
+swift test --skip-build --filter "RPCServerTests|TallyLoadTests|TallyTests"
 
 step "codec fixtures: Swift's encodings read back by Python's protobuf"
 .venv/bin/python3 Tests/python/codec_fixtures.py verify --dir "$TALLY_CODEC_FIXTURES"

@@ -25,23 +25,6 @@ public struct EventPartitions: Sendable {
         self.retentionDays = retentionDays
     }
 
-    /// With EVENT_RETENTION_DAYS (0: keep forever) and EVENT_PARTITIONS_AHEAD from `environment`.
-    public init(pool: PostgresPool, environment: [String: String]) throws(MigrationError) {
-        self.init(pool: pool)
-        if let text = environment["EVENT_RETENTION_DAYS"], !text.isEmpty {
-            guard let days = Int(text), days >= 0 else {
-                throw MigrationError("EVENT_RETENTION_DAYS must be a whole number of days, got \"\(text)\"")
-            }
-            retentionDays = days == 0 ? nil : days
-        }
-        if let text = environment["EVENT_PARTITIONS_AHEAD"], !text.isEmpty {
-            guard let months = Int(text), (0...120).contains(months) else {
-                throw MigrationError("EVENT_PARTITIONS_AHEAD must be 0...120 months, got \"\(text)\"")
-            }
-            monthsAhead = months
-        }
-    }
-
     /// What one maintenance pass changed.
     public struct Report: Sendable, Hashable {
         public var created: [String]

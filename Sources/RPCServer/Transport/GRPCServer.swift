@@ -70,7 +70,13 @@ public final class GRPCServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
-        let bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let bound: any Channel
+        do {
+            bound = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch let error as IOError {
+            // "bind(descriptor:ptr:bytes:): Address already in use (errno: 98)" says less to an operator.
+            throw ListenError(description: "cannot listen on \(configuration.host):\(configuration.port): \(String(cString: strerror(error.errnoCode)))")
+        }
         channel.withLock { $0 = bound }
         logger.info("serving gRPC", metadata: ["address": "\(bound.localAddress.map { "\($0)" } ?? "?")", "tls": "\(tlsContext != nil)"])
         return bound.localAddress!
@@ -104,4 +110,9 @@ public final class GRPCServer: Sendable {
         configuration.applicationProtocols = ["h2"]
         return try NIOSSLContext(configuration: configuration)
     }
+}
+
+/// The server could not open its listening socket (address in use, not allowed, unknown host).
+public struct ListenError: Error, CustomStringConvertible {
+    public var description: String
 }

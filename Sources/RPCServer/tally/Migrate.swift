@@ -1,8 +1,7 @@
 import ArgumentParser
 import Domain
-import Storage
-import Foundation
 import Logging
+import Storage
 
 /// `tally migrate`: applies pending database migrations and creates the events partitions
 /// ahead, then exits. Safe to run beside starting servers (advisory locks).
@@ -10,28 +9,29 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply pending database migrations and create the events partitions ahead.")
 
-    @Option(help: "PostgreSQL URL, postgresql://user:password@host:port/database (env DATABASE_URL).")
-    var databaseURL: String?
+    @OptionGroup(title: "Storage") var storage: StorageSettings
+    @OptionGroup(title: "Events") var events: EventSettings
 
     func run() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        if let databaseURL { environment["DATABASE_URL"] = databaseURL }
-        let applied = try await Self.migrate(environment: environment, logger: Logger(label: "tally.migrate"))
+        let env = Environment()
+        guard let primary = try storage.primary(env) else { throw SettingsError("DATABASE_URL (or --database-url) is required") }
+        var product = Product.Configuration.defaults
+        (product.partitionsAhead, product.retentionDays) = try events.partitions(env)
+        let applied = try await Self.migrate(primary, product: product, logger: Logger(label: "tally.migrate"))
         print(applied.isEmpty ? "schema up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
     }
 
     /// Migrations, then one partition maintenance pass, on a small pool of their own (shared
     /// with `serve`, which runs it before serving).
-    static func migrate(environment: [String: String], logger: Logger) async throws -> [Int] {
-        guard var config = try PostgresConfiguration.fromEnvironment(environment) else {
-            throw ValidationError("DATABASE_URL (or --database-url) is required")
-        }
+    static func migrate(_ database: PostgresConfiguration, product: Product.Configuration, logger: Logger) async throws -> [Int] {
+        var config = database
         config.minConnections = 0
         config.maxConnections = 2
         let pool = PostgresPool(configuration: config, logger: logger)
         do {
             let applied = try await Migrator(pool: pool, logger: logger).migrate()
-            let report = try await EventPartitions(pool: pool, environment: environment).maintain()
+            let partitions = EventPartitions(pool: pool, monthsAhead: product.partitionsAhead, retentionDays: product.retentionDays)
+            let report = try await partitions.maintain()
             if !report.created.isEmpty || !report.dropped.isEmpty {
                 logger.info(
                     "events partitions maintained",

@@ -100,14 +100,14 @@ struct InterceptorTests {
         var passing = RPCRouter(interceptors: [Marker(name: "first"), Marker(name: "second")])
         passing.register(Self.method(access: .anyone, seen: seen))
         let call = RecordedCall()
-        await try #require(passing.method(forPath: "/test.v1.Test/Call")).body(call)
+        try await #require(passing.method(forPath: "/test.v1.Test/Call")).body(call)
         #expect(call.ended == .some(nil))
         #expect(seen.contexts.withLock { $0.first?.metadata.values("x-seen-by") } == [.string("first"), .string("second")])
 
         var refusing = RPCRouter(interceptors: [Marker(name: "first", refuse: true), Marker(name: "second")])
         refusing.register(Self.method(access: .anyone, seen: seen))
         let refused = RecordedCall()
-        await try #require(refusing.method(forPath: "/test.v1.Test/Call")).body(refused)
+        try await #require(refusing.method(forPath: "/test.v1.Test/Call")).body(refused)
         #expect(refused.ended??.code == .resourceExhausted && refused.ended??.message == "first refused")
         #expect(seen.contexts.withLock { $0.count } == 1, "the handler did not run")
     }

@@ -35,22 +35,12 @@ struct PostgresValueTests {
         await pool.shutdown()
     }
 
-    @Test func configurationFromURLAndEnvironment() throws {
+    @Test func configurationFromURL() throws {
         let config = try PostgresConfiguration(url: "postgresql://ann:p%40ss@db.example:6543/app?sslmode=require&connect_timeout=3")
         #expect(config.host == "db.example" && config.port == 6543 && config.user == "ann" && config.password == "p@ss")
         #expect(config.database == "app" && config.connectionOptions == ["sslmode": "require"] && config.connectTimeout == .seconds(3))
         #expect(!config.description.contains("p@ss") && !config.description.contains("p%40ss"))
         #expect(throws: PostgresError.self) { try PostgresConfiguration(url: "mysql://x@y/z") }
 
-        let fromEnv = try PostgresConfiguration.fromEnvironment([
-            "DATABASE_URL": "postgres://u@h/d", "DB_POOL_MIN": "2", "DB_POOL_MAX": "20", "DB_POOL_WAIT_TIMEOUT_MS": "150",
-            "DB_MAX_USES": "0", "DB_STATEMENT_TIMEOUT_MS": "5000",
-        ])
-        #expect(fromEnv?.minConnections == 2 && fromEnv?.maxConnections == 20 && fromEnv?.waitTimeout == .milliseconds(150))
-        #expect(fromEnv?.maxUsesPerConnection == nil && fromEnv?.defaultStatementTimeout == .seconds(5))
-        #expect(try PostgresConfiguration.fromEnvironment([:]) == nil)
-        #expect(throws: PostgresError.self) {
-            try PostgresConfiguration.fromEnvironment(["DATABASE_URL": "postgres://u@h/d", "DB_POOL_MAX": "lots"])
-        }
     }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension PostgresConfiguration {
     /// Parses `postgresql://[user[:password]@]host[:port][/database][?key=value&...]`
@@ -36,43 +36,5 @@ extension PostgresConfiguration {
                 connectionOptions[item.name] = value
             }
         }
-    }
-
-    /// `DATABASE_URL` (or the variable named by `urlVariable`) plus the pool settings
-    /// DB_POOL_MIN, DB_POOL_MAX, DB_CONNECT_TIMEOUT_MS, DB_POOL_WAIT_TIMEOUT_MS,
-    /// DB_IDLE_TIMEOUT_MS, DB_MAX_USES (0: unlimited) and DB_STATEMENT_TIMEOUT_MS (0: none).
-    /// Nil when the URL variable is unset or empty.
-    public static func fromEnvironment(
-        _ environment: [String: String] = ProcessInfo.processInfo.environment,
-        urlVariable: String = "DATABASE_URL"
-    ) throws(PostgresError) -> PostgresConfiguration? {
-        guard let url = environment[urlVariable], !url.isEmpty else { return nil }
-        var config: PostgresConfiguration
-        do {
-            config = try PostgresConfiguration(url: url)
-        } catch {
-            throw PostgresError(.invalidConfiguration, "\(urlVariable): \(error.message)")
-        }
-        func integer(_ name: String, _ range: ClosedRange<Int>) throws(PostgresError) -> Int? {
-            guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Int(text), range.contains(value) else {
-                throw PostgresError(
-                    .invalidConfiguration, "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
-            }
-            return value
-        }
-        if let value = try integer("DB_POOL_MAX", 1...10_000) { config.maxConnections = value }
-        if let value = try integer("DB_POOL_MIN", 0...10_000) { config.minConnections = value }
-        if let value = try integer("DB_CONNECT_TIMEOUT_MS", 1...3_600_000) { config.connectTimeout = .milliseconds(value) }
-        if let value = try integer("DB_POOL_WAIT_TIMEOUT_MS", 0...3_600_000) { config.waitTimeout = .milliseconds(value) }
-        if let value = try integer("DB_IDLE_TIMEOUT_MS", 1...86_400_000) { config.idleTimeout = .milliseconds(value) }
-        if let value = try integer("DB_MAX_USES", 0...Int.max) { config.maxUsesPerConnection = value == 0 ? nil : value }
-        if let value = try integer("DB_STATEMENT_TIMEOUT_MS", 0...86_400_000) {
-            config.defaultStatementTimeout = value == 0 ? nil : .milliseconds(value)
-        }
-        guard config.minConnections <= config.maxConnections else {
-            throw PostgresError(.invalidConfiguration, "DB_POOL_MIN (\(config.minConnections)) must not exceed DB_POOL_MAX (\(config.maxConnections))")
-        }
-        return config
     }
 }

@@ -2,7 +2,7 @@
 ///
 /// Built from a `postgresql://user:password@host:port/database?sslmode=...` URL (query
 /// parameters other than the pool's own are passed to libpq as connection keywords) and,
-/// in one place, from the environment (`fromEnvironment`). Every limit has a documented default.
+/// in one place (the executable's settings, from flags and the environment). Every limit has a documented default.
 public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// Server host name or address (a leading `/` is a Unix-socket directory, as in libpq).
     public var host: String

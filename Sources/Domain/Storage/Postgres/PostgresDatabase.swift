@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Logging
 public import NIOCore
 internal import NIOPosix
@@ -32,15 +32,9 @@ public final class PostgresDatabase: Sendable {
         self.logger = logger
     }
 
-    /// From `DATABASE_URL`, `DATABASE_READ_URL` and the DB_POOL_* settings (shared by both
-    /// pools); nil when DATABASE_URL is unset.
-    public static func fromEnvironment(
-        _ environment: [String: String] = ProcessInfo.processInfo.environment,
-        logger: Logger = Logger(label: "tally.postgres")
-    ) throws(PostgresError) -> PostgresDatabase? {
-        guard let primary = try PostgresConfiguration.fromEnvironment(environment) else { return nil }
-        let replica = try PostgresConfiguration.fromEnvironment(environment, urlVariable: "DATABASE_READ_URL")
-        return PostgresDatabase(primary: primary, replica: replica, logger: logger)
+    /// Whether the primary answers a trivial statement now (health).
+    public func ping() async -> Bool {
+        (try? await primary.withConnection { try await $0.query("SELECT 1") }) != nil
     }
 
     /// A connection to the primary.

@@ -1,0 +1,102 @@
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+public import Storage
+
+/// The product domains on one PostgreSQL database and one Redis: their stores, event
+/// ingestion, queue workers and periodic maintenance, built from one configuration. The
+/// executable only puts RPC services in front of them and runs `lifecycle`.
+///
+/// The Redis client's connections live on `group`'s loops (the server's own), so handlers reach
+/// Redis without a thread hop.
+public struct Product: Sendable {
+    public struct Configuration: Sendable {
+        public var events: EventIngestor.Configuration
+        public var leaderboards: LeaderboardStore.Configuration
+        public var mirrors: BoardMirrors.Configuration
+        public var queue: JobQueueConfiguration
+        /// Jobs persisted at once; nil: three quarters of the primary pool, so RPC reads always
+        /// find a connection and no job waits for one.
+        public var workerConcurrency: Int?
+        /// Monthly `events` partitions created ahead of time.
+        public var partitionsAhead: Int
+        /// Days of events kept; nil keeps them forever.
+        public var retentionDays: Int?
+        /// Instances sharing the limits: the local fallback limiter divides them by it.
+        public var instanceCount: Int
+
+        /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
+        public static var defaults: Configuration {
+            Configuration(events: .defaults, leaderboards: .defaults, mirrors: .defaults, queue: .defaults, workerConcurrency: nil,
+                          partitionsAhead: 3, retentionDays: 90, instanceCount: 1)
+        }
+
+        public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
+                    queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int) {
+            self.events = events
+            self.leaderboards = leaderboards
+            self.mirrors = mirrors
+            self.queue = queue
+            self.workerConcurrency = workerConcurrency
+            self.partitionsAhead = partitionsAhead
+            self.retentionDays = retentionDays
+            self.instanceCount = instanceCount
+        }
+    }
+
+    public let database: PostgresDatabase
+    public let redis: RedisClient
+    public let subscriber: RedisSubscriber
+    public let limiter: RateLimiter
+    public let ingestor: EventIngestor
+    public let recent: RecentEvents
+    public let leaderboards: LeaderboardStore
+    public let watch: LeaderboardWatch
+    public let tournaments: Tournaments
+    /// Every queue, for stats.
+    public let queues: [JobQueue]
+    /// The long-running parts, in start order (a service group stops them in reverse, so the
+    /// workers drain before the pools close).
+    public let lifecycle: [any Service]
+
+    public init(database: PostgresDatabase, redis redisConfiguration: RedisConfiguration, group: any EventLoopGroup,
+                configuration: Configuration = .defaults, logger: Logger) {
+        self.database = database
+        redis = RedisClient(configuration: redisConfiguration, group: group)
+        subscriber = RedisSubscriber(configuration: redisConfiguration, group: group)
+        limiter = RateLimiter(redis: redis, instanceCount: configuration.instanceCount, logger: logger)
+
+        var mirroring = configuration.mirrors
+        mirroring.namespace = configuration.leaderboards.namespace
+        let mirrors = BoardMirrors(redis: redis, subscriber: subscriber, configuration: mirroring, logger: logger)
+        leaderboards = LeaderboardStore(database: database, redis: redis, mirrors: mirrors, configuration: configuration.leaderboards, logger: logger)
+        watch = LeaderboardWatch(store: leaderboards, subscriber: subscriber)
+        tournaments = Tournaments(database: database)
+
+        let queue = JobQueue(name: EventIngestor.queueName, redis: redis, configuration: configuration.queue)
+        queues = [queue]
+        ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
+                                 configuration: configuration.events, logger: logger)
+        recent = RecentEvents(database: database)
+        let workers = JobWorker.Configuration(
+            concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
+            batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
+        let processor = EventProcessor(database: database, leaderboards: leaderboards, logger: logger)
+        let partitions = EventPartitions(pool: database.primary, monthsAhead: configuration.partitionsAhead,
+                                         retentionDays: configuration.retentionDays)
+        lifecycle = [
+            database,
+            mirrors,
+            LeaderboardRepair(store: leaderboards),
+            processor.worker(queue: queue, configuration: workers),
+            PartitionMaintenance(partitions: partitions, logger: logger),
+        ]
+    }
+
+    /// Closes the Redis connections and the pools, after `lifecycle` has stopped.
+    public func shutdown() async {
+        await subscriber.shutdown()
+        await redis.shutdown()
+        await database.shutdown()
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Storage
+
+/// Where PostgreSQL and Redis are, and the database pools' limits.
+struct StorageSettings: ParsableArguments {
+    @Option(help: "PostgreSQL URL, postgresql://user:password@host:port/database (env DATABASE_URL); without it and --redis-url only health, reflection and the benchmark are served.")
+    var databaseURL: String?
+
+    @Option(help: "A read replica's URL for reads that tolerate lag (env DATABASE_READ_URL).")
+    var databaseReadURL: String?
+
+    @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db] (env REDIS_URL).")
+    var redisURL: String?
+
+    @Option(help: "Connections each pool keeps open (env DB_POOL_MIN, default 1).")
+    var dbPoolMin: Int?
+
+    @Option(help: "Connections each pool opens at most (env DB_POOL_MAX, default 10).")
+    var dbPoolMax: Int?
+
+    @Option(help: "Time to open a database connection, in ms (env DB_CONNECT_TIMEOUT_MS, default 5000).")
+    var dbConnectTimeoutMs: Int?
+
+    @Option(help: "How long a call waits for a free connection before UNAVAILABLE, in ms (env DB_POOL_WAIT_TIMEOUT_MS, default 2000).")
+    var dbPoolWaitTimeoutMs: Int?
+
+    @Option(help: "Idle connections above the minimum close after this long, in ms (env DB_IDLE_TIMEOUT_MS, default 60000).")
+    var dbIdleTimeoutMs: Int?
+
+    @Option(help: "Uses of a connection before it is replaced; 0 for unlimited (env DB_MAX_USES, default 10000).")
+    var dbMaxUses: Int?
+
+    @Option(help: "Statement timeout when a call has no deadline, in ms; 0 for none (env DB_STATEMENT_TIMEOUT_MS, default 0).")
+    var dbStatementTimeoutMs: Int?
+
+    /// The primary's and replica's pools and Redis; nil without a database or Redis URL.
+    func configuration(_ env: Environment) throws -> (primary: PostgresConfiguration, replica: PostgresConfiguration?, redis: RedisConfiguration)? {
+        let databaseURL = env.string(self.databaseURL, "DATABASE_URL")
+        let redisURL = env.string(self.redisURL, "REDIS_URL")
+        guard let databaseURL, let redisURL else { return nil }
+        let primary = try pool(databaseURL, "DATABASE_URL", env)
+        let replica = try env.string(databaseReadURL, "DATABASE_READ_URL").map { try pool($0, "DATABASE_READ_URL", env) }
+        let redis: RedisConfiguration
+        do {
+            redis = try RedisConfiguration(url: redisURL)
+        } catch {
+            throw SettingsError("REDIS_URL: \(error)")
+        }
+        return (primary, replica, redis)
+    }
+
+    /// The primary's pool alone (`tally migrate`).
+    func primary(_ env: Environment) throws -> PostgresConfiguration? {
+        try env.string(databaseURL, "DATABASE_URL").map { try pool($0, "DATABASE_URL", env) }
+    }
+
+    private func pool(_ url: String, _ name: String, _ env: Environment) throws -> PostgresConfiguration {
+        var config: PostgresConfiguration
+        do {
+            config = try PostgresConfiguration(url: url)
+        } catch {
+            throw SettingsError("\(name): \(error.message)")
+        }
+        config.maxConnections = try env.int(dbPoolMax, "DB_POOL_MAX", default: config.maxConnections, range: 1...10_000)
+        config.minConnections = try env.int(dbPoolMin, "DB_POOL_MIN", default: config.minConnections, range: 0...10_000)
+        config.connectTimeout = try env.milliseconds(
+            dbConnectTimeoutMs, "DB_CONNECT_TIMEOUT_MS", default: config.connectTimeout, range: 1...3_600_000) ?? config.connectTimeout
+        config.waitTimeout = try env.milliseconds(
+            dbPoolWaitTimeoutMs, "DB_POOL_WAIT_TIMEOUT_MS", default: config.waitTimeout, range: 0...3_600_000) ?? config.waitTimeout
+        config.idleTimeout = try env.milliseconds(
+            dbIdleTimeoutMs, "DB_IDLE_TIMEOUT_MS", default: config.idleTimeout, range: 1...86_400_000) ?? config.idleTimeout
+        let uses = try env.int(dbMaxUses, "DB_MAX_USES", default: config.maxUsesPerConnection ?? 0)
+        config.maxUsesPerConnection = uses == 0 ? nil : uses
+        config.defaultStatementTimeout = try env.milliseconds(
+            dbStatementTimeoutMs, "DB_STATEMENT_TIMEOUT_MS", default: config.defaultStatementTimeout, zeroMeansNone: true, range: 0...86_400_000)
+        guard config.minConnections <= config.maxConnections else {
+            throw SettingsError("DB_POOL_MIN (\(config.minConnections)) must not exceed DB_POOL_MAX (\(config.maxConnections))")
+        }
+        return config
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Domain
+import Foundation
+import Logging
+import RPCServer
+import Storage
+
+/// Every setting of `tally serve`, each a flag and an environment variable (a flag wins),
+/// read and validated here, in one place, before anything starts.
+struct TallySettings: ParsableArguments {
+    @OptionGroup(title: "Server") var server: ServerSettings
+    @OptionGroup(title: "Storage") var storage: StorageSettings
+    @OptionGroup(title: "Product") var product: ProductSettings
+
+    @Option(help: "The key admin RPCs need in x-admin-key; without it they are refused (env ADMIN_KEY).")
+    var adminKey: String?
+
+    @Option(help: "This instance's name in AdminService stats (env TALLY_INSTANCE_ID, default <host name>-<pid>).")
+    var instanceId: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    @Flag(help: "Also serve bench.v1.Echo, the benchmark service (env TALLY_BENCH_ECHO=1).")
+    var benchEcho = false
+
+    @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0).")
+    var noMigrate = false
+
+    func configuration(_ env: Environment = Environment()) throws -> TallyConfiguration {
+        let level = env.string(logLevel, "LOG_LEVEL") ?? "info"
+        guard let logLevel = Logger.Level(rawValue: level) else {
+            throw SettingsError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
+        }
+        let stores = try storage.configuration(env)
+        return TallyConfiguration(
+            server: try server.configuration(env),
+            storage: stores.map { TallyConfiguration.Stores(primary: $0.primary, replica: $0.replica, redis: $0.redis) },
+            product: try product.configuration(env),
+            adminKey: env.string(adminKey, "ADMIN_KEY"),
+            instanceID: env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())",
+            logLevel: logLevel,
+            benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
+            migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")
+    }
+}
+
+/// What `tally serve` runs with, validated.
+struct TallyConfiguration {
+    struct Stores {
+        var primary: PostgresConfiguration
+        var replica: PostgresConfiguration?
+        var redis: RedisConfiguration
+    }
+
+    var server: ServerConfiguration
+    /// Nil without DATABASE_URL and REDIS_URL: health, reflection and the benchmark only.
+    var storage: Stores?
+    var product: Product.Configuration
+    var adminKey: String?
+    var instanceID: String
+    var logLevel: Logger.Level
+    var benchEcho: Bool
+    var migrateAtStart: Bool
+}
