@@ -8,6 +8,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from conftest import eventually, start_tally, stop_tally
+
 
 def echo_stub(stubs, channel):
     from bench.v1 import echo_pb2, echo_pb2_grpc
@@ -40,21 +42,40 @@ def test_metadata_round_trip(stubs, channel):
     assert ("x-grpc-test-echo-trailing-bin", binary) in call.trailing_metadata()
 
 
-def test_deadline_exceeded(stubs, channel):
-    echo_pb2, stub = echo_stub(stubs, channel)
+def test_deadline_exceeded(stubs, own_tally):
+    # The server's own deadline (its default for unary calls; the client sets none, so only
+    # the server can end the call): the server ends it DEADLINE_EXCEEDED and counts it so.
+    server = own_tally("--default-deadline-ms", "1500")
+    echo_pb2, stub = echo_stub(stubs, server.channel)
     with pytest.raises(grpc.RpcError) as info:
-        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "5000")], timeout=0.2)
+        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "60000")])
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    calls = server.calls()
+    assert (calls["deadline_exceeded"], calls["cancelled"], calls["failed"]) == (1, 0, 1)
+
+    # A client deadline (grpc-timeout): grpcio also resets the stream when its own timer
+    # fires, which may reach the server before the server's timer does. Either way the server
+    # ends the call then, not when the handler would have answered.
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "60000")], timeout=1.0)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    calls = eventually(lambda: (c := server.calls())["failed"] == 2 and c)
+    assert calls and calls["deadline_exceeded"] + calls["cancelled"] == 2, calls
     # The connection is still fine afterwards.
     assert stub.Echo(echo_pb2.EchoRequest(payload=b"ok"), timeout=10).payload == b"ok"
 
 
-def test_cancellation(stubs, channel):
-    echo_pb2, stub = echo_stub(stubs, channel)
-    future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"x"), metadata=[("x-tally-echo-delay-ms", "5000")])
-    time.sleep(0.1)
+def test_cancellation(stubs, own_tally):
+    server = own_tally()
+    echo_pb2, stub = echo_stub(stubs, server.channel)
+    future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"x"), metadata=[("x-tally-echo-delay-ms", "60000")])
+    # The server has the call (its stream and the Stats call's own are open) before it is cancelled.
+    assert eventually(lambda: server.open_streams() == 2)
     assert future.cancel()
     assert future.cancelled()
+    # The server saw the reset: it ended the call CANCELLED (the handler was not left running).
+    calls = eventually(lambda: (c := server.calls())["cancelled"] == 1 and c)
+    assert calls and (calls["cancelled"], calls["deadline_exceeded"], calls["failed"]) == (1, 0, 1), calls
     assert stub.Echo(echo_pb2.EchoRequest(payload=b"after"), timeout=10).payload == b"after"
 
 

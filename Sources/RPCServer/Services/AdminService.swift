@@ -75,7 +75,8 @@ public struct AdminService: RPCService {
                 try admin.check(context)
                 let queues = await queueStatsIfReachable()
                 var response = Tally_V1_MetricsResponse()
-                response.metrics = Self.metrics(instance: instanceStats(), pools: poolStats(), queues: queues, caches: cacheStats())
+                response.metrics = Self.metrics(
+                    instance: instanceStats(), server: sources.server.snapshot, pools: poolStats(), queues: queues, caches: cacheStats())
                     .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
                 return response
             },
