@@ -1,6 +1,7 @@
 """gRPC conformance of Tally's wire layer, checked with grpcio."""
+import queue
+import socket
 import threading
-import time
 
 import grpc
 import pytest
@@ -162,18 +163,51 @@ def test_reflection_unknown_symbol_is_not_found(channel):
 
 def test_graceful_shutdown_drains_in_flight_calls(stubs):
     """SIGTERM while a call is in flight: the call completes, new calls are refused, exit 0."""
-    from conftest import start_tally, stop_tally
     from bench.v1 import echo_pb2, echo_pb2_grpc
-    proc, port, _ = start_tally("--bench-echo")
+    # A grace period longer than any wait below: the call in flight is never cut short.
+    proc, port, _ = start_tally("--bench-echo", "--shutdown-grace-ms", "60000")
+    code_holder = {}
+    stopper = threading.Thread(target=lambda: code_holder.setdefault("code", stop_tally(proc)))
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        states = []
+        ch.subscribe(states.append)
         stub = echo_pb2_grpc.EchoStub(ch)
         assert stub.Echo(echo_pb2.EchoRequest(payload=b"warm"), timeout=10).payload == b"warm"
-        future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"in flight"),
-                                  metadata=[("x-tally-echo-delay-ms", "700")], timeout=10)
-        time.sleep(0.2)
-        code_holder = {}
-        stopper = threading.Thread(target=lambda: code_holder.setdefault("code", stop_tally(proc)))
+        # The call in flight is a bidi stream the test holds open for as long as it needs.
+        outbox = queue.Queue()
+        in_flight = stub.EchoStream(iter(outbox.get, None), timeout=60)
+        outbox.put(echo_pb2.EchoRequest(payload=b"before"))
+        assert next(in_flight).payload == b"before"  # the server has the call
+
         stopper.start()
-        assert future.result().payload == b"in flight"
+
+        def listener_closed():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return False
+            except ConnectionRefusedError:
+                return True
+        # Draining: the listener is closed (the process still runs: the call is in flight).
+        assert eventually(listener_closed)
+        assert proc.poll() is None
+        # A new call is refused, on a new channel and on this one once its connection got
+        # GOAWAY (grpcio then leaves READY for new calls, while the call in flight goes on).
+        # (A channel of its own subchannels: grpcio would otherwise share ch's connection.)
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]) as fresh:
+            with pytest.raises(grpc.RpcError) as info:
+                echo_pb2_grpc.EchoStub(fresh).Echo(echo_pb2.EchoRequest(payload=b"new"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        # (Polled for less than stop_tally waits before it kills the server.)
+        assert eventually(lambda: states[-1] != grpc.ChannelConnectivity.READY, timeout=10), "no GOAWAY"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Echo(echo_pb2.EchoRequest(payload=b"new"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        # The call in flight still works, and completes.
+        outbox.put(echo_pb2.EchoRequest(payload=b"during"))
+        assert next(in_flight).payload == b"during"
+        outbox.put(None)
+        assert list(in_flight) == []
+        assert in_flight.code() == grpc.StatusCode.OK
         stopper.join(timeout=30)
     assert code_holder.get("code") == 0
