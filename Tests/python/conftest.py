@@ -130,3 +130,51 @@ def eventually(check, timeout=20.0):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.05)
+
+
+class OwnTally:
+    """A Tally of one test's own: its call counters count that test's calls only."""
+
+    def __init__(self, *args: str):
+        import grpc
+        from tally.v1 import admin_pb2, admin_pb2_grpc
+        self.proc, self.port, self.log = start_tally("--bench-echo", *args, env={"ADMIN_KEY": ADMIN_KEY})
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        self._admin = admin_pb2, admin_pb2_grpc.AdminServiceStub(self.channel)
+
+    def calls(self) -> dict:
+        """The server's call counters (AdminService.Metrics `tally_calls_*`): ok, failed,
+        cancelled and deadline_exceeded."""
+        pb, stub = self._admin
+        metrics = stub.Metrics(pb.MetricsRequest(prefix="tally_calls_"), metadata=ADMIN, timeout=10).metrics
+        counts = {}
+        for metric in metrics:
+            if metric.name == "tally_calls_total":
+                counts[metric.labels["outcome"]] = int(metric.value)
+            else:
+                counts[metric.name.removeprefix("tally_calls_").removesuffix("_total")] = int(metric.value)
+        return counts
+
+    def open_streams(self) -> int:
+        """Streams open on the server, this Stats call's own included."""
+        pb, stub = self._admin
+        return stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10).instance.open_streams
+
+    def stop(self) -> int:
+        self.channel.close()
+        return stop_tally(self.proc)
+
+
+@pytest.fixture
+def own_tally(stubs):
+    """Starts `OwnTally(*flags)` on demand; each is stopped (and must exit 0) at the end."""
+    started = []
+
+    def start(*flags: str) -> OwnTally:
+        started.append(OwnTally(*flags))
+        return started[-1]
+
+    yield start
+    for server in started:
+        code = server.stop()
+        assert code == 0, open(server.log).read()

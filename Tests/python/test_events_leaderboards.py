@@ -73,9 +73,17 @@ def test_a_deadline_weeks_away_reaches_postgres(events):
     # Recent reads Postgres with the call's deadline as its statement timeout; one beyond the
     # range Postgres takes (~24.8 days) used to fail every statement.
     pb, stub = events
+    user = unique("far-deadline")
+    older, newer = event(pb, user=user), event(pb, user=user)
+    for sent in (older, newer):  # two calls: the second is received (and listed) later
+        assert list(stub.Track(pb.TrackRequest(events=[sent]), timeout=10).accepted_ids) == [sent.id]
+    both = eventually(lambda: len(stub.Recent(pb.RecentRequest(limit=10, user_id=user), metadata=ADMIN,
+                                              timeout=10).events) == 2)
+    assert both, "the tracked events never reached Postgres"
     for timeout in (3600 * 1000, 3600 * 24 * 365 * 50):
-        reply = stub.Recent(pb.RecentRequest(limit=1), metadata=ADMIN, timeout=timeout)
-        assert len(reply.events) <= 1
+        reply = stub.Recent(pb.RecentRequest(limit=1, user_id=user), metadata=ADMIN, timeout=timeout)
+        assert [(r.event.id, r.event.user_id, r.state) for r in reply.events] == \
+            [(newer.id, user, pb.PROCESSING_STATE_PROCESSED)]
 
 
 def create_tournament(lb_pb, stub, **fields):

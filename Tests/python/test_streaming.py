@@ -2,6 +2,8 @@
 import grpc
 import pytest
 
+from conftest import eventually
+
 
 def stub_of(channel):
     from bench.v1 import echo_pb2, echo_pb2_grpc
@@ -84,8 +86,9 @@ def test_server_streaming_invalid_argument(stubs, channel):
     assert "repeat" in info.value.details()
 
 
-def test_server_streaming_cancel_midway(stubs, channel):
-    echo_pb2, stub = stub_of(channel)
+def test_server_streaming_cancel_midway(stubs, own_tally):
+    server = own_tally()
+    echo_pb2, stub = stub_of(server.channel)
     call = stub.Expand(echo_pb2.EchoRequest(payload=b"y" * 1000, repeat=100000), timeout=30)
     for _ in range(10):
         next(call)
@@ -94,6 +97,9 @@ def test_server_streaming_cancel_midway(stubs, channel):
         for _ in call:
             pass
     assert info.value.code() == grpc.StatusCode.CANCELLED
+    # The server saw the reset mid-stream and ended the call CANCELLED (it did not stream on).
+    calls = eventually(lambda: (c := server.calls())["cancelled"] == 1 and c)
+    assert calls and (calls["cancelled"], calls["failed"]) == (1, 1), calls
     # The server is fine afterwards.
     assert stub.Echo(echo_pb2.EchoRequest(payload=b"ok"), timeout=10).payload == b"ok"
 
@@ -108,15 +114,24 @@ def test_streaming_metadata_round_trip(stubs, channel):
     assert ("x-grpc-test-echo-trailing-bin", b"\x00\x01") in call.trailing_metadata()
 
 
-def test_streaming_deadline(stubs, channel):
-    import time
-    echo_pb2, stub = stub_of(channel)
+def test_streaming_deadline(stubs, own_tally):
+    import threading
+    server = own_tally()
+    echo_pb2, stub = stub_of(server.channel)
+    done = threading.Event()
 
     def slow():
         yield echo_pb2.EchoRequest(payload=b"1")
-        time.sleep(1.0)
+        done.wait(30)
         yield echo_pb2.EchoRequest(payload=b"2")
 
-    with pytest.raises(grpc.RpcError) as info:
-        list(stub.EchoStream(slow(), timeout=0.3))
-    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.EchoStream(slow(), timeout=1.0))
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The server ended the call past its deadline: by its own timer (grpc-timeout) or by
+        # grpcio's reset when the client's timer fired first, whichever reached it first.
+        calls = eventually(lambda: (c := server.calls())["failed"] == 1 and c)
+        assert calls and calls["deadline_exceeded"] + calls["cancelled"] == 1, calls
+    finally:
+        done.set()

@@ -1,12 +1,15 @@
 """gRPC conformance of Tally's wire layer, checked with grpcio."""
+import queue
+import socket
 import threading
-import time
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from conftest import eventually, start_tally, stop_tally
 
 
 def echo_stub(stubs, channel):
@@ -40,21 +43,40 @@ def test_metadata_round_trip(stubs, channel):
     assert ("x-grpc-test-echo-trailing-bin", binary) in call.trailing_metadata()
 
 
-def test_deadline_exceeded(stubs, channel):
-    echo_pb2, stub = echo_stub(stubs, channel)
+def test_deadline_exceeded(stubs, own_tally):
+    # The server's own deadline (its default for unary calls; the client sets none, so only
+    # the server can end the call): the server ends it DEADLINE_EXCEEDED and counts it so.
+    server = own_tally("--default-deadline-ms", "1500")
+    echo_pb2, stub = echo_stub(stubs, server.channel)
     with pytest.raises(grpc.RpcError) as info:
-        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "5000")], timeout=0.2)
+        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "60000")])
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    calls = server.calls()
+    assert (calls["deadline_exceeded"], calls["cancelled"], calls["failed"]) == (1, 0, 1)
+
+    # A client deadline (grpc-timeout): grpcio also resets the stream when its own timer
+    # fires, which may reach the server before the server's timer does. Either way the server
+    # ends the call then, not when the handler would have answered.
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Echo(echo_pb2.EchoRequest(payload=b"slow"), metadata=[("x-tally-echo-delay-ms", "60000")], timeout=1.0)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    calls = eventually(lambda: (c := server.calls())["failed"] == 2 and c)
+    assert calls and calls["deadline_exceeded"] + calls["cancelled"] == 2, calls
     # The connection is still fine afterwards.
     assert stub.Echo(echo_pb2.EchoRequest(payload=b"ok"), timeout=10).payload == b"ok"
 
 
-def test_cancellation(stubs, channel):
-    echo_pb2, stub = echo_stub(stubs, channel)
-    future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"x"), metadata=[("x-tally-echo-delay-ms", "5000")])
-    time.sleep(0.1)
+def test_cancellation(stubs, own_tally):
+    server = own_tally()
+    echo_pb2, stub = echo_stub(stubs, server.channel)
+    future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"x"), metadata=[("x-tally-echo-delay-ms", "60000")])
+    # The server has the call (its stream and the Stats call's own are open) before it is cancelled.
+    assert eventually(lambda: server.open_streams() == 2)
     assert future.cancel()
     assert future.cancelled()
+    # The server saw the reset: it ended the call CANCELLED (the handler was not left running).
+    calls = eventually(lambda: (c := server.calls())["cancelled"] == 1 and c)
+    assert calls and (calls["cancelled"], calls["deadline_exceeded"], calls["failed"]) == (1, 0, 1), calls
     assert stub.Echo(echo_pb2.EchoRequest(payload=b"after"), timeout=10).payload == b"after"
 
 
@@ -141,18 +163,51 @@ def test_reflection_unknown_symbol_is_not_found(channel):
 
 def test_graceful_shutdown_drains_in_flight_calls(stubs):
     """SIGTERM while a call is in flight: the call completes, new calls are refused, exit 0."""
-    from conftest import start_tally, stop_tally
     from bench.v1 import echo_pb2, echo_pb2_grpc
-    proc, port, _ = start_tally("--bench-echo")
+    # A grace period longer than any wait below: the call in flight is never cut short.
+    proc, port, _ = start_tally("--bench-echo", "--shutdown-grace-ms", "60000")
+    code_holder = {}
+    stopper = threading.Thread(target=lambda: code_holder.setdefault("code", stop_tally(proc)))
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        states = []
+        ch.subscribe(states.append)
         stub = echo_pb2_grpc.EchoStub(ch)
         assert stub.Echo(echo_pb2.EchoRequest(payload=b"warm"), timeout=10).payload == b"warm"
-        future = stub.Echo.future(echo_pb2.EchoRequest(payload=b"in flight"),
-                                  metadata=[("x-tally-echo-delay-ms", "700")], timeout=10)
-        time.sleep(0.2)
-        code_holder = {}
-        stopper = threading.Thread(target=lambda: code_holder.setdefault("code", stop_tally(proc)))
+        # The call in flight is a bidi stream the test holds open for as long as it needs.
+        outbox = queue.Queue()
+        in_flight = stub.EchoStream(iter(outbox.get, None), timeout=60)
+        outbox.put(echo_pb2.EchoRequest(payload=b"before"))
+        assert next(in_flight).payload == b"before"  # the server has the call
+
         stopper.start()
-        assert future.result().payload == b"in flight"
+
+        def listener_closed():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return False
+            except ConnectionRefusedError:
+                return True
+        # Draining: the listener is closed (the process still runs: the call is in flight).
+        assert eventually(listener_closed)
+        assert proc.poll() is None
+        # A new call is refused, on a new channel and on this one once its connection got
+        # GOAWAY (grpcio then leaves READY for new calls, while the call in flight goes on).
+        # (A channel of its own subchannels: grpcio would otherwise share ch's connection.)
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]) as fresh:
+            with pytest.raises(grpc.RpcError) as info:
+                echo_pb2_grpc.EchoStub(fresh).Echo(echo_pb2.EchoRequest(payload=b"new"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        # (Polled for less than stop_tally waits before it kills the server.)
+        assert eventually(lambda: states[-1] != grpc.ChannelConnectivity.READY, timeout=10), "no GOAWAY"
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Echo(echo_pb2.EchoRequest(payload=b"new"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        # The call in flight still works, and completes.
+        outbox.put(echo_pb2.EchoRequest(payload=b"during"))
+        assert next(in_flight).payload == b"during"
+        outbox.put(None)
+        assert list(in_flight) == []
+        assert in_flight.code() == grpc.StatusCode.OK
         stopper.join(timeout=30)
     assert code_holder.get("code") == 0

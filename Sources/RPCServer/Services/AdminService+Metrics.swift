@@ -5,7 +5,7 @@ import Codec
 /// `_total`; everything else is a gauge.
 extension AdminService {
     static func metrics(
-        instance: Tally_V1_InstanceStats, pools: [Tally_V1_PoolStats], queues: [Tally_V1_QueueStats], caches: [Tally_V1_CacheStats]
+        instance: Tally_V1_InstanceStats, server: ServerStatistics.Snapshot, pools: [Tally_V1_PoolStats], queues: [Tally_V1_QueueStats], caches: [Tally_V1_CacheStats]
     ) -> [Tally_V1_Metric] {
         var metrics: [Tally_V1_Metric] = []
         func add(_ name: String, _ value: Double, _ labels: [String: String] = [:]) {
@@ -22,6 +22,9 @@ extension AdminService {
         add("tally_streams_open", Double(instance.openStreams))
         add("tally_calls_total", Double(instance.callsSucceeded), ["outcome": "ok"])
         add("tally_calls_total", Double(instance.callsFailed), ["outcome": "failed"])
+        // Of the failed calls: those the client cancelled, and those past their deadline.
+        add("tally_calls_cancelled_total", Double(server.callsCancelled))
+        add("tally_calls_deadline_exceeded_total", Double(server.callsDeadlineExceeded))
 
         for pool in pools {
             let name = ["pool": pool.name]

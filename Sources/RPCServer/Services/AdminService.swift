@@ -71,7 +71,8 @@ public struct AdminService: RPCService {
             .unary(Self.path("Metrics"), access: .admin) { (request: Tally_V1_MetricsRequest, context: ServerContext) in
                 let queues = await queueStatsIfReachable()
                 var response = Tally_V1_MetricsResponse()
-                response.metrics = Self.metrics(instance: instanceStats(), pools: poolStats(), queues: queues, caches: cacheStats())
+                response.metrics = Self.metrics(
+                    instance: instanceStats(), server: sources.server.snapshot, pools: poolStats(), queues: queues, caches: cacheStats())
                     .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
                 return response
             },

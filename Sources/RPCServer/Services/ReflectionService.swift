@@ -1,4 +1,5 @@
 import Codec
+import NIOCore
 
 /// gRPC server reflection, v1 and v1alpha (same protocol, two packages), answered from the
 /// descriptors compiled out of proto/ so grpcurl-style tools can list, describe and call
@@ -20,21 +21,46 @@ public struct ReflectionService: RPCService {
 
     public var methods: [RPCMethod] {
         [
-            .bidirectionalStreaming("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo") {
-                [index] (requests: RequestStream<Grpc_Reflection_V1_ServerReflectionRequest>,
-                    writer: ResponseWriter<Grpc_Reflection_V1_ServerReflectionResponse>, _: ServerContext) in
-                for try await request in requests {
-                    try await writer.write(index.answer(request))
-                }
-            },
-            .bidirectionalStreaming("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") {
-                [index] (requests: RequestStream<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
-                    writer: ResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, _: ServerContext) in
-                for try await request in requests {
-                    try await writer.write(index.answer(request))
-                }
-            },
+            Self.serverReflectionInfo(
+                package: "grpc.reflection.v1", Grpc_Reflection_V1_ServerReflectionRequest.self,
+                Grpc_Reflection_V1_ServerReflectionResponse.self, index: index),
+            Self.serverReflectionInfo(
+                package: "grpc.reflection.v1alpha", Grpc_Reflection_V1alpha_ServerReflectionRequest.self,
+                Grpc_Reflection_V1alpha_ServerReflectionResponse.self, index: index),
         ]
+    }
+
+    /// `ServerReflectionInfo` of one protocol version, answered as v1.
+    ///
+    /// v1alpha's messages are v1's under another package name (the same fields and numbers),
+    /// so a version's request is read as the v1 request of the same encoding and the v1
+    /// response written as that version's response of the same encoding. Requests still
+    /// decode as the version's own type, so even a malformed one is answered as before.
+    private static func serverReflectionInfo<Request: ProtobufMessage, Response: ProtobufMessage>(
+        package: String, _: Request.Type, _: Response.Type, index: ReflectionIndex
+    ) -> RPCMethod {
+        .bidirectionalStreaming("/\(package).ServerReflection/ServerReflectionInfo") {
+            (requests: RequestStream<Request>, writer: ResponseWriter<Response>, _: ServerContext) in
+            for try await request in requests {
+                let question = try Grpc_Reflection_V1_ServerReflectionRequest(sameEncodingAs: request)
+                try await writer.write(try Response(sameEncodingAs: index.answer(question)))
+            }
+        }
+    }
+}
+
+extension ProtobufMessage {
+    /// The message of this type that `other` encodes to: `other` itself when the types are
+    /// the same, otherwise its encoding decoded as this type.
+    fileprivate init(sameEncodingAs other: some ProtobufMessage) throws(ProtobufError) {
+        if let same = other as? Self {
+            self = same
+            return
+        }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(other.encodedSize)
+        other.encode(into: &buffer)
+        try self.init(protobuf: buffer)
     }
 }
 
@@ -112,41 +138,6 @@ extension ReflectionIndex {
             response.messageResponse = .allExtensionNumbersResponse(message)
         case .error(let code, let text):
             var message = Grpc_Reflection_V1_ErrorResponse()
-            message.errorCode = Int32(code.rawValue)
-            message.errorMessage = text
-            response.messageResponse = .errorResponse(message)
-        }
-        return response
-    }
-
-    func answer(_ request: Grpc_Reflection_V1alpha_ServerReflectionRequest) -> Grpc_Reflection_V1alpha_ServerReflectionResponse {
-        let question: Question =
-            switch request.messageRequest {
-            case .fileByFilename(let name)?: .fileByName(name)
-            case .fileContainingSymbol(let symbol)?: .fileContainingSymbol(symbol)
-            case .fileContainingExtension(let ext)?: .fileContainingExtension(type: ext.containingType, number: ext.extensionNumber)
-            case .allExtensionNumbersOfType(let type)?: .extensionNumbers(type: type)
-            case .listServices?: .listServices
-            case nil: .none
-            }
-        var response = Grpc_Reflection_V1alpha_ServerReflectionResponse()
-        response.validHost = request.host
-        response.originalRequest = request
-        switch answer(question) {
-        case .files(let files):
-            var message = Grpc_Reflection_V1alpha_FileDescriptorResponse()
-            message.fileDescriptorProto = files
-            response.messageResponse = .fileDescriptorResponse(message)
-        case .services(let names):
-            var message = Grpc_Reflection_V1alpha_ListServiceResponse()
-            message.service = names.map { var service = Grpc_Reflection_V1alpha_ServiceResponse(); service.name = $0; return service }
-            response.messageResponse = .listServicesResponse(message)
-        case .extensionNumbers(let type):
-            var message = Grpc_Reflection_V1alpha_ExtensionNumberResponse()
-            message.baseTypeName = type
-            response.messageResponse = .allExtensionNumbersResponse(message)
-        case .error(let code, let text):
-            var message = Grpc_Reflection_V1alpha_ErrorResponse()
             message.errorCode = Int32(code.rawValue)
             message.errorMessage = text
             response.messageResponse = .errorResponse(message)

@@ -340,7 +340,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     /// Every call's end passes here: log failures, count.
     func callFinished(_ stream: ServerStream, status: RPCError) {
-        registry.statistics.recordCall(ok: status.code == .ok)
+        registry.statistics.recordCall(status.code)
         if status.code != .ok {
             logger.info(
                 "rpc failed",

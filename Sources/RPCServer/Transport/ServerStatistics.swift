@@ -1,3 +1,4 @@
+import Codec
 import Synchronization
 
 /// Process-wide counters of the transport, read by health and admin stats. Made before the
@@ -9,6 +10,8 @@ public final class ServerStatistics: Sendable {
     private let connectionsRefused = Atomic<Int>(0)
     private let callsOK = Atomic<Int>(0)
     private let callsFailed = Atomic<Int>(0)
+    private let callsCancelled = Atomic<Int>(0)
+    private let callsDeadlineExceeded = Atomic<Int>(0)
 
     public struct Snapshot: Sendable, Hashable {
         public var openConnections: Int
@@ -18,6 +21,10 @@ public final class ServerStatistics: Sendable {
         public var refusedConnections: Int
         public var callsSucceeded: Int
         public var callsFailed: Int
+        /// Of the failed calls, those the client cancelled (RST_STREAM) before they finished.
+        public var callsCancelled: Int
+        /// Of the failed calls, those whose deadline passed before they finished.
+        public var callsDeadlineExceeded: Int
     }
 
     public init() {}
@@ -33,8 +40,14 @@ public final class ServerStatistics: Sendable {
     func connectionClosed() { connections.subtract(1, ordering: .relaxed) }
     func connectionRefused() { connectionsRefused.add(1, ordering: .relaxed) }
 
-    func recordCall(ok: Bool) {
-        if ok { callsOK.add(1, ordering: .relaxed) } else { callsFailed.add(1, ordering: .relaxed) }
+    func recordCall(_ code: StatusCode) {
+        guard code != .ok else {
+            callsOK.add(1, ordering: .relaxed)
+            return
+        }
+        callsFailed.add(1, ordering: .relaxed)
+        if code == .cancelled { callsCancelled.add(1, ordering: .relaxed) }
+        if code == .deadlineExceeded { callsDeadlineExceeded.add(1, ordering: .relaxed) }
     }
 
     public var snapshot: Snapshot {
@@ -44,6 +57,8 @@ public final class ServerStatistics: Sendable {
             totalConnections: connectionsTotal.load(ordering: .relaxed),
             refusedConnections: connectionsRefused.load(ordering: .relaxed),
             callsSucceeded: callsOK.load(ordering: .relaxed),
-            callsFailed: callsFailed.load(ordering: .relaxed))
+            callsFailed: callsFailed.load(ordering: .relaxed),
+            callsCancelled: callsCancelled.load(ordering: .relaxed),
+            callsDeadlineExceeded: callsDeadlineExceeded.load(ordering: .relaxed))
     }
 }

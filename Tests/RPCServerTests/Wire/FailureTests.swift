@@ -157,13 +157,26 @@ struct FailureTests {
                 #expect(hang?.code == .deadlineExceeded)
                 #expect(await eventually { server.probe.events("deadline") == [.started, .cancelled] })
 
-                // A client deadline far shorter than the server's: the local timer fires first.
-                let call = try connection.makeCall("/test.Probe/HangStream", timeout: .milliseconds(100))
-                try await call.sendRaw(Array("stream-deadline".utf8))
-                #expect(await call.status().code == .deadlineExceeded)
-                // On a starved loop the timer may fire before the request is written; then the
-                // server never sees the call. If it did, its handler is cancelled.
-                #expect(await eventually { [[], [.started, .cancelled]].contains(server.probe.events("stream-deadline")) })
+                // A client deadline: the local timer fires and resets the stream. On a starved
+                // loop it may fire before the handler has the request, and such a call shows
+                // nothing of the server; so the deadline doubles until a call's request came
+                // back echoed before it fired (its handler was running), and that handler must
+                // be cancelled.
+                var timeout = Duration.milliseconds(100)
+                for attempt in 1... {
+                    let id = "stream-deadline-\(attempt)"
+                    let call = try connection.makeCall("/test.Probe/HangStream", timeout: timeout)
+                    try await call.sendRaw(Array(id.utf8))
+                    var responses = call.responses.makeAsyncIterator()
+                    let echoed = (try? await responses.next()) == Array(id.utf8)
+                    #expect(await call.status().code == .deadlineExceeded)
+                    if echoed {
+                        #expect(await eventually { server.probe.events(id) == [.started, .cancelled] })
+                        break
+                    }
+                    try #require(attempt < 12, "no call reached its handler before its deadline")
+                    timeout *= 2
+                }
             }
         }
     }

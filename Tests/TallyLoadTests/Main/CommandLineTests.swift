@@ -1,4 +1,6 @@
 import ArgumentParser
+import Codec
+import LoadKit
 import Testing
 
 @testable import TallyLoad
@@ -29,11 +31,26 @@ struct CommandLineTests {
         }
     }
 
-    @Test("good flags parse")
+    @Test("good flags parse into the run they describe")
     func goodFlags() throws {
-        _ = try TallyLoadCommand.parseAsRoot([
+        let parsed = try TallyLoadCommand.parseAsRoot([
             "tally.v1.EventService/Track", "-z", "2s", "--connections", "4", "--streams", "8", "--rps", "1000",
-            "--warmup", "500ms", "-H", "authorization: Bearer x", "--format", "json",
+            "--warmup", "500ms", "-H", "authorization: Bearer x", "--format", "json", "--target", "10.0.0.7:6000",
         ])
+        let command = try #require(parsed as? TallyLoadCommand)
+        #expect(command.format == "json")
+        let configuration = try command.makeConfiguration(catalog: .standard)
+        #expect(configuration.host == "10.0.0.7")
+        #expect(configuration.port == 6000)
+        #expect(configuration.workloads.map(\.rpc.name) == ["tally.v1.EventService/Track"])
+        #expect(configuration.stop == .duration(.seconds(2)))
+        #expect(configuration.connections == 4)
+        #expect(configuration.concurrency == 32, "connections x streams")
+        #expect(configuration.rate == 1000)
+        #expect(configuration.warmup == .milliseconds(500))
+        #expect(configuration.rampUp == .zero)
+        #expect(configuration.metadata == Metadata(["authorization": "Bearer x"]))
+        #expect(configuration.timeout == nil)
+        #expect(configuration.tls == nil)
     }
 }

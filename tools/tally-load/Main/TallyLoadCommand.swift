@@ -197,7 +197,7 @@ struct TallyLoadCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeConfiguration(catalog: RPCCatalog) throws(LoadError) -> LoadConfiguration {
+    func makeConfiguration(catalog: RPCCatalog) throws(LoadError) -> LoadConfiguration {
         let workloads: [Workload]
         if let scenario {
             let text = try Self.read(scenario, flag: "--scenario")

@@ -170,6 +170,12 @@ public final class BoardMirrors: Service, Sendable {
         return mirror.isFresh(now: .now, freshness: configuration.freshness)
     }
 
+    /// Whether a load of the board is under way, and until when a refused or failed one
+    /// waits before the board is asked for again (tests).
+    func loadState(of board: BoardID) -> (loading: Bool, retryAt: ContinuousClock.Instant?) {
+        state.withLock { state in (state.loading[board] != nil, state.notBefore[board]) }
+    }
+
     private func requestLoad(_ board: BoardID, now: ContinuousClock.Instant, _ state: inout State) {
         guard configuration.maxUsers > 0, state.running, state.loading[board] == nil,
             state.mirrors.count + state.loading.count < configuration.maxBoards

@@ -23,6 +23,7 @@ public final class RateLimiter: Sendable {
     private let local = LocalRateLimiter()
     private let degraded = Atomic<Bool>(false)
     private let batchers = Mutex<[ObjectIdentifier: RateLimitBatcher]>([:])
+    private let roundTrips = Atomic<Int>(0)
     private let logger: Logger
 
     /// Most keys one script call decides (Lua's `unpack` of KEYS stays far below its limit).
@@ -48,6 +49,9 @@ public final class RateLimiter: Sendable {
 
     /// True while decisions are made locally because Redis is unreachable.
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
+
+    /// Batched decisions sent to Redis so far, each one pipelined write (tests).
+    var redisRoundTrips: Int { roundTrips.load(ordering: .relaxed) }
 
     /// Spends `cost` requests of `key`'s budget under `limit`, if it has them. On an event
     /// loop, decisions asked for in the same pass of the loop are decided together
@@ -84,6 +88,7 @@ public final class RateLimiter: Sendable {
                 }
                 return (keys: shardKeys[call.shard], arguments: arguments)
             }
+            roundTrips.add(1, ordering: .relaxed)
             let replies = scriptCalls.count == 1
                 ? [try await redis.run(RateLimitScript.gcra, keys: scriptCalls[0].keys, arguments: scriptCalls[0].arguments)]
                 : try await redis.runPipelined(RateLimitScript.gcra, calls: scriptCalls)

@@ -230,8 +230,10 @@ struct BoardMirrorsTests {
             #expect(try await a.mirror(boards[1], user: "u"))
             for other in boards[2...] {
                 #expect(try await a.store.rank(other, user: "u", neighbours: 0)?.entry.rank == 1)
+                // A read asks for its board's load before it answers: refused, nothing loads.
+                let load = a.mirrors.loadState(of: other)
+                #expect(!load.loading && load.retryAt == nil, "\(other)")
             }
-            try await Task.sleep(for: .milliseconds(200))
             #expect(boards.map { a.mirrors.isAnswering($0) } == [true, true, false, false])
         }
     }
@@ -241,12 +243,22 @@ struct BoardMirrorsTests {
         try await Self.withInstances(count: 1, maxUsers: 10) { instances, _, board in
             let a = instances[0]
             try await a.store.submit((0..<40).map { Self.update(board, "u\($0)", Int64($0), at: 1000) })
-            for _ in 0..<5 {
-                #expect(try await a.store.rank(board, user: "u39", neighbours: 1)?.entry.rank == 1)
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let asked = ContinuousClock.now
+            #expect(try await a.store.rank(board, user: "u39", neighbours: 1)?.entry.rank == 1)
+            // The load that read asked for ends refused: put off for `retryAfter` (a board
+            // missing from Redis would be tried again after `retrySoon`, far sooner).
+            var load = a.mirrors.loadState(of: board)
+            #expect(try await eventually(attempts: 1500) {
+                load = a.mirrors.loadState(of: board)
+                return !load.loading && load.retryAt != nil
+            })
+            let retryAt = try #require(load.retryAt)
+            #expect(retryAt >= asked + a.mirrors.configuration.retryAfter)
             #expect(!a.mirrors.isAnswering(board))
             #expect(a.store.mirrorStatistics.entries == 0)
+            for _ in 0..<4 {
+                #expect(try await a.store.rank(board, user: "u39", neighbours: 1)?.entry.rank == 1)
+            }
             #expect(a.store.mirrorStatistics.misses >= 5)
         }
     }
