@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "RPCServer", "Domain", "Storage",
+                "RPCServer", "Domain", "Storage", "GRPCClient", "Codec",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -84,3 +84,40 @@ def test_metrics_flatten_the_snapshot_and_filter_by_prefix(admin):
     assert pools and all(m.name.startswith("tally_db_pool_") for m in pools)
     assert {m.labels["pool"] for m in pools} == {"primary"}
     assert not stub.Metrics(pb.MetricsRequest(prefix="no_such_metric"), metadata=ADMIN, timeout=10).metrics
+
+
+def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
+    """`tally stats` reads AdminService.Stats of a running instance: the same numbers as the
+    RPC, as JSON for programs and as tables for people; a wrong key fails with one line."""
+    import json
+    import os
+    import subprocess
+    from conftest import ADMIN_KEY, ROOT
+    pb, stub = admin
+    binary = os.environ.get("TALLY_BIN", str(ROOT / ".build" / "debug" / "tally"))
+    host, port = tally.rsplit(":", 1)
+
+    def stats(*flags, key=ADMIN_KEY):
+        return subprocess.run([binary, "stats", "--host", host, "--port", port, "--admin-key", key, *flags],
+                              capture_output=True, text=True, timeout=30)
+
+    expected = stub.Stats(pb.StatsRequest(), metadata=ADMIN, timeout=10)
+    done = stats("--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["instance"]["instanceId"] == expected.instance.instance_id
+    assert report["instance"]["callsSucceeded"] >= expected.instance.calls_succeeded + 1, "the RPC just made is counted"
+    assert [p["name"] for p in report["pools"]] == [p.name for p in expected.pools]
+    assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events"]
+    assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror"}
+
+    table = stats()
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].startswith(f"instance {expected.instance.instance_id} ")
+    assert any(line.split()[:3] == ["pool", "total", "idle"] for line in lines)
+    assert any(line.split()[0] == "events" for line in lines if line.strip())
+
+    refused = stats(key="wrong")
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert refused.stderr.strip() == "Error: stats failed: UNAUTHENTICATED: the admin key is not valid"
