@@ -171,7 +171,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "CodecTests", dependencies: ["Codec"], swiftSettings: swiftSettings),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "TestSupport"], swiftSettings: swiftSettings),
         // Tests mirror the targets; TestSupport starts and reaches the run's PostgreSQL and Redis.
         .target(
             name: "TestSupport",

@@ -1,4 +1,5 @@
 import Codec
+import TestSupport
 import Testing
 
 /// Hostile bytes must throw `ProtobufError`, never trap: a request that does not parse is
@@ -98,20 +99,5 @@ extension ProtobufMessage {
     /// Whether the message survives encode and decode unchanged (NaN aside: NaN != NaN).
     func reencoded() throws -> Bool {
         try Self(protobuf: encodedBytes()).encodedBytes() == encodedBytes()
-    }
-}
-
-/// A seeded generator, so a failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -31,22 +31,10 @@ struct RankedBoardTests {
         }
     }
 
-    /// Deterministic, so a failure repeats.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Ids that tie on score and time and differ only in bytes: prefixes, case, non-ASCII.
     static let awkwardUsers = ["a", "ab", "abc", "B", "b", "ü", "u\u{308}", "日本", "z", "zz"]
 
-    static func entry(_ random: inout Random, users: Int) -> RankedBoard.Entry {
+    static func entry(_ random: inout SplitMix64, users: Int) -> RankedBoard.Entry {
         let user = random.next() % 10 == 0
             ? awkwardUsers[Int(random.next() % UInt64(awkwardUsers.count))] : "user-\(random.next() % UInt64(users))"
         // Few distinct scores and times, so ties are common; times outside the member's
@@ -74,7 +62,7 @@ struct RankedBoardTests {
 
     @Test("merges in any order give Redis' order, ranks and windows", arguments: [(200, 2_000), (3_000, 8_000)])
     func agreesWithRedisOrder(users: Int, merges: Int) {
-        var random = Random(state: UInt64(users))
+        var random = SplitMix64(seed: UInt64(users))
         var board = RankedBoard()
         var model = Model()
         for step in 1...merges {
