@@ -154,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "StorageBench",
             dependencies: [
-                "Domain", "Storage", "RPCServer", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
+                "Domain", "Storage", "Codec", "CLibPQ",  // CLibPQ: the raw libpq baseline beside the pool
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,13 +19,13 @@ public final class GRPCConnection: Sendable {
     public let configuration: GRPCClientConfiguration
     private let channel: any Channel
     private let handler: ClientConnection
-    private let executor: LoopTaskExecutor
+    private let executor: EventLoopTaskExecutor
 
     private init(configuration: GRPCClientConfiguration, channel: any Channel, handler: ClientConnection) {
         self.configuration = configuration
         self.channel = channel
         self.handler = handler
-        self.executor = LoopTaskExecutor(eventLoop: channel.eventLoop)
+        self.executor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     deinit {

@@ -1,3 +1,4 @@
+public import Codec
 public import Logging
 public import NIOCore
 public import NIOPosix

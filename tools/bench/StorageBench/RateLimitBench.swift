@@ -1,9 +1,9 @@
 import ArgumentParser
+import Codec
 import Domain
 import Storage
 import Foundation
 import NIOPosix
-import RPCServer
 
 /// Rate limiter decisions per second from one process (concurrent callers on the event
 /// loops, so decisions share pipelined writes), against the Redis of REDIS_URL.

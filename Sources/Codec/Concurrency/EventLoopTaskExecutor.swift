@@ -1,7 +1,8 @@
 public import NIOCore
 import Synchronization
 
-/// A `TaskExecutor` that runs jobs on one NIO event loop, in batches.
+/// A `TaskExecutor` that runs jobs on one NIO event loop, in batches: the server's handlers
+/// and the client's calls (GRPCClient) both run on their connection's loop.
 ///
 /// RPC handlers start with `Task.immediate(executorPreference:)` on their connection's loop, so
 /// a handler that never suspends runs inline in the read that delivered its request. When a
