@@ -77,9 +77,4 @@ final class BoardsBehind: Sendable {
             state.missed = state.missed.filter { $0.value + repairAfter >= started }
         }
     }
-
-    /// The boards counted as behind now (admin stats, tests).
-    var boards: Set<BoardID> {
-        state.withLock { $0.overdue.union($0.missed.keys) }
-    }
 }
