@@ -15,10 +15,13 @@ struct SettingsTests {
 
     @Test("a flag wins over its variable, a variable over the default")
     func precedence() throws {
-        let env = Self.storage.merging(["DB_POOL_MAX": "3", "TALLY_PORT": "6000", "EVENT_BATCH_MAX": "50"]) { $1 }
+        let env = Self.storage.merging(["DB_POOL_MAX": "3", "TALLY_PORT": "6000", "EVENT_BATCH_MAX": "50", "TALLY_DEFAULT_STREAM_DEADLINE_MS": "1500"]) { $1 }
         let config = try Self.configuration(["--db-pool-max", "7", "--queue-lease-ms", "900"], env)
         #expect(config.storage?.primary.maxConnections == 7)
         #expect(config.server.port == 6000)
+        #expect(config.server.defaultDeadline(for: .bidirectionalStreaming) == .milliseconds(1500))
+        #expect(config.server.defaultDeadline(for: .unary) == .seconds(60))
+        #expect(try Self.configuration([]).server.defaultDeadline(for: .serverStreaming) == nil, "long-lived streams have none by default")
         #expect(config.product.events.rules.batchMax == 50)
         #expect(config.product.queue.leaseTimeout == .milliseconds(900))
         #expect(config.storage?.primary.host == "db" && config.storage?.primary.port == 5433)
@@ -69,7 +72,7 @@ struct SettingsTests {
         let help = Serve.helpMessage(columns: 10_000)
         for variable in [
             "TALLY_HOST", "TALLY_PORT", "TALLY_EVENT_LOOPS", "TALLY_MAX_RECV_MESSAGE_BYTES", "TALLY_MAX_CONCURRENT_STREAMS",
-            "TALLY_MAX_CONNECTIONS", "TALLY_MAX_HEADER_BYTES", "TALLY_DEFAULT_DEADLINE_MS", "TALLY_KEEPALIVE_MS",
+            "TALLY_MAX_CONNECTIONS", "TALLY_MAX_HEADER_BYTES", "TALLY_DEFAULT_DEADLINE_MS", "TALLY_DEFAULT_STREAM_DEADLINE_MS", "TALLY_KEEPALIVE_MS",
             "TALLY_KEEPALIVE_TIMEOUT_MS", "TALLY_MAX_CONNECTION_IDLE_MS", "TALLY_SHUTDOWN_GRACE_MS", "TALLY_TLS_CERT", "TALLY_TLS_KEY",
             "DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL", "DB_POOL_MIN", "DB_POOL_MAX", "DB_CONNECT_TIMEOUT_MS",
             "DB_POOL_WAIT_TIMEOUT_MS", "DB_IDLE_TIMEOUT_MS", "DB_MAX_USES", "DB_STATEMENT_TIMEOUT_MS", "EVENT_BATCH_MAX",
@@ -82,7 +85,7 @@ struct SettingsTests {
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 42)
+        #expect(options.count == 43)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -24,8 +24,10 @@ public struct ServerConfiguration: Sendable {
     /// Buffered response bytes per stream above which `write` waits for the client.
     public var streamOutputHighWater: Int
     /// Deadline for unary and client-streaming calls that arrive without `grpc-timeout`.
-    /// Streams that may live long (server- and bidi-streaming) have none unless the client sets one.
     public var defaultUnaryDeadline: Duration?
+    /// Deadline for server- and bidi-streaming calls that arrive without `grpc-timeout`; none by
+    /// default, since such streams (events, Watch, presence) are meant to live long.
+    public var defaultStreamingDeadline: Duration? = nil
     /// Keepalive: send a PING after this much idle time on a connection (nil: never).
     public var keepaliveTime: Duration?
     /// Keepalive: close the connection when a PING is not acknowledged within this time.
@@ -75,5 +77,15 @@ public struct ServerConfiguration: Sendable {
             shutdownGracePeriod: .seconds(10),
             tls: nil
         )
+    }
+}
+
+extension ServerConfiguration {
+    /// The deadline a call of `kind` gets when the client sends no `grpc-timeout`.
+    public func defaultDeadline(for kind: RPCKind) -> Duration? {
+        switch kind {
+        case .unary, .clientStreaming: defaultUnaryDeadline
+        case .serverStreaming, .bidirectionalStreaming: defaultStreamingDeadline
+        }
     }
 }

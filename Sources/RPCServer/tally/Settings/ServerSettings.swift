@@ -28,6 +28,9 @@ struct ServerSettings: ParsableArguments {
     @Option(help: "Deadline for unary and client-streaming calls without grpc-timeout, in ms; 0 for none (env TALLY_DEFAULT_DEADLINE_MS, default 60000).")
     var defaultDeadlineMs: Int?
 
+    @Option(help: "Deadline for server- and bidi-streaming calls without grpc-timeout, in ms; 0 for none, as long-lived streams need (env TALLY_DEFAULT_STREAM_DEADLINE_MS, default 0).")
+    var defaultStreamDeadlineMs: Int?
+
     @Option(help: "Send a keepalive PING after this much connection idle time, in ms; 0 for never (env TALLY_KEEPALIVE_MS, default 7200000).")
     var keepaliveMs: Int?
 
@@ -59,6 +62,8 @@ struct ServerSettings: ParsableArguments {
         config.maxHeaderListSize = try env.int(maxHeaderBytes, "TALLY_MAX_HEADER_BYTES", default: config.maxHeaderListSize, range: 1024...(1 << 24))
         config.defaultUnaryDeadline = try env.milliseconds(
             defaultDeadlineMs, "TALLY_DEFAULT_DEADLINE_MS", default: config.defaultUnaryDeadline, zeroMeansNone: true)
+        config.defaultStreamingDeadline = try env.milliseconds(
+            defaultStreamDeadlineMs, "TALLY_DEFAULT_STREAM_DEADLINE_MS", default: config.defaultStreamingDeadline, zeroMeansNone: true)
         config.keepaliveTime = try env.milliseconds(keepaliveMs, "TALLY_KEEPALIVE_MS", default: config.keepaliveTime, zeroMeansNone: true)
         config.keepaliveTimeout = try env.milliseconds(
             keepaliveTimeoutMs, "TALLY_KEEPALIVE_TIMEOUT_MS", default: config.keepaliveTimeout, range: 1...86_400_000) ?? config.keepaliveTimeout
