@@ -132,21 +132,9 @@ struct ServerStreamStateMachine {
         case .awaitingRequest, .routed(.open):
             state = .routed(.closed)
             return .none
-        case .handling(.open):
-            state = .handling(.closed)
-            return .wakeReceiver
-        case .responding(.open):
-            state = .responding(.closed)
-            return .wakeReceiver
-        case .trailersQueued(.open, let handlerRunning):
-            state = .trailersQueued(.closed, handlerRunning: handlerRunning)
-            return .wakeReceiver
-        case .draining(.open, let handlerRunning):
-            state = .draining(.closed, handlerRunning: handlerRunning)
-            return .wakeReceiver
-        case .awaitingHeaders, .routed, .handling, .responding, .trailersQueued, .draining, .closed:
-            // Already ended (END_STREAM twice, or after a failure), or nothing to end.
-            return .none
+        default:
+            // Once ended (END_STREAM twice, or after a failure) it stays as the reader saw it.
+            return endReadableRequest(as: .closed) ? .wakeReceiver : .none
         }
     }
 
@@ -165,21 +153,27 @@ struct ServerStreamStateMachine {
         case .awaitingRequest, .routed(.open):
             state = .draining(.failed, handlerRunning: false)
             return .sendTrailersOnly
-        case .handling(.open):
-            state = .handling(.failed)
-            return .wakeReceiver
-        case .responding(.open):
-            state = .responding(.failed)
-            return .wakeReceiver
-        case .trailersQueued(.open, let handlerRunning):
-            state = .trailersQueued(.failed, handlerRunning: handlerRunning)
-            return .wakeReceiver
-        case .draining(.open, let handlerRunning):
-            state = .draining(.failed, handlerRunning: handlerRunning)
-            return .wakeReceiver
-        case .awaitingHeaders, .routed, .handling, .responding, .trailersQueued, .draining, .closed:
-            return .none
+        default:
+            return endReadableRequest(as: .failed) ? .wakeReceiver : .none
         }
+    }
+
+    /// Ends the request, if still open, of a call whose handler started or whose status is
+    /// out (a handler may be reading it); false in every other state.
+    private mutating func endReadableRequest(as end: Request) -> Bool {
+        switch state {
+        case .handling(.open):
+            state = .handling(end)
+        case .responding(.open):
+            state = .responding(end)
+        case .trailersQueued(.open, let handlerRunning):
+            state = .trailersQueued(end, handlerRunning: handlerRunning)
+        case .draining(.open, let handlerRunning):
+            state = .draining(end, handlerRunning: handlerRunning)
+        case .awaitingHeaders, .awaitingRequest, .routed, .handling, .responding, .trailersQueued, .draining, .closed:
+            return false
+        }
+        return true
     }
 
     /// What a reader of the request finds when no message is buffered.
