@@ -93,8 +93,9 @@ struct ServerStreamStateMachine {
         case reset(ResetCode)
     }
 
-    /// Request DATA arrived.
-    mutating func dataReceived() -> OnData {
+    /// Request DATA arrived (it changes no state: a reset takes effect when nghttp2 closes the
+    /// stream).
+    func dataReceived() -> OnData {
         switch state {
         case .awaitingHeaders:
             // DATA before the request HEADERS are complete (RFC 9113, section 8.1).
