@@ -311,17 +311,15 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     }
 
     func startIfReady(_ stream: ServerStream) {
-        guard stream.readyToStart, let method = stream.method else { return }
-        stream.started = true
+        guard let method = stream.method, stream.startHandler() else { return }
         pingStrikes = 0
         let task = Task.immediate(executorPreference: executor) {
             await method.body(stream)
-            stream.task = nil
-            stream.handlerReturned = true
+            stream.handlerReturned()
         }
         // A handler that never suspended has already returned: keeping its task would only
         // make the stream's close cancel a finished task (a status-record lock per call).
-        if !stream.handlerReturned { stream.task = task }
+        if stream.isHandlerRunning { stream.task = task }
     }
 
     func streamClosed(id: Int32, errorCode: UInt32) {
@@ -488,10 +486,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
 
     private func forceClose() {
         guard session != nil, !closing else { return }
-        for stream in streams where !stream.finished {
-            stream.finish(error: RPCError(.unavailable, "server is shutting down"))
-            stream.task?.cancel()
-        }
+        for stream in streams where !stream.finished { stream.shutdownGraceExpired() }
         sendFinalGoAway()
         closeAfterFlush = true
         flushOutput()

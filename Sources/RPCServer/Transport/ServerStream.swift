@@ -8,6 +8,9 @@ import NIOCore
 /// Flow control is end to end: request bytes are returned to the client as window credit only
 /// when the handler takes the message that holds them (bytes of a message still being
 /// reassembled are credited at once, so a message larger than the window cannot deadlock).
+///
+/// Which side of the call has ended is `machine`'s alone: the stream keeps the I/O (buffers,
+/// continuations, nghttp2 calls) and does what the machine answers to each event.
 final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the connection's event loop
     let id: Int32
     let connection: ServerConnection
@@ -19,18 +22,15 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     var context: ServerContext { openedContext! }
     /// The handler's task while it runs (nil once it returned).
     var task: Task<Void, Never>?
-    /// Set when the handler has been started (its task may already have finished).
-    var started = false
-    /// Set when the handler's body returned.
-    var handlerReturned = false
+    private var machine = ServerStreamStateMachine()
     /// When the deadline passes, the connection's timer finishes the call with DEADLINE_EXCEEDED.
     private(set) var deadline: NIODeadline?
 
     // Request side.
     private var deframer: MessageDeframer
     private var inbound = InboundMessages()
-    private(set) var inputClosed = false
-    private var inputError: RPCError?
+    /// Why the request failed, once the machine says it did.
+    private var requestError: RPCError?
     /// Unsafe rather than checked continuations: `CheckedContinuation` is a resilient type, so
     /// every stream's init and deinit went through runtime metadata and value witnesses for
     /// these two optionals. Each is resumed once, after being taken out of its property.
@@ -40,14 +40,12 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private var heldBytes = 0
 
     // Response side.
-    private var responseStarted = false
-    private(set) var finished = false
-    private(set) var closed = false
     private var responseEncoding: MessageEncoding?
     private var outbound: ByteBuffer
     private var initialMetadata = Metadata()
     private var trailingMetadata = Metadata()
-    private var pendingTrailers: HeaderBlock?
+    /// The trailers the machine queued, until nghttp2 has pulled the last message.
+    private var queuedTrailers: HeaderBlock?
     private var writer: UnsafeContinuation<Void, any Error>?
 
     init(id: Int32, connection: ServerConnection) {
@@ -69,6 +67,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
 
     /// Called once the request headers are complete and valid: prepares the call.
     func open(method: RPCMethod, encoding: MessageEncoding?, responseEncoding: MessageEncoding?, timeout: Duration?) {
+        guard machine.routed(singleRequest: method.kind.hasSingleRequest) == .open else { return }
         self.method = method
         self.deframer = MessageDeframer(
             maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: encoding,
@@ -88,18 +87,36 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             path: request.path, metadata: request.metadata, deadline: instant, peer: connection.peer, call: self)
     }
 
-    /// Whether the handler can start now: streaming requests start at once, single-request
-    /// calls when the whole request is in (so a unary handler never waits for its message).
-    var readyToStart: Bool {
-        guard let method, !started, !finished else { return false }
-        return method.kind.hasSingleRequest ? inputClosed : true
+    /// Whether the handler starts now (streaming calls at once, single-request calls when the
+    /// whole request is in); the caller starts it.
+    func startHandler() -> Bool {
+        machine.startHandler()
+    }
+
+    var isHandlerRunning: Bool { machine.isHandlerRunning }
+
+    /// Whether the call has its status or its stream is gone.
+    var finished: Bool { machine.isFinished }
+
+    /// The handler's body returned (its task is done).
+    func handlerReturned() {
+        task = nil
+        let action = machine.handlerReturned()
+        if action != .none { end(action, error: RPCError(.internalError, "the handler returned without a status")) }
     }
 
     /// Request DATA as it arrives from nghttp2.
     func receiveData(_ bytes: UnsafeRawBufferPointer) {
         receivedBytes += bytes.count
-        if finished || inputError != nil {
-            // Nobody will read these bytes: return their credit right away.
+        switch machine.dataReceived() {
+        case .deframe:
+            break
+        case .discard:
+            returnCredit()
+            return
+        case .reset(let code):
+            if let session { nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, code.rawValue) }
+            connection.scheduleFlush()
             returnCredit()
             return
         }
@@ -122,31 +139,37 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
 
     /// The client half-closed the stream (END_STREAM on HEADERS, DATA or trailers).
     func endOfInput() {
-        inputClosed = true
-        if deframer.hasPartialMessage && inputError == nil {
+        if deframer.hasPartialMessage {
             failInput(RPCError(.internalError, "grpc: request stream ended in the middle of a message"))
-            return
+        } else if machine.requestEnded() == .wakeReceiver {
+            wakeReceiver()
         }
-        wakeReceiver()
     }
 
     private func failInput(_ error: RPCError) {
-        inputError = error
+        let action = machine.requestMalformed()
+        if action == .none { return }
+        requestError = error
         inbound.removeAll()
         heldBytes = 0
         returnCredit()
-        if !started {
-            // No handler yet (single-request call): answer now.
-            finish(error: error)
+        if action == .sendTrailersOnly {
+            end(.sendTrailersOnly(cancelHandler: false), error: error)
         } else {
             wakeReceiver()
         }
     }
 
+    /// Returns the credit of every received byte no buffered message holds; once the stream
+    /// is closed, only the connection's window is left to credit.
     private func returnCredit() {
         let target = receivedBytes - heldBytes
-        guard target > consumedBytes, let session, !closed else { return }
-        nghttp2_session_consume(session, id, target - consumedBytes)
+        guard target > consumedBytes, let session else { return }
+        if machine.isClosed {
+            nghttp2_session_consume_connection(session, target - consumedBytes)
+        } else {
+            nghttp2_session_consume(session, id, target - consumedBytes)
+        }
         consumedBytes = target
     }
 
@@ -168,13 +191,15 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             returnCredit()
             return message.payload
         }
-        if let inputError { throw inputError }
-        if closed { throw CancellationError() }
-        return nil
+        switch machine.onReceive {
+        case .wait, .endOfRequest: return nil
+        case .requestFailed: throw requestError ?? RPCError(.internalError, "grpc: malformed request")
+        case .cancelled: throw CancellationError()
+        }
     }
 
     private var hasInput: Bool {
-        !inbound.isEmpty || inputClosed || inputError != nil || closed
+        !inbound.isEmpty || machine.onReceive != .wait
     }
 
     func receive() async throws -> ByteBuffer? {
@@ -200,12 +225,12 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     // MARK: - Response
 
     func setInitialMetadata(_ metadata: Metadata) {
-        guard !responseStarted else { return }
+        guard machine.acceptsInitialMetadata else { return }
         initialMetadata = metadata
     }
 
     func send(_ message: some ProtobufMessage) async throws {
-        guard !finished, !closed else { throw RPCError(.cancelled, "the call has ended") }
+        guard machine.acceptsResponseMessages else { throw RPCError(.cancelled, "the call has ended") }
         try appendMessage(message)
         connection.scheduleFlush()
         if outbound.readableBytes > connection.configuration.streamOutputHighWater {
@@ -216,7 +241,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     }
 
     func finish(with message: some ProtobufMessage) {
-        guard !finished, !closed else { return }
+        guard machine.acceptsResponseMessages else { return }
         do {
             try appendMessage(message)
             finish(error: nil)
@@ -254,14 +279,16 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 "grpc: trying to send message larger than max (\(size) vs. \(connection.configuration.maxSendMessageSize))")
         }
         connection.noteResponseActivity()
-        startResponse()
-        if let session { nghttp2_session_resume_data(session, id) }
+        switch machine.messageQueued() {
+        case .startResponse: startResponse()
+        case .resumeResponse: if let session { nghttp2_session_resume_data(session, id) }
+        case .none: break
+        }
     }
 
     /// Submits the response headers with a data provider that pulls from `outbound`.
     private func startResponse() {
-        guard !responseStarted, let session else { return }
-        responseStarted = true
+        guard let session else { return }
         var provider = nghttp2_data_provider()
         provider.read_callback = serverStreamDataRead
         if initialMetadata.isEmpty && responseEncoding == nil {
@@ -278,26 +305,39 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     }
 
     func finish(error: (any Error)?) {
-        let trailers = trailingMetadata
-        guard !finished else { return }
-        finished = true
+        end(machine.finish(), error: error)
+    }
+
+    /// Sends the status the way the machine said, then cancels the handler if it said so.
+    private func end(_ action: ServerStreamStateMachine.OnEnd, error: (any Error)?) {
+        let trailersOnly: Bool
+        let cancelHandler: Bool
+        switch action {
+        case .none: return
+        case .sendTrailersOnly(let cancel): (trailersOnly, cancelHandler) = (true, cancel)
+        case .queueTrailers(let cancel): (trailersOnly, cancelHandler) = (false, cancel)
+        }
         let status = error.map(connection.status(for:)) ?? RPCError(.ok, "")
         connection.callFinished(self, status: status)
-        guard !closed, let session else { return }
-        if !responseStarted {
+        if let session { submit(status, trailersOnly: trailersOnly, session: session) }
+        if cancelHandler { task?.cancel() }
+    }
+
+    private func submit(_ status: RPCError, trailersOnly: Bool, session: OpaquePointer) {
+        let trailers = trailingMetadata
+        if trailersOnly {
             // Trailers-Only: a single HEADERS frame with END_STREAM carries the status.
-            responseStarted = true
             var block = ResponseHeaders.okBlock(encoding: nil)
             for (name, value) in initialMetadata.wireHeaders { block.add(name, value) }
             Self.appendStatus(status, trailers: trailers, to: &block)
             block.withNameValues { nva, count in _ = nghttp2_submit_response(session, id, nva, count, nil) }
         } else if status.code == .ok && status.metadata.isEmpty && trailers.isEmpty {
-            pendingTrailers = ResponseHeaders.okTrailers
+            queuedTrailers = ResponseHeaders.okTrailers
             nghttp2_session_resume_data(session, id)
         } else {
             var block = HeaderBlock()
             Self.appendStatus(status, trailers: trailers, to: &block)
-            pendingTrailers = block
+            queuedTrailers = block
             nghttp2_session_resume_data(session, id)
         }
         connection.scheduleFlush()
@@ -324,8 +364,10 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 writer.resume()
             }
         }
-        if outbound.readableBytes == 0, let trailers = pendingTrailers, let session {
-            pendingTrailers = nil
+        if outbound.readableBytes == 0, let session, machine.responseDrained() == .sendTrailers,
+            let trailers = queuedTrailers
+        {
+            queuedTrailers = nil
             flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue) | UInt32(NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue)
             trailers.withNameValues { nva, count in _ = nghttp2_submit_trailer(session, id, nva, count) }
             return count
@@ -338,9 +380,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// Answers a request that is not gRPC at all (wrong method or content-type) with a plain
     /// HTTP status, as the gRPC spec asks, plus a grpc-status for clients that look for one.
     func rejectHTTP(status httpStatus: Int, message: String) {
-        guard !finished, !closed, let session else { return }
-        finished = true
-        responseStarted = true
+        guard let session, machine.rejected() == .sendRejection else { return }
         connection.callFinished(self, status: RPCError(.internalError, message))
         let block = HeaderBlock([
             (":status", String(httpStatus)),
@@ -354,20 +394,19 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
 
     /// The deadline passed before the handler finished.
     func deadlineExceeded() {
-        guard !finished else { return }
-        finish(error: RPCError(.deadlineExceeded, "deadline exceeded"))
-        task?.cancel()
+        end(machine.deadlinePassed(), error: RPCError(.deadlineExceeded, "deadline exceeded"))
+    }
+
+    /// The connection's graceful shutdown ran out of time before the handler finished.
+    func shutdownGraceExpired() {
+        end(machine.shutdownGraceExpired(), error: RPCError(.unavailable, "server is shutting down"))
     }
 
     /// nghttp2 closed the stream (completed, reset by the client, or connection gone).
     func streamClosed() {
-        guard !closed else { return }
-        closed = true
-        if !finished {
-            finished = true
-            connection.callFinished(self, status: RPCError(.cancelled, "cancelled by the client"))
-        }
-        task?.cancel()
+        guard case .close(let cancelled, let cancelHandler) = machine.streamClosed() else { return }
+        if cancelled { connection.callFinished(self, status: RPCError(.cancelled, "cancelled by the client")) }
+        if cancelHandler { task?.cancel() }
         if let receiver {
             self.receiver = nil
             receiver.resume(throwing: CancellationError())
@@ -376,12 +415,9 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             self.writer = nil
             writer.resume(throwing: RPCError(.cancelled, "the call has ended"))
         }
-        // Stream-level credit dies with the stream; connection-level credit must come back.
-        if let session, receivedBytes > consumedBytes {
-            nghttp2_session_consume_connection(session, receivedBytes - consumedBytes)
-            consumedBytes = receivedBytes
-        }
         inbound.removeAll()
+        heldBytes = 0
+        returnCredit()
     }
 }
 
