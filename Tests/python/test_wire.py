@@ -211,3 +211,33 @@ def test_graceful_shutdown_drains_in_flight_calls(stubs):
         assert in_flight.code() == grpc.StatusCode.OK
         stopper.join(timeout=30)
     assert code_holder.get("code") == 0
+
+
+def test_default_deadline_of_streaming_calls(stubs, own_tally):
+    # A bidi stream without grpc-timeout gets the server's streaming default when one is set
+    # (--default-stream-deadline-ms; none by default, for long-lived streams): the server ends
+    # the open stream DEADLINE_EXCEEDED and counts it so, while the client waits to send more.
+    server = own_tally("--default-stream-deadline-ms", "1500")
+    echo_pb2, stub = echo_stub(stubs, server.channel)
+    outgoing = queue.Queue()
+    outgoing.put(echo_pb2.EchoRequest(payload=b"first"))
+    replies = stub.EchoStream(iter(outgoing.get, None))
+    assert next(replies).payload == b"first"
+    ended = queue.Queue()
+
+    def wait_for_the_end():
+        try:
+            ended.put(next(replies, "the stream ended OK"))
+        except grpc.RpcError as error:
+            ended.put(error)
+    threading.Thread(target=wait_for_the_end, daemon=True).start()
+    try:
+        outcome = ended.get(timeout=30)  # a bound on the wait only: without a server deadline it never ends
+    except queue.Empty:
+        replies.cancel()
+        pytest.fail("the server never ended the stream")
+    finally:
+        outgoing.put(None)
+    assert isinstance(outcome, grpc.RpcError) and outcome.code() == grpc.StatusCode.DEADLINE_EXCEEDED, outcome
+    calls = eventually(lambda: (c := server.calls())["deadline_exceeded"] == 1 and c)
+    assert calls and calls["deadline_exceeded"] == 1 and calls["cancelled"] == 0, calls

@@ -2,6 +2,7 @@ internal import CNGHTTP2
 import Codec
 import Logging
 import NIOCore
+import Storage  // Duration in whole units, saturating
 
 /// One HTTP/2 connection: bytes from the socket go into nghttp2, which calls back with
 /// headers and data per stream; responses come out of nghttp2 and are written once per read
@@ -498,17 +499,5 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         case .v6(let v6): "[\(v6.host)]:\(address.port ?? 0)"
         case .unixDomainSocket: "unix"
         }
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating: a client's `grpc-timeout: 99999999H` (~11,000 years)
-    /// does not fit and must not trap.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (total, overflowSum) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowSum ? (seconds < 0 ? .min : .max) : total
     }
 }

@@ -1,6 +1,7 @@
 internal import CNGHTTP2
 import Codec
 import NIOCore
+import Storage  // Duration in whole units, saturating
 
 /// One gRPC call on one HTTP/2 stream: the request as it arrives, the handler's task, and the
 /// response waiting for nghttp2 to pull it.
@@ -73,10 +74,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: encoding,
             allocator: connection.allocator)
         self.responseEncoding = responseEncoding
-        var timeout = timeout
-        if timeout == nil, method.kind == .unary || method.kind == .clientStreaming {
-            timeout = connection.configuration.defaultUnaryDeadline
-        }
+        let timeout = timeout ?? connection.configuration.defaultDeadline(for: method.kind)
         var instant: ContinuousClock.Instant?
         if let timeout {
             instant = .now + timeout
