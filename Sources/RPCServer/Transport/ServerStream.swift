@@ -318,7 +318,19 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         let status = error.map(connection.status(for:)) ?? RPCError(.ok, "")
         connection.callFinished(self, status: status)
         if let session { submit(status, trailersOnly: trailersOnly, session: session) }
-        if cancelHandler { task?.cancel() }
+        if cancelHandler {
+            task?.cancel()
+            // Cancelling the task does not resume a handler waiting in `send` for a client
+            // that does not read (the trailers may wait behind its data as long): end it here.
+            wakeWriter()
+        }
+    }
+
+    /// Ends a `send` waiting for output room: the call is over.
+    private func wakeWriter() {
+        guard let writer else { return }
+        self.writer = nil
+        writer.resume(throwing: RPCError(.cancelled, "the call has ended"))
     }
 
     private func submit(_ status: RPCError, trailersOnly: Bool, session: OpaquePointer) {
@@ -409,10 +421,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             self.receiver = nil
             receiver.resume(throwing: CancellationError())
         }
-        if let writer {
-            self.writer = nil
-            writer.resume(throwing: RPCError(.cancelled, "the call has ended"))
-        }
+        wakeWriter()
         inbound.removeAll()
         heldBytes = 0
         returnCredit()

@@ -88,6 +88,21 @@ struct ProbeService: RPCService {
                 log.record(id, .completed)
                 return request
             },
+            // Writes 64 KiB messages (at most 64 MiB) as fast as the client lets it: a client
+            // that does not read leaves the handler waiting in `write` for flow control.
+            .serverStreaming("/test.Probe/Flood") {
+                [log] (request: RawMessage, writer: ResponseWriter<RawMessage>, _: ServerContext) in
+                let id = String(decoding: request.bytes, as: UTF8.self)
+                log.record(id, .started)
+                let chunk = RawMessage([UInt8](repeating: 7, count: 64 * 1024))
+                do {
+                    for _ in 0..<1024 { try await writer.write(chunk) }
+                } catch {
+                    log.record(id, .cancelled)
+                    throw error
+                }
+                log.record(id, .completed)
+            },
             // Reads the request stream until it ends or the call is cancelled.
             .bidirectionalStreaming("/test.Probe/HangStream") {
                 [log] (requests: RequestStream<RawMessage>, writer: ResponseWriter<RawMessage>, _: ServerContext) in

@@ -181,6 +181,34 @@ struct FailureTests {
         }
     }
 
+    @Test("a deadline wakes a handler waiting for a client that does not read")
+    func deadlineWakesABlockedWriter() async throws {
+        try await TestServer.with { server in
+            try await server.withConnection { connection in
+                // Only the server's deadline; the client sends the request and never reads, so
+                // the stream's window fills and the handler waits in `write`. On a starved loop
+                // the deadline may pass before the handler starts (then it never does): the
+                // deadline doubles until a call's handler started, and that one must be woken.
+                var milliseconds = 500
+                for attempt in 1... {
+                    let id = "flooded-\(attempt)"
+                    let call = try connection.makeCall("/test.Probe/Flood", metadata: ["grpc-timeout": .string("\(milliseconds)m")])
+                    try await call.sendRaw(Array(id.utf8))
+                    try await call.finishSending()
+                    if await eventually({ !server.probe.events(id).isEmpty }) {
+                        #expect(await eventually { server.probe.events(id) == [.started, .cancelled] },
+                                "the handler was left waiting for flow control after its deadline: \(server.probe.events(id))")
+                        call.cancel()
+                        break
+                    }
+                    call.cancel()
+                    try #require(attempt < 6, "no call reached its handler before its deadline")
+                    milliseconds *= 2
+                }
+            }
+        }
+    }
+
     @Test("the largest grpc-timeouts (beyond Int64 nanoseconds) are served, not trapped on", arguments: ["99999999H", "99999999M"])
     func hugeTimeout(value: String) async throws {
         try await TestServer.with { server in
