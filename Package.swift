@@ -184,7 +184,11 @@ let package = Package(
             dependencies: ["tally", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Storage", "Codec", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TallyLoadTests",

@@ -1,5 +1,6 @@
 import TestSupport
 import Foundation
+import Logging
 import NIOPosix
 import Synchronization
 import Testing
@@ -359,6 +360,47 @@ struct JobQueueTests {
             #expect(stats.completed == 1)
             #expect(stats.deadLettered == 0 && stats.failed == 0)
             #expect(try await queue.record(of: "needs-db")?.attempts == 1)
+        }
+    }
+
+    /// Keeps the messages logged through it.
+    final class LogRecorder: Sendable {
+        let lines = Mutex<[(Logger.Level, String)]>([])
+
+        var logger: Logger {
+            Logger(label: "test") { _ in Handler(recorder: self) }
+        }
+
+        struct Handler: LogHandler {
+            let recorder: LogRecorder
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                recorder.lines.withLock { $0.append((event.level, event.message.description)) }
+            }
+        }
+    }
+
+    @Test("with Redis unreachable a worker says so once per outage, not once per poll")
+    func unreachableQueueBacksOff() async throws {
+        let recorder = LogRecorder()
+        try await RedisClientTests.withClient(url: "redis://127.0.0.1:\(RedisClientTests.closedPort)") { redis async throws in
+            let queue = JobQueue(name: "unreachable-\(UUID().uuidString)", redis: redis)
+            let worker = JobWorker(
+                queue: queue, configuration: .init(concurrency: 1, batchSize: 1, pollInterval: .milliseconds(5), drainTimeout: .seconds(1)),
+                logger: recorder.logger
+            ) { _ in }
+            let running = Task { try await worker.run() }
+            // Waits of 25, 50, 100 and 200 ms: five failed claims take about 0.4 s.
+            #expect(try await eventually(attempts: 500) { worker.claimFailures >= 5 })
+            worker.stop()
+            try await running.value
+            let warnings = recorder.lines.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+            #expect(warnings == ["claiming from the queue failed; retrying with backoff"], "one warning for the outage")
         }
     }
 

@@ -47,6 +47,10 @@ public final class JobWorker: Service, Sendable {
     private let logger: Logger
     private let progress = Mutex(Progress())
     private let stopRequested = Atomic<Bool>(false)
+    private let failedClaims = Atomic<Int>(0)
+
+    /// Longest wait between claims while the queue cannot be reached.
+    static let maxClaimBackoff = Duration.seconds(2)
 
     public init(queue: JobQueue, configuration: Configuration = .defaults, logger: Logger = Logger(label: "tally.queue"), handler: @escaping Handler) {
         self.queue = queue
@@ -57,6 +61,9 @@ public final class JobWorker: Service, Sendable {
 
     /// Jobs running right now.
     public var runningCount: Int { progress.withLock { $0.running.count } }
+
+    /// Claims that failed (Redis unreachable) since the worker started.
+    var claimFailures: Int { failedClaims.load(ordering: .relaxed) }
 
     /// Works until graceful shutdown (service group), `stop()`, or cancellation (which
     /// skips the drain: running jobs are cancelled and released at once).
@@ -75,6 +82,8 @@ public final class JobWorker: Service, Sendable {
 
     private func work() async {
         let lease = UUID().uuidString
+        /// The wait after the last failed claim; nil while claims succeed.
+        var backoff: Duration?
         // Discarding: a finished job's task is freed at once instead of waiting in the group
         // for a `next()` nobody calls (unbounded growth over a long run).
         await withDiscardingTaskGroup { jobs in
@@ -91,10 +100,22 @@ public final class JobWorker: Service, Sendable {
                 let claimed: [Job]
                 do {
                     claimed = try await queue.claim(max: min(free, configuration.batchSize), lease: lease)
+                    if backoff != nil {
+                        logger.notice("claiming from the queue works again", metadata: ["queue": "\(queue.name)"])
+                        backoff = nil
+                    }
                 } catch {
                     await completed
-                    logger.warning("claiming from queue failed", metadata: ["queue": "\(queue.name)", "error": "\(error)"])
-                    try? await Task.sleep(for: configuration.pollInterval * 5)
+                    failedClaims.add(1, ordering: .relaxed)
+                    // Once per outage, not once per poll; the waits double up to the cap.
+                    if backoff == nil {
+                        logger.warning("claiming from the queue failed; retrying with backoff", metadata: [
+                            "queue": "\(queue.name)", "error": "\(error)",
+                        ])
+                    }
+                    let wait = min((backoff ?? configuration.pollInterval * 2.5) * 2, Self.maxClaimBackoff)
+                    backoff = wait
+                    try? await Task.sleep(for: wait)
                     continue
                 }
                 progress.withLock { progress in
