@@ -25,6 +25,9 @@ final class BoardsBehind: Sendable {
     /// Pending merges this old count as lost (their writer confirms far sooner).
     let repairAfter: Duration
     private let state = Mutex(State())
+    /// True while no board counts as behind (the usual case): `Rank` and `Top` then read one
+    /// atomic instead of taking the lock.
+    private let noneBehind = Atomic<Bool>(true)
 
     /// Confirmations held for the next sweep; past this many (no repair running) the oldest
     /// rows stay and are merged again later, which changes nothing.
@@ -35,8 +38,17 @@ final class BoardsBehind: Sendable {
     }
 
     func contains(_ board: BoardID) -> Bool {
-        state.withLock { state in
+        if noneBehind.load(ordering: .acquiring) { return false }
+        return state.withLock { state in
             state.awaitingFirstSweep || state.overdue.contains(board) || state.missed[board] != nil
+        }
+    }
+
+    /// Runs a change of what counts as behind, keeping `noneBehind` true to it.
+    private func update(_ change: (inout State) -> Void) {
+        state.withLock { state in
+            change(&state)
+            noneBehind.store(!state.awaitingFirstSweep && state.overdue.isEmpty && state.missed.isEmpty, ordering: .releasing)
         }
     }
 
@@ -56,21 +68,21 @@ final class BoardsBehind: Sendable {
 
     /// Merges into these boards failed after their commit.
     func missed(_ boards: some Sequence<BoardID>, at now: ContinuousClock.Instant) {
-        state.withLock { state in
+        update { state in
             for board in boards { state.missed[board] = now }
         }
     }
 
     /// A repair starts sweeping: nothing is known until its first sweep.
     func awaitFirstSweep() {
-        state.withLock { $0.awaitingFirstSweep = true }
+        update { $0.awaitingFirstSweep = true }
     }
 
     /// A sweep that read Postgres from `started` on found these boards behind (nil: it could not
     /// read them, and what was known stays). Misses whose rows were due by then are in
     /// Postgres' answer, so they are forgotten here.
     func swept(overdue: Set<BoardID>?, started: ContinuousClock.Instant) {
-        state.withLock { state in
+        update { state in
             state.awaitingFirstSweep = false
             guard let overdue else { return }
             state.overdue = overdue
