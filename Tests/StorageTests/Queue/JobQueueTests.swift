@@ -23,7 +23,7 @@ struct JobQueueTests {
         _ adjust: (inout JobQueueConfiguration) -> Void = { _ in },
         _ body: (JobQueue, RedisClient) async throws -> T
     ) async throws -> T {
-        try await RedisClientTests.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+        try await TestRedis.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
             var configuration = JobQueueConfiguration.defaults
             adjust(&configuration)
             return try await body(JobQueue(name: "test-\(UUID().uuidString)", redis: redis, configuration: configuration), redis)
@@ -388,7 +388,7 @@ struct JobQueueTests {
     @Test("with Redis unreachable a worker says so once per outage, not once per poll")
     func unreachableQueueBacksOff() async throws {
         let recorder = LogRecorder()
-        try await RedisClientTests.withClient(url: "redis://127.0.0.1:\(RedisClientTests.closedPort)") { redis async throws in
+        try await TestRedis.withClient(url: "redis://127.0.0.1:\(RedisClientTests.closedPort)") { redis async throws in
             let queue = JobQueue(name: "unreachable-\(UUID().uuidString)", redis: redis)
             let worker = JobWorker(
                 queue: queue, configuration: .init(concurrency: 1, batchSize: 1, pollInterval: .milliseconds(5), drainTimeout: .seconds(1)),

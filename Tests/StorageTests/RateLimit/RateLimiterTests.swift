@@ -12,7 +12,7 @@ struct RateLimiterTests {
         url: String = TestServices.shared.redisURL, instanceCount: Int = 1,
         _ body: (RateLimiter) async throws -> T
     ) async throws -> T {
-        try await RedisClientTests.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+        try await TestRedis.withClient(url: url, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
             try await body(RateLimiter(redis: redis, instanceCount: instanceCount))
         }
     }
@@ -57,7 +57,7 @@ struct RateLimiterTests {
 
     @Test("keys whose time has passed are swept from their shard's hash by later decisions")
     func sweep() async throws {
-        try await RedisClientTests.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             let limiter = RateLimiter(redis: redis, keyPrefix: "rl-sweep-\(UUID().uuidString.prefix(8))", shards: 1)
             let hash = RedisArgument(limiter.storage(of: "any").hash)
             // 60 keys last used long ago (TAT 1 us after the epoch): as good as absent.
@@ -105,7 +105,7 @@ struct RateLimiterTests {
 
     @Test("capacity returns at the configured rate (time moved forward in the stored state)")
     func refill() async throws {
-        try await RedisClientTests.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             let limiter = RateLimiter(redis: redis, keyPrefix: "rl-test")
             let key = "refill-\(UUID().uuidString)"
             let limit = RateLimit(limit: 2, period: .seconds(120))  // one every 60 s

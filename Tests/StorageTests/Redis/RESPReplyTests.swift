@@ -7,10 +7,6 @@ import Testing
 /// Replies read in place from hiredis' parsed tree (no Redis needed: bytes are fed to the reader).
 @Suite("RESP replies in place")
 struct RESPReplyTests {
-    static func withReply<T>(_ resp: String, _ body: (RESPReply) throws -> T) throws -> T {
-        try TestRedis.withReply(resp, body)
-    }
-
     @Test("decimal digits parse without a String", arguments: [
         ("0", 0 as Int64?), ("42", 42), ("-7", -7), ("9223372036854775807", .max), ("-9223372036854775808", .min),
         ("9223372036854775808", nil), ("", nil), ("-", nil), ("1.5", nil), ("1e+16", nil), (" 1", nil), ("+1", nil),
@@ -22,16 +18,16 @@ struct RESPReplyTests {
 
     @Test("every type reads in place and converts to the same RESPValue as before")
     func types() throws {
-        #expect(try Self.withReply(":-12\r\n") { $0.int } == -12)
-        #expect(try Self.withReply("$3\r\n123\r\n") { $0.int } == 123)
-        #expect(try Self.withReply("$3\r\nabc\r\n") { $0.int } == nil)
-        #expect(try Self.withReply("+OK\r\n") { $0.value } == .simpleString("OK"))
-        #expect(try Self.withReply("-ERR nope\r\n") { $0.errorMessage } == "ERR nope")
-        #expect(try Self.withReply("$-1\r\n") { $0.isNull })
-        #expect(try Self.withReply("$0\r\n\r\n") { $0.withBytes { $0.count } } == 0)
+        #expect(try TestRedis.withReply(":-12\r\n") { $0.int } == -12)
+        #expect(try TestRedis.withReply("$3\r\n123\r\n") { $0.int } == 123)
+        #expect(try TestRedis.withReply("$3\r\nabc\r\n") { $0.int } == nil)
+        #expect(try TestRedis.withReply("+OK\r\n") { $0.value } == .simpleString("OK"))
+        #expect(try TestRedis.withReply("-ERR nope\r\n") { $0.errorMessage } == "ERR nope")
+        #expect(try TestRedis.withReply("$-1\r\n") { $0.isNull })
+        #expect(try TestRedis.withReply("$0\r\n\r\n") { $0.withBytes { $0.count } } == 0)
         let nested = "*3\r\n:1\r\n*2\r\n$1\r\na\r\n$-1\r\n*0\r\n"
-        #expect(try Self.withReply(nested) { $0.value } == .array([.integer(1), .array([.bulkString([97]), .null]), .array([])]))
-        try Self.withReply(nested) { reply in
+        #expect(try TestRedis.withReply(nested) { $0.value } == .array([.integer(1), .array([.bulkString([97]), .null]), .array([])]))
+        try TestRedis.withReply(nested) { reply in
             #expect(reply.count == 3)
             #expect(reply.element(1)?.count == 2)
             #expect(reply.element(2)?.isArray == true)

@@ -9,21 +9,13 @@ import Testing
 @Suite("Redis client")
 struct RedisClientTests {
     /// A client on its own two loops, shut down after `body`.
-    static func withClient<T>(
-        url: String = TestServices.shared.redisURL,
-        _ adjust: (inout RedisConfiguration) -> Void = { _ in },
-        _ body: (RedisClient) async throws -> T
-    ) async throws -> T {
-        try await TestRedis.withClient(url: url, adjust, body)
-    }
-
     static func key(_ name: String) -> RedisArgument {
         RedisArgument("test:\(UUID().uuidString):\(name)")
     }
 
     @Test("replies of every RESP type come back as Swift values")
     func replyTypes() async throws {
-        try await Self.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             let key = Self.key("value")
             let binary: [UInt8] = [0, 1, 2, 255, 13, 10, 36]
             #expect(try await redis.send(RedisCommand("SET", key, RedisArgument(bytes: binary))) == .simpleString("OK"))
@@ -43,7 +35,7 @@ struct RedisClientTests {
 
     @Test("a pipeline answers in order, with error replies as values")
     func pipeline() async throws {
-        try await Self.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             let counter = Self.key("counter")
             var commands = (0..<1000).map { _ in RedisCommand("INCR", counter) }
             commands.insert(RedisCommand("NOSUCHCOMMAND"), at: 500)
@@ -57,7 +49,7 @@ struct RedisClientTests {
 
     @Test("thousands of concurrent commands from many tasks each get their own reply")
     func concurrentCommands() async throws {
-        try await Self.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             let prefix = "test:\(UUID().uuidString):"
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<5000 {
@@ -77,7 +69,7 @@ struct RedisClientTests {
     func scripts() async throws {
         let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
-        try await Self.withClient(url: isolated.endpoints.redisURL) { redis async throws in
+        try await TestRedis.withClient(url: isolated.endpoints.redisURL) { redis async throws in
             let script = RedisScript(name: "add", source: "return redis.call('INCRBY', KEYS[1], ARGV[1])")
             let key = Self.key("script")
             #expect(try await redis.run(script, keys: [key], arguments: [5]) == .integer(5))
@@ -94,7 +86,7 @@ struct RedisClientTests {
 
     @Test("a command without a reply in time fails with .timeout and the client recovers")
     func commandTimeout() async throws {
-        try await Self.withClient({ $0.commandTimeout = .milliseconds(200) }) { redis async throws in
+        try await TestRedis.withClient({ $0.commandTimeout = .milliseconds(200) }) { redis async throws in
             // BLPOP on an empty list blocks this connection only, for 5 s.
             let error = await #expect(throws: RedisError.self) {
                 try await redis.send(RedisCommand("BLPOP", Self.key("never"), 5))
@@ -107,7 +99,7 @@ struct RedisClientTests {
     @Test("an unreachable Redis fails fast with UNAVAILABLE, then backs off")
     func unreachable() async throws {
         let port = Self.closedPort
-        try await Self.withClient(url: "redis://127.0.0.1:\(port)") { redis async throws in
+        try await TestRedis.withClient(url: "redis://127.0.0.1:\(port)") { redis async throws in
             for _ in 0..<3 {
                 let error = await #expect(throws: RedisError.self) { try await redis.send(RedisCommand("PING")) }
                 #expect(error?.kind == .unavailable)
@@ -120,7 +112,7 @@ struct RedisClientTests {
     func restartHeals() async throws {
         let isolated = try await TestServices.PrivateSet([.redis])
         defer { isolated.destroy() }
-        try await Self.withClient(url: isolated.endpoints.redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
+        try await TestRedis.withClient(url: isolated.endpoints.redisURL, { $0.maxReconnectDelay = .milliseconds(100) }) { redis async throws in
             let key = Self.key("durable")
             try await redis.send(RedisCommand("SET", key, "kept"))
             try await isolated.stop(.redis)
@@ -145,7 +137,7 @@ struct RedisClientTests {
         let first = subscriber.messages(on: channel)
         let second = subscriber.messages(on: channel)
         await subscriber.waitUntilSubscribed()
-        try await Self.withClient { redis async throws in
+        try await TestRedis.withClient { redis async throws in
             #expect(try await redis.publish(Array("hello".utf8), to: channel) == 1)
             try await redis.publish(Array("world".utf8), to: channel)
         }

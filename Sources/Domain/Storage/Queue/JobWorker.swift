@@ -82,7 +82,7 @@ public final class JobWorker: Service, Sendable {
 
     private func work() async {
         let lease = UUID().uuidString
-        /// The wait after the last failed claim; nil while claims succeed.
+        // The wait after the last failed claim; nil while claims succeed.
         var backoff: Duration?
         // Discarding: a finished job's task is freed at once instead of waiting in the group
         // for a `next()` nobody calls (unbounded growth over a long run).
