@@ -44,7 +44,7 @@ rm -rf "$TALLY_CODEC_FIXTURES"
 # Two runs, not one: on a 2-core machine the over-the-wire and load-tool suites saturate the
 # CPU, and the storage suites' timing margins (leases, delays) should not compete with them.
 step "Swift tests: codec, storage engines and product domains (real PostgreSQL and Redis)"
-swift test --skip-build --filter "CodecTests|StorageTests|DomainTests"
+swift test --skip-build --filter "UnitsTests|CodecTests|StorageTests|DomainTests"
 step "Swift tests: over the wire (server, client, load tool)"
 swift test --skip-build --filter "RPCServerTests|TallyLoadTests|TallyTests"
 

@@ -583,7 +583,6 @@ public final class ClientCall: @unchecked Sendable {  // mutable state is only t
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+        duration.nanoseconds
     }
 }

@@ -1,3 +1,5 @@
+import Units
+
 /// The `grpc-timeout` header: at most 8 ASCII digits and a unit (H, M, S, m, u, n).
 public enum GRPCTimeout {
     /// Parses a header value into a duration; nil when malformed.
@@ -23,8 +25,7 @@ public enum GRPCTimeout {
     /// Formats a duration in the finest unit that fits 8 digits (rounding up, so a client
     /// never asks for less time than it has).
     public static func format(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let totalNanos = max(0, seconds) &* 1_000_000_000 &+ max(0, attoseconds) / 1_000_000_000
+        let totalNanos = max(0, duration.nanoseconds)
         let units: [(Int64, Character)] = [
             (1, "n"), (1_000, "u"), (1_000_000, "m"), (1_000_000_000, "S"),
             (60_000_000_000, "M"), (3_600_000_000_000, "H"),

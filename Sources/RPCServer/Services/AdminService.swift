@@ -133,8 +133,7 @@ public struct AdminService: RPCService {
             stats.failed = Int64(statistics.failed)
             stats.dead = Int64(statistics.dead)
             stats.throughputPerSecond = statistics.throughputPerSecond
-            stats.meanProcessingMs = Double(statistics.meanProcessingTime.components.seconds) * 1000
-                + Double(statistics.meanProcessingTime.components.attoseconds) / 1e15
+            stats.meanProcessingMs = statistics.meanProcessingTime.inSeconds * 1000
             result.append(stats)
         }
         return result

@@ -57,11 +57,11 @@ struct QueueBench: AsyncParsableCommand {
             for worker in pool { worker.stop() }
             try await tasks.waitForAll()
             print(String(format: "queue: %d jobs enqueued in %.2f s (%.0f/s); enqueue -> claim -> complete of all in %.2f s = %.0f jobs/s (%d workers x %d, claims of %d)",
-                         total, enqueued.seconds, Double(total) / enqueued.seconds, elapsed.seconds, Double(total) / elapsed.seconds,
+                         total, enqueued.inSeconds, Double(total) / enqueued.inSeconds, elapsed.inSeconds, Double(total) / elapsed.inSeconds,
                          workers, concurrency, claimBatch))
             let stats = try await queue.stats()
             print(String(format: "queue stats: completed %d, failed %d, waiting %d, mean processing %.2f ms", stats.completed, stats.failed, stats.waiting,
-                         stats.meanProcessingTime.seconds * 1000))
+                         stats.meanProcessingTime.inSeconds * 1000))
         }
         try await redis.send(RedisCommand("EVAL", RedisArgument("for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end"),
                                           0, RedisArgument("{q:\(queue.name)}*")))
@@ -89,8 +89,4 @@ struct QueueHold: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("holding \(claimed.count)\n".utf8))
         try await Task.sleep(for: .seconds(3600))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -54,7 +54,7 @@ struct RateLimitBench: AsyncParsableCommand {
             return await tasks.reduce(0, +)
         }
         let elapsed = ContinuousClock.now - started
-        let seconds = elapsed.seconds
+        let seconds = elapsed.inSeconds
         let made = perCaller * concurrency
         print(String(format: "rate-limit: %d decisions (%d allowed) in %.2f s = %.0f decisions/s (%d callers, %d loop%@, %d keys per call)%@",
                      made, allowed, seconds, Double(made) / seconds, concurrency, threads, threads == 1 ? "" : "s", batch,

@@ -210,7 +210,7 @@ struct PostgresBench: AsyncParsableCommand {
     }
 
     private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.inSeconds
     }
 
     private static func micros(_ duration: Duration, _ n: Int) -> String {

@@ -82,8 +82,7 @@ public struct PostgresConnection {
             limit = limit.map { Swift.min($0, remaining) } ?? remaining
         }
         guard let limit else { return nil }
-        let components = limit.components
-        let millis = components.seconds * 1000 + (components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        let millis = limit.millisecondsRoundedUp
         guard millis >= 1 else {
             throw PostgresError(.statementTimeout, "deadline passed before the statement was sent")
         }

@@ -1,3 +1,4 @@
+import Units
 public import Logging
 public import NIOCore
 internal import NIOPosix

@@ -1,3 +1,4 @@
+import Units
 import Foundation
 
 /// A durable, named job queue in Redis: priorities, delayed jobs, retries with backoff,

@@ -1,4 +1,5 @@
 internal import CLibPQ
+import Units
 import Synchronization
 
 #if canImport(Glibc)
