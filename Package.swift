@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Thin system-library targets: a modulemap and a shim header each, no logic.
@@ -73,13 +75,15 @@ let package = Package(
             name: "Domain",
             dependencies: [
                 "Storage", "Codec", "Units",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Storage"],
-            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations")],
+            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations"), .process("Topups/Migrations")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -104,6 +104,138 @@ public struct Tally_V1_QueueStatsResponse: Sendable, Hashable {
     public init() {}
 }
 
+/// A partner's API key as stored: never the key itself, which is shown once, at creation.
+public struct Tally_V1_ApiKey: Sendable, Hashable {
+    /// "key_" and 16 hex digits; names the key in revoke and rotate.
+    public var id: String = ""
+    public var customerId: String = ""
+    public var name: String = ""
+    /// Top-ups per minute for this key's customer; 0: the server's TOPUP_RATE_PER_MIN.
+    public var ratePerMin: Int32 = 0
+    /// The key's first characters, to recognise it ("tly_live_AbCd").
+    public var prefix: String = ""
+    public var createdAtMs: Int64 = 0
+    /// 0: never used (updated at most every few seconds).
+    public var lastUsedAtMs: Int64 = 0
+    /// 0: not revoked.
+    public var revokedAtMs: Int64 = 0
+    /// 0: no expiry; set on the old key by a rotation with an overlap.
+    public var expiresAtMs: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CreateApiKeyRequest: Sendable, Hashable {
+    public var customerId: String = ""
+    public var name: String = ""
+    /// 0: the server's default.
+    public var ratePerMin: Int32 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CreateApiKeyResponse: Sendable, Hashable {
+    public var key: Tally_V1_ApiKey? = nil
+    /// The key itself, shown only here.
+    public var secret: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_ListApiKeysRequest: Sendable, Hashable {
+    /// One customer's keys, or every key when empty.
+    public var customerId: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_ListApiKeysResponse: Sendable, Hashable {
+    public var keys: [Tally_V1_ApiKey] = []
+
+    public init() {}
+}
+
+public struct Tally_V1_RevokeApiKeyRequest: Sendable, Hashable {
+    public var id: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_RevokeApiKeyResponse: Sendable, Hashable {
+    public var key: Tally_V1_ApiKey? = nil
+
+    public init() {}
+}
+
+public struct Tally_V1_RotateApiKeyRequest: Sendable, Hashable {
+    public var id: String = ""
+    /// How long the old key stays valid beside the new one; 0 revokes it at once.
+    public var overlapMs: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_RotateApiKeyResponse: Sendable, Hashable {
+    public var oldKey: Tally_V1_ApiKey? = nil
+    public var newKey: Tally_V1_ApiKey? = nil
+    /// The new key itself, shown only here.
+    public var secret: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_TopupStateCount: Sendable, Hashable {
+    /// "PENDING", "PROCESSING", "SUCCEEDED" or "FAILED".
+    public var state: String = ""
+    public var count: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CurrencyAmount: Sendable, Hashable {
+    public var currency: String = ""
+    public var minorUnits: Int64 = 0
+    public var count: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CustomerTopupStats: Sendable, Hashable {
+    /// Empty for the total over every customer.
+    public var customerId: String = ""
+    public var states: [Tally_V1_TopupStateCount] = []
+    /// Succeeded top-ups' amounts per currency (revenue).
+    public var revenue: [Tally_V1_CurrencyAmount] = []
+    /// Top-ups created today (UTC day) and their amounts per currency.
+    public var todayCount: Int64 = 0
+    public var todayAmounts: [Tally_V1_CurrencyAmount] = []
+
+    public init() {}
+}
+
+public struct Tally_V1_TopupStatsRequest: Sendable, Hashable {
+    /// One customer, or the total and every customer when empty.
+    public var customerId: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_TopupStatsResponse: Sendable, Hashable {
+    public var total: Tally_V1_CustomerTopupStats? = nil
+    public var customers: [Tally_V1_CustomerTopupStats] = []
+    /// Provider calls of the last hour and their latency percentiles, milliseconds.
+    public var providerCallsLastHour: Int64 = 0
+    public var providerLatencyP50Ms: Double = 0
+    public var providerLatencyP90Ms: Double = 0
+    public var providerLatencyP99Ms: Double = 0
+    public var queue: Tally_V1_QueueStats? = nil
+    /// How the per-customer limit is decided now: "redis", or "local" / "refuse" while Redis
+    /// is unreachable (TOPUP_LIMIT_WHEN_REDIS_DOWN).
+    public var limitMode: String = ""
+
+    public init() {}
+}
+
 extension Tally_V1_StatsRequest: ProtobufMessage {
     public static let protoName = "tally.v1.StatsRequest"
 
@@ -542,6 +674,536 @@ extension Tally_V1_QueueStatsResponse: ProtobufMessage {
     public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
         self = try ProtobufC.decode(bytes, descriptor: tally__v1__queue_stats_response__descriptor_ref(), name: Self.protoName) {
             Self(c: $0.assumingMemoryBound(to: Tally__V1__QueueStatsResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_ApiKey: ProtobufMessage {
+    public static let protoName = "tally.v1.ApiKey"
+
+    init(c pointer: UnsafePointer<Tally__V1__ApiKey>) {
+        self.init()
+        let c = pointer.pointee
+        self.id = ProtobufC.string(c.id)
+        self.customerId = ProtobufC.string(c.customer_id)
+        self.name = ProtobufC.string(c.name)
+        self.ratePerMin = c.rate_per_min
+        self.prefix = ProtobufC.string(c.prefix)
+        self.createdAtMs = c.created_at_ms
+        self.lastUsedAtMs = c.last_used_at_ms
+        self.revokedAtMs = c.revoked_at_ms
+        self.expiresAtMs = c.expires_at_ms
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ApiKey> {
+        let c = arena.allocate(Tally__V1__ApiKey.self)
+        tally__v1__api_key__init(c)
+        if !id.isEmpty { c.pointee.id = arena.string(id) }
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
+        if !name.isEmpty { c.pointee.name = arena.string(name) }
+        c.pointee.rate_per_min = ratePerMin
+        if !prefix.isEmpty { c.pointee.prefix = arena.string(prefix) }
+        c.pointee.created_at_ms = createdAtMs
+        c.pointee.last_used_at_ms = lastUsedAtMs
+        c.pointee.revoked_at_ms = revokedAtMs
+        c.pointee.expires_at_ms = expiresAtMs
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__api_key__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__ApiKey.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CreateApiKeyRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.CreateApiKeyRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__CreateApiKeyRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.customerId = ProtobufC.string(c.customer_id)
+        self.name = ProtobufC.string(c.name)
+        self.ratePerMin = c.rate_per_min
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateApiKeyRequest> {
+        let c = arena.allocate(Tally__V1__CreateApiKeyRequest.self)
+        tally__v1__create_api_key_request__init(c)
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
+        if !name.isEmpty { c.pointee.name = arena.string(name) }
+        c.pointee.rate_per_min = ratePerMin
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__create_api_key_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CreateApiKeyRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CreateApiKeyResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.CreateApiKeyResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__CreateApiKeyResponse>) {
+        self.init()
+        let c = pointer.pointee
+        if let value = c.key { self.key = Tally_V1_ApiKey(c: value) }
+        self.secret = ProtobufC.string(c.secret)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CreateApiKeyResponse> {
+        let c = arena.allocate(Tally__V1__CreateApiKeyResponse.self)
+        tally__v1__create_api_key_response__init(c)
+        if let value = key { c.pointee.key = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__ApiKey> }
+        if !secret.isEmpty { c.pointee.secret = arena.string(secret) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__create_api_key_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CreateApiKeyResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_ListApiKeysRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.ListApiKeysRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__ListApiKeysRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.customerId = ProtobufC.string(c.customer_id)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListApiKeysRequest> {
+        let c = arena.allocate(Tally__V1__ListApiKeysRequest.self)
+        tally__v1__list_api_keys_request__init(c)
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__list_api_keys_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__ListApiKeysRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_ListApiKeysResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.ListApiKeysResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__ListApiKeysResponse>) {
+        self.init()
+        let c = pointer.pointee
+        self.keys.reserveCapacity(c.n_keys)
+        for index in 0..<c.n_keys {
+            self.keys.append(Tally_V1_ApiKey(c: c.keys[index]!))
+        }
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListApiKeysResponse> {
+        let c = arena.allocate(Tally__V1__ListApiKeysResponse.self)
+        tally__v1__list_api_keys_response__init(c)
+        if !keys.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__ApiKey>?.self, count: keys.count)
+            for (index, value) in keys.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__ApiKey> }
+            c.pointee.keys = items
+            c.pointee.n_keys = keys.count
+        }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__list_api_keys_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__ListApiKeysResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_RevokeApiKeyRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.RevokeApiKeyRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__RevokeApiKeyRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.id = ProtobufC.string(c.id)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RevokeApiKeyRequest> {
+        let c = arena.allocate(Tally__V1__RevokeApiKeyRequest.self)
+        tally__v1__revoke_api_key_request__init(c)
+        if !id.isEmpty { c.pointee.id = arena.string(id) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__revoke_api_key_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__RevokeApiKeyRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_RevokeApiKeyResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.RevokeApiKeyResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__RevokeApiKeyResponse>) {
+        self.init()
+        let c = pointer.pointee
+        if let value = c.key { self.key = Tally_V1_ApiKey(c: value) }
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RevokeApiKeyResponse> {
+        let c = arena.allocate(Tally__V1__RevokeApiKeyResponse.self)
+        tally__v1__revoke_api_key_response__init(c)
+        if let value = key { c.pointee.key = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__ApiKey> }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__revoke_api_key_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__RevokeApiKeyResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_RotateApiKeyRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.RotateApiKeyRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__RotateApiKeyRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.id = ProtobufC.string(c.id)
+        self.overlapMs = c.overlap_ms
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RotateApiKeyRequest> {
+        let c = arena.allocate(Tally__V1__RotateApiKeyRequest.self)
+        tally__v1__rotate_api_key_request__init(c)
+        if !id.isEmpty { c.pointee.id = arena.string(id) }
+        c.pointee.overlap_ms = overlapMs
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__rotate_api_key_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__RotateApiKeyRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_RotateApiKeyResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.RotateApiKeyResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__RotateApiKeyResponse>) {
+        self.init()
+        let c = pointer.pointee
+        if let value = c.old_key { self.oldKey = Tally_V1_ApiKey(c: value) }
+        if let value = c.new_key { self.newKey = Tally_V1_ApiKey(c: value) }
+        self.secret = ProtobufC.string(c.secret)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RotateApiKeyResponse> {
+        let c = arena.allocate(Tally__V1__RotateApiKeyResponse.self)
+        tally__v1__rotate_api_key_response__init(c)
+        if let value = oldKey { c.pointee.old_key = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__ApiKey> }
+        if let value = newKey { c.pointee.new_key = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__ApiKey> }
+        if !secret.isEmpty { c.pointee.secret = arena.string(secret) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__rotate_api_key_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__RotateApiKeyResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_TopupStateCount: ProtobufMessage {
+    public static let protoName = "tally.v1.TopupStateCount"
+
+    init(c pointer: UnsafePointer<Tally__V1__TopupStateCount>) {
+        self.init()
+        let c = pointer.pointee
+        self.state = ProtobufC.string(c.state)
+        self.count = c.count
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupStateCount> {
+        let c = arena.allocate(Tally__V1__TopupStateCount.self)
+        tally__v1__topup_state_count__init(c)
+        if !state.isEmpty { c.pointee.state = arena.string(state) }
+        c.pointee.count = count
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__topup_state_count__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__TopupStateCount.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CurrencyAmount: ProtobufMessage {
+    public static let protoName = "tally.v1.CurrencyAmount"
+
+    init(c pointer: UnsafePointer<Tally__V1__CurrencyAmount>) {
+        self.init()
+        let c = pointer.pointee
+        self.currency = ProtobufC.string(c.currency)
+        self.minorUnits = c.minor_units
+        self.count = c.count
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CurrencyAmount> {
+        let c = arena.allocate(Tally__V1__CurrencyAmount.self)
+        tally__v1__currency_amount__init(c)
+        if !currency.isEmpty { c.pointee.currency = arena.string(currency) }
+        c.pointee.minor_units = minorUnits
+        c.pointee.count = count
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__currency_amount__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CurrencyAmount.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CustomerTopupStats: ProtobufMessage {
+    public static let protoName = "tally.v1.CustomerTopupStats"
+
+    init(c pointer: UnsafePointer<Tally__V1__CustomerTopupStats>) {
+        self.init()
+        let c = pointer.pointee
+        self.customerId = ProtobufC.string(c.customer_id)
+        self.states.reserveCapacity(c.n_states)
+        for index in 0..<c.n_states {
+            self.states.append(Tally_V1_TopupStateCount(c: c.states[index]!))
+        }
+        self.revenue.reserveCapacity(c.n_revenue)
+        for index in 0..<c.n_revenue {
+            self.revenue.append(Tally_V1_CurrencyAmount(c: c.revenue[index]!))
+        }
+        self.todayCount = c.today_count
+        self.todayAmounts.reserveCapacity(c.n_today_amounts)
+        for index in 0..<c.n_today_amounts {
+            self.todayAmounts.append(Tally_V1_CurrencyAmount(c: c.today_amounts[index]!))
+        }
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CustomerTopupStats> {
+        let c = arena.allocate(Tally__V1__CustomerTopupStats.self)
+        tally__v1__customer_topup_stats__init(c)
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
+        if !states.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__TopupStateCount>?.self, count: states.count)
+            for (index, value) in states.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__TopupStateCount> }
+            c.pointee.states = items
+            c.pointee.n_states = states.count
+        }
+        if !revenue.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__CurrencyAmount>?.self, count: revenue.count)
+            for (index, value) in revenue.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CurrencyAmount> }
+            c.pointee.revenue = items
+            c.pointee.n_revenue = revenue.count
+        }
+        c.pointee.today_count = todayCount
+        if !todayAmounts.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__CurrencyAmount>?.self, count: todayAmounts.count)
+            for (index, value) in todayAmounts.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CurrencyAmount> }
+            c.pointee.today_amounts = items
+            c.pointee.n_today_amounts = todayAmounts.count
+        }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__customer_topup_stats__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CustomerTopupStats.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_TopupStatsRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.TopupStatsRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__TopupStatsRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.customerId = ProtobufC.string(c.customer_id)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupStatsRequest> {
+        let c = arena.allocate(Tally__V1__TopupStatsRequest.self)
+        tally__v1__topup_stats_request__init(c)
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__topup_stats_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__TopupStatsRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_TopupStatsResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.TopupStatsResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__TopupStatsResponse>) {
+        self.init()
+        let c = pointer.pointee
+        if let value = c.total { self.total = Tally_V1_CustomerTopupStats(c: value) }
+        self.customers.reserveCapacity(c.n_customers)
+        for index in 0..<c.n_customers {
+            self.customers.append(Tally_V1_CustomerTopupStats(c: c.customers[index]!))
+        }
+        self.providerCallsLastHour = c.provider_calls_last_hour
+        self.providerLatencyP50Ms = c.provider_latency_p50_ms
+        self.providerLatencyP90Ms = c.provider_latency_p90_ms
+        self.providerLatencyP99Ms = c.provider_latency_p99_ms
+        if let value = c.queue { self.queue = Tally_V1_QueueStats(c: value) }
+        self.limitMode = ProtobufC.string(c.limit_mode)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TopupStatsResponse> {
+        let c = arena.allocate(Tally__V1__TopupStatsResponse.self)
+        tally__v1__topup_stats_response__init(c)
+        if let value = total { c.pointee.total = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CustomerTopupStats> }
+        if !customers.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__CustomerTopupStats>?.self, count: customers.count)
+            for (index, value) in customers.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CustomerTopupStats> }
+            c.pointee.customers = items
+            c.pointee.n_customers = customers.count
+        }
+        c.pointee.provider_calls_last_hour = providerCallsLastHour
+        c.pointee.provider_latency_p50_ms = providerLatencyP50Ms
+        c.pointee.provider_latency_p90_ms = providerLatencyP90Ms
+        c.pointee.provider_latency_p99_ms = providerLatencyP99Ms
+        if let value = queue { c.pointee.queue = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__QueueStats> }
+        if !limitMode.isEmpty { c.pointee.limit_mode = arena.string(limitMode) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__topup_stats_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__TopupStatsResponse.self))
         }
     }
 

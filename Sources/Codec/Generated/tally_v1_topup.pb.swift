@@ -53,6 +53,10 @@ public struct Tally_V1_Topup: Sendable, Hashable {
     public var providerReference: String = ""
     public var createdAtMs: Int64 = 0
     public var updatedAtMs: Int64 = 0
+    /// Provider calls made so far.
+    public var attempts: Int32 = 0
+    /// The customer the key that created it belongs to.
+    public var customerId: String = ""
 
     public init() {}
 }
@@ -93,6 +97,10 @@ public struct Tally_V1_ListTopupsRequest: Sendable, Hashable {
     public var cursor: String = ""
     /// Only top-ups in this status (UNSPECIFIED: all).
     public var status: Tally_V1_TopupStatus = .init(rawValue: 0)
+    /// Only top-ups created at or after this time (0: no lower bound).
+    public var createdFromMs: Int64 = 0
+    /// Only top-ups created before this time (0: no upper bound).
+    public var createdToMs: Int64 = 0
 
     public init() {}
 }
@@ -100,6 +108,20 @@ public struct Tally_V1_ListTopupsRequest: Sendable, Hashable {
 public struct Tally_V1_ListTopupsResponse: Sendable, Hashable {
     public var topups: [Tally_V1_Topup] = []
     public var nextCursor: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_WatchTopupRequest: Sendable, Hashable {
+    public var id: String = ""
+
+    public init() {}
+}
+
+public struct Tally_V1_WatchTopupResponse: Sendable, Hashable {
+    /// The top-up as it is now: the first message is its current state, then one per change;
+    /// the stream ends OK after the final state (SUCCEEDED or FAILED).
+    public var topup: Tally_V1_Topup? = nil
 
     public init() {}
 }
@@ -120,6 +142,8 @@ extension Tally_V1_Topup: ProtobufMessage {
         self.providerReference = ProtobufC.string(c.provider_reference)
         self.createdAtMs = c.created_at_ms
         self.updatedAtMs = c.updated_at_ms
+        self.attempts = c.attempts
+        self.customerId = ProtobufC.string(c.customer_id)
     }
 
     func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__Topup> {
@@ -135,6 +159,8 @@ extension Tally_V1_Topup: ProtobufMessage {
         if !providerReference.isEmpty { c.pointee.provider_reference = arena.string(providerReference) }
         c.pointee.created_at_ms = createdAtMs
         c.pointee.updated_at_ms = updatedAtMs
+        c.pointee.attempts = attempts
+        if !customerId.isEmpty { c.pointee.customer_id = arena.string(customerId) }
         return c
     }
 
@@ -294,6 +320,8 @@ extension Tally_V1_ListTopupsRequest: ProtobufMessage {
         self.limit = c.limit
         self.cursor = ProtobufC.string(c.cursor)
         self.status = Tally_V1_TopupStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
+        self.createdFromMs = c.created_from_ms
+        self.createdToMs = c.created_to_ms
     }
 
     func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__ListTopupsRequest> {
@@ -302,6 +330,8 @@ extension Tally_V1_ListTopupsRequest: ProtobufMessage {
         c.pointee.limit = limit
         if !cursor.isEmpty { c.pointee.cursor = arena.string(cursor) }
         c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
+        c.pointee.created_from_ms = createdFromMs
+        c.pointee.created_to_ms = createdToMs
         return c
     }
 
@@ -349,6 +379,68 @@ extension Tally_V1_ListTopupsResponse: ProtobufMessage {
     public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
         self = try ProtobufC.decode(bytes, descriptor: tally__v1__list_topups_response__descriptor_ref(), name: Self.protoName) {
             Self(c: $0.assumingMemoryBound(to: Tally__V1__ListTopupsResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_WatchTopupRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.WatchTopupRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__WatchTopupRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.id = ProtobufC.string(c.id)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchTopupRequest> {
+        let c = arena.allocate(Tally__V1__WatchTopupRequest.self)
+        tally__v1__watch_topup_request__init(c)
+        if !id.isEmpty { c.pointee.id = arena.string(id) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__watch_topup_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__WatchTopupRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_WatchTopupResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.WatchTopupResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__WatchTopupResponse>) {
+        self.init()
+        let c = pointer.pointee
+        if let value = c.topup { self.topup = Tally_V1_Topup(c: value) }
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__WatchTopupResponse> {
+        let c = arena.allocate(Tally__V1__WatchTopupResponse.self)
+        tally__v1__watch_topup_response__init(c)
+        if let value = topup { c.pointee.topup = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__Topup> }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__watch_topup_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__WatchTopupResponse.self))
         }
     }
 

@@ -508,6 +508,636 @@ void   tally__v1__queue_stats_response__free_unpacked
   assert(message->base.descriptor == &tally__v1__queue_stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   tally__v1__api_key__init
+                     (Tally__V1__ApiKey         *message)
+{
+  static const Tally__V1__ApiKey init_value = TALLY__V1__API_KEY__INIT;
+  *message = init_value;
+}
+size_t tally__v1__api_key__get_packed_size
+                     (const Tally__V1__ApiKey *message)
+{
+  assert(message->base.descriptor == &tally__v1__api_key__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__api_key__pack
+                     (const Tally__V1__ApiKey *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__api_key__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__api_key__pack_to_buffer
+                     (const Tally__V1__ApiKey *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__api_key__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__ApiKey *
+       tally__v1__api_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__ApiKey *)
+     protobuf_c_message_unpack (&tally__v1__api_key__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__api_key__free_unpacked
+                     (Tally__V1__ApiKey *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__api_key__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__create_api_key_request__init
+                     (Tally__V1__CreateApiKeyRequest         *message)
+{
+  static const Tally__V1__CreateApiKeyRequest init_value = TALLY__V1__CREATE_API_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__create_api_key_request__get_packed_size
+                     (const Tally__V1__CreateApiKeyRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__create_api_key_request__pack
+                     (const Tally__V1__CreateApiKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__create_api_key_request__pack_to_buffer
+                     (const Tally__V1__CreateApiKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CreateApiKeyRequest *
+       tally__v1__create_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CreateApiKeyRequest *)
+     protobuf_c_message_unpack (&tally__v1__create_api_key_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__create_api_key_request__free_unpacked
+                     (Tally__V1__CreateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__create_api_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__create_api_key_response__init
+                     (Tally__V1__CreateApiKeyResponse         *message)
+{
+  static const Tally__V1__CreateApiKeyResponse init_value = TALLY__V1__CREATE_API_KEY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__create_api_key_response__get_packed_size
+                     (const Tally__V1__CreateApiKeyResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__create_api_key_response__pack
+                     (const Tally__V1__CreateApiKeyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__create_api_key_response__pack_to_buffer
+                     (const Tally__V1__CreateApiKeyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__create_api_key_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CreateApiKeyResponse *
+       tally__v1__create_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CreateApiKeyResponse *)
+     protobuf_c_message_unpack (&tally__v1__create_api_key_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__create_api_key_response__free_unpacked
+                     (Tally__V1__CreateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__create_api_key_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__list_api_keys_request__init
+                     (Tally__V1__ListApiKeysRequest         *message)
+{
+  static const Tally__V1__ListApiKeysRequest init_value = TALLY__V1__LIST_API_KEYS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__list_api_keys_request__get_packed_size
+                     (const Tally__V1__ListApiKeysRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__list_api_keys_request__pack
+                     (const Tally__V1__ListApiKeysRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__list_api_keys_request__pack_to_buffer
+                     (const Tally__V1__ListApiKeysRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__ListApiKeysRequest *
+       tally__v1__list_api_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__ListApiKeysRequest *)
+     protobuf_c_message_unpack (&tally__v1__list_api_keys_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__list_api_keys_request__free_unpacked
+                     (Tally__V1__ListApiKeysRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__list_api_keys_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__list_api_keys_response__init
+                     (Tally__V1__ListApiKeysResponse         *message)
+{
+  static const Tally__V1__ListApiKeysResponse init_value = TALLY__V1__LIST_API_KEYS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__list_api_keys_response__get_packed_size
+                     (const Tally__V1__ListApiKeysResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__list_api_keys_response__pack
+                     (const Tally__V1__ListApiKeysResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__list_api_keys_response__pack_to_buffer
+                     (const Tally__V1__ListApiKeysResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__list_api_keys_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__ListApiKeysResponse *
+       tally__v1__list_api_keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__ListApiKeysResponse *)
+     protobuf_c_message_unpack (&tally__v1__list_api_keys_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__list_api_keys_response__free_unpacked
+                     (Tally__V1__ListApiKeysResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__list_api_keys_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__revoke_api_key_request__init
+                     (Tally__V1__RevokeApiKeyRequest         *message)
+{
+  static const Tally__V1__RevokeApiKeyRequest init_value = TALLY__V1__REVOKE_API_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__revoke_api_key_request__get_packed_size
+                     (const Tally__V1__RevokeApiKeyRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__revoke_api_key_request__pack
+                     (const Tally__V1__RevokeApiKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__revoke_api_key_request__pack_to_buffer
+                     (const Tally__V1__RevokeApiKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__RevokeApiKeyRequest *
+       tally__v1__revoke_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__RevokeApiKeyRequest *)
+     protobuf_c_message_unpack (&tally__v1__revoke_api_key_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__revoke_api_key_request__free_unpacked
+                     (Tally__V1__RevokeApiKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__revoke_api_key_response__init
+                     (Tally__V1__RevokeApiKeyResponse         *message)
+{
+  static const Tally__V1__RevokeApiKeyResponse init_value = TALLY__V1__REVOKE_API_KEY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__revoke_api_key_response__get_packed_size
+                     (const Tally__V1__RevokeApiKeyResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__revoke_api_key_response__pack
+                     (const Tally__V1__RevokeApiKeyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__revoke_api_key_response__pack_to_buffer
+                     (const Tally__V1__RevokeApiKeyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__RevokeApiKeyResponse *
+       tally__v1__revoke_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__RevokeApiKeyResponse *)
+     protobuf_c_message_unpack (&tally__v1__revoke_api_key_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__revoke_api_key_response__free_unpacked
+                     (Tally__V1__RevokeApiKeyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__revoke_api_key_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__rotate_api_key_request__init
+                     (Tally__V1__RotateApiKeyRequest         *message)
+{
+  static const Tally__V1__RotateApiKeyRequest init_value = TALLY__V1__ROTATE_API_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__rotate_api_key_request__get_packed_size
+                     (const Tally__V1__RotateApiKeyRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__rotate_api_key_request__pack
+                     (const Tally__V1__RotateApiKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__rotate_api_key_request__pack_to_buffer
+                     (const Tally__V1__RotateApiKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__RotateApiKeyRequest *
+       tally__v1__rotate_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__RotateApiKeyRequest *)
+     protobuf_c_message_unpack (&tally__v1__rotate_api_key_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__rotate_api_key_request__free_unpacked
+                     (Tally__V1__RotateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__rotate_api_key_response__init
+                     (Tally__V1__RotateApiKeyResponse         *message)
+{
+  static const Tally__V1__RotateApiKeyResponse init_value = TALLY__V1__ROTATE_API_KEY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__rotate_api_key_response__get_packed_size
+                     (const Tally__V1__RotateApiKeyResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__rotate_api_key_response__pack
+                     (const Tally__V1__RotateApiKeyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__rotate_api_key_response__pack_to_buffer
+                     (const Tally__V1__RotateApiKeyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__RotateApiKeyResponse *
+       tally__v1__rotate_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__RotateApiKeyResponse *)
+     protobuf_c_message_unpack (&tally__v1__rotate_api_key_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__rotate_api_key_response__free_unpacked
+                     (Tally__V1__RotateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__rotate_api_key_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__topup_state_count__init
+                     (Tally__V1__TopupStateCount         *message)
+{
+  static const Tally__V1__TopupStateCount init_value = TALLY__V1__TOPUP_STATE_COUNT__INIT;
+  *message = init_value;
+}
+size_t tally__v1__topup_state_count__get_packed_size
+                     (const Tally__V1__TopupStateCount *message)
+{
+  assert(message->base.descriptor == &tally__v1__topup_state_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__topup_state_count__pack
+                     (const Tally__V1__TopupStateCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__topup_state_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__topup_state_count__pack_to_buffer
+                     (const Tally__V1__TopupStateCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__topup_state_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__TopupStateCount *
+       tally__v1__topup_state_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__TopupStateCount *)
+     protobuf_c_message_unpack (&tally__v1__topup_state_count__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__topup_state_count__free_unpacked
+                     (Tally__V1__TopupStateCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__topup_state_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__currency_amount__init
+                     (Tally__V1__CurrencyAmount         *message)
+{
+  static const Tally__V1__CurrencyAmount init_value = TALLY__V1__CURRENCY_AMOUNT__INIT;
+  *message = init_value;
+}
+size_t tally__v1__currency_amount__get_packed_size
+                     (const Tally__V1__CurrencyAmount *message)
+{
+  assert(message->base.descriptor == &tally__v1__currency_amount__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__currency_amount__pack
+                     (const Tally__V1__CurrencyAmount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__currency_amount__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__currency_amount__pack_to_buffer
+                     (const Tally__V1__CurrencyAmount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__currency_amount__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CurrencyAmount *
+       tally__v1__currency_amount__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CurrencyAmount *)
+     protobuf_c_message_unpack (&tally__v1__currency_amount__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__currency_amount__free_unpacked
+                     (Tally__V1__CurrencyAmount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__currency_amount__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__customer_topup_stats__init
+                     (Tally__V1__CustomerTopupStats         *message)
+{
+  static const Tally__V1__CustomerTopupStats init_value = TALLY__V1__CUSTOMER_TOPUP_STATS__INIT;
+  *message = init_value;
+}
+size_t tally__v1__customer_topup_stats__get_packed_size
+                     (const Tally__V1__CustomerTopupStats *message)
+{
+  assert(message->base.descriptor == &tally__v1__customer_topup_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__customer_topup_stats__pack
+                     (const Tally__V1__CustomerTopupStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__customer_topup_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__customer_topup_stats__pack_to_buffer
+                     (const Tally__V1__CustomerTopupStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__customer_topup_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CustomerTopupStats *
+       tally__v1__customer_topup_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CustomerTopupStats *)
+     protobuf_c_message_unpack (&tally__v1__customer_topup_stats__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__customer_topup_stats__free_unpacked
+                     (Tally__V1__CustomerTopupStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__customer_topup_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__topup_stats_request__init
+                     (Tally__V1__TopupStatsRequest         *message)
+{
+  static const Tally__V1__TopupStatsRequest init_value = TALLY__V1__TOPUP_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__topup_stats_request__get_packed_size
+                     (const Tally__V1__TopupStatsRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__topup_stats_request__pack
+                     (const Tally__V1__TopupStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__topup_stats_request__pack_to_buffer
+                     (const Tally__V1__TopupStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__TopupStatsRequest *
+       tally__v1__topup_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__TopupStatsRequest *)
+     protobuf_c_message_unpack (&tally__v1__topup_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__topup_stats_request__free_unpacked
+                     (Tally__V1__TopupStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__topup_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__topup_stats_response__init
+                     (Tally__V1__TopupStatsResponse         *message)
+{
+  static const Tally__V1__TopupStatsResponse init_value = TALLY__V1__TOPUP_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__topup_stats_response__get_packed_size
+                     (const Tally__V1__TopupStatsResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__topup_stats_response__pack
+                     (const Tally__V1__TopupStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__topup_stats_response__pack_to_buffer
+                     (const Tally__V1__TopupStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__topup_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__TopupStatsResponse *
+       tally__v1__topup_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__TopupStatsResponse *)
+     protobuf_c_message_unpack (&tally__v1__topup_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__topup_stats_response__free_unpacked
+                     (Tally__V1__TopupStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__topup_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define tally__v1__stats_request__field_descriptors NULL
 #define tally__v1__stats_request__field_indices_by_name NULL
 #define tally__v1__stats_request__number_ranges NULL
@@ -1334,16 +1964,922 @@ const ProtobufCMessageDescriptor tally__v1__queue_stats_response__descriptor =
   (ProtobufCMessageInit) tally__v1__queue_stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor tally__v1__admin_service__method_descriptors[3] =
+static const ProtobufCFieldDescriptor tally__v1__api_key__field_descriptors[9] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "customer_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rate_per_min",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, rate_per_min),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prefix",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, prefix),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, created_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_used_at_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, last_used_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked_at_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, revoked_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ApiKey, expires_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__api_key__field_indices_by_name[] = {
+  5,   /* field[5] = created_at_ms */
+  1,   /* field[1] = customer_id */
+  8,   /* field[8] = expires_at_ms */
+  0,   /* field[0] = id */
+  6,   /* field[6] = last_used_at_ms */
+  2,   /* field[2] = name */
+  4,   /* field[4] = prefix */
+  3,   /* field[3] = rate_per_min */
+  7,   /* field[7] = revoked_at_ms */
+};
+static const ProtobufCIntRange tally__v1__api_key__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor tally__v1__api_key__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.ApiKey",
+  "ApiKey",
+  "Tally__V1__ApiKey",
+  "tally.v1",
+  sizeof(Tally__V1__ApiKey),
+  9,
+  tally__v1__api_key__field_descriptors,
+  tally__v1__api_key__field_indices_by_name,
+  1,  tally__v1__api_key__number_ranges,
+  (ProtobufCMessageInit) tally__v1__api_key__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__create_api_key_request__field_descriptors[3] =
+{
+  {
+    "customer_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CreateApiKeyRequest, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CreateApiKeyRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rate_per_min",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CreateApiKeyRequest, rate_per_min),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__create_api_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = customer_id */
+  1,   /* field[1] = name */
+  2,   /* field[2] = rate_per_min */
+};
+static const ProtobufCIntRange tally__v1__create_api_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor tally__v1__create_api_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CreateApiKeyRequest",
+  "CreateApiKeyRequest",
+  "Tally__V1__CreateApiKeyRequest",
+  "tally.v1",
+  sizeof(Tally__V1__CreateApiKeyRequest),
+  3,
+  tally__v1__create_api_key_request__field_descriptors,
+  tally__v1__create_api_key_request__field_indices_by_name,
+  1,  tally__v1__create_api_key_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__create_api_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__create_api_key_response__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CreateApiKeyResponse, key),
+    &tally__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CreateApiKeyResponse, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__create_api_key_response__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = secret */
+};
+static const ProtobufCIntRange tally__v1__create_api_key_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tally__v1__create_api_key_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CreateApiKeyResponse",
+  "CreateApiKeyResponse",
+  "Tally__V1__CreateApiKeyResponse",
+  "tally.v1",
+  sizeof(Tally__V1__CreateApiKeyResponse),
+  2,
+  tally__v1__create_api_key_response__field_descriptors,
+  tally__v1__create_api_key_response__field_indices_by_name,
+  1,  tally__v1__create_api_key_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__create_api_key_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__list_api_keys_request__field_descriptors[1] =
+{
+  {
+    "customer_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ListApiKeysRequest, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__list_api_keys_request__field_indices_by_name[] = {
+  0,   /* field[0] = customer_id */
+};
+static const ProtobufCIntRange tally__v1__list_api_keys_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__list_api_keys_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.ListApiKeysRequest",
+  "ListApiKeysRequest",
+  "Tally__V1__ListApiKeysRequest",
+  "tally.v1",
+  sizeof(Tally__V1__ListApiKeysRequest),
+  1,
+  tally__v1__list_api_keys_request__field_descriptors,
+  tally__v1__list_api_keys_request__field_indices_by_name,
+  1,  tally__v1__list_api_keys_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__list_api_keys_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__list_api_keys_response__field_descriptors[1] =
+{
+  {
+    "keys",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__ListApiKeysResponse, n_keys),
+    offsetof(Tally__V1__ListApiKeysResponse, keys),
+    &tally__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__list_api_keys_response__field_indices_by_name[] = {
+  0,   /* field[0] = keys */
+};
+static const ProtobufCIntRange tally__v1__list_api_keys_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__list_api_keys_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.ListApiKeysResponse",
+  "ListApiKeysResponse",
+  "Tally__V1__ListApiKeysResponse",
+  "tally.v1",
+  sizeof(Tally__V1__ListApiKeysResponse),
+  1,
+  tally__v1__list_api_keys_response__field_descriptors,
+  tally__v1__list_api_keys_response__field_indices_by_name,
+  1,  tally__v1__list_api_keys_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__list_api_keys_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__revoke_api_key_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RevokeApiKeyRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__revoke_api_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange tally__v1__revoke_api_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__revoke_api_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.RevokeApiKeyRequest",
+  "RevokeApiKeyRequest",
+  "Tally__V1__RevokeApiKeyRequest",
+  "tally.v1",
+  sizeof(Tally__V1__RevokeApiKeyRequest),
+  1,
+  tally__v1__revoke_api_key_request__field_descriptors,
+  tally__v1__revoke_api_key_request__field_indices_by_name,
+  1,  tally__v1__revoke_api_key_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__revoke_api_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__revoke_api_key_response__field_descriptors[1] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RevokeApiKeyResponse, key),
+    &tally__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__revoke_api_key_response__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+};
+static const ProtobufCIntRange tally__v1__revoke_api_key_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__revoke_api_key_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.RevokeApiKeyResponse",
+  "RevokeApiKeyResponse",
+  "Tally__V1__RevokeApiKeyResponse",
+  "tally.v1",
+  sizeof(Tally__V1__RevokeApiKeyResponse),
+  1,
+  tally__v1__revoke_api_key_response__field_descriptors,
+  tally__v1__revoke_api_key_response__field_indices_by_name,
+  1,  tally__v1__revoke_api_key_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__revoke_api_key_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__rotate_api_key_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RotateApiKeyRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overlap_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RotateApiKeyRequest, overlap_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__rotate_api_key_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = overlap_ms */
+};
+static const ProtobufCIntRange tally__v1__rotate_api_key_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tally__v1__rotate_api_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.RotateApiKeyRequest",
+  "RotateApiKeyRequest",
+  "Tally__V1__RotateApiKeyRequest",
+  "tally.v1",
+  sizeof(Tally__V1__RotateApiKeyRequest),
+  2,
+  tally__v1__rotate_api_key_request__field_descriptors,
+  tally__v1__rotate_api_key_request__field_indices_by_name,
+  1,  tally__v1__rotate_api_key_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__rotate_api_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__rotate_api_key_response__field_descriptors[3] =
+{
+  {
+    "old_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RotateApiKeyResponse, old_key),
+    &tally__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "new_key",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RotateApiKeyResponse, new_key),
+    &tally__v1__api_key__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secret",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RotateApiKeyResponse, secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__rotate_api_key_response__field_indices_by_name[] = {
+  1,   /* field[1] = new_key */
+  0,   /* field[0] = old_key */
+  2,   /* field[2] = secret */
+};
+static const ProtobufCIntRange tally__v1__rotate_api_key_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor tally__v1__rotate_api_key_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.RotateApiKeyResponse",
+  "RotateApiKeyResponse",
+  "Tally__V1__RotateApiKeyResponse",
+  "tally.v1",
+  sizeof(Tally__V1__RotateApiKeyResponse),
+  3,
+  tally__v1__rotate_api_key_response__field_descriptors,
+  tally__v1__rotate_api_key_response__field_indices_by_name,
+  1,  tally__v1__rotate_api_key_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__rotate_api_key_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__topup_state_count__field_descriptors[2] =
+{
+  {
+    "state",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStateCount, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStateCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__topup_state_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = state */
+};
+static const ProtobufCIntRange tally__v1__topup_state_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tally__v1__topup_state_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.TopupStateCount",
+  "TopupStateCount",
+  "Tally__V1__TopupStateCount",
+  "tally.v1",
+  sizeof(Tally__V1__TopupStateCount),
+  2,
+  tally__v1__topup_state_count__field_descriptors,
+  tally__v1__topup_state_count__field_indices_by_name,
+  1,  tally__v1__topup_state_count__number_ranges,
+  (ProtobufCMessageInit) tally__v1__topup_state_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__currency_amount__field_descriptors[3] =
+{
+  {
+    "currency",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CurrencyAmount, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "minor_units",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CurrencyAmount, minor_units),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CurrencyAmount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__currency_amount__field_indices_by_name[] = {
+  2,   /* field[2] = count */
+  0,   /* field[0] = currency */
+  1,   /* field[1] = minor_units */
+};
+static const ProtobufCIntRange tally__v1__currency_amount__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor tally__v1__currency_amount__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CurrencyAmount",
+  "CurrencyAmount",
+  "Tally__V1__CurrencyAmount",
+  "tally.v1",
+  sizeof(Tally__V1__CurrencyAmount),
+  3,
+  tally__v1__currency_amount__field_descriptors,
+  tally__v1__currency_amount__field_indices_by_name,
+  1,  tally__v1__currency_amount__number_ranges,
+  (ProtobufCMessageInit) tally__v1__currency_amount__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__customer_topup_stats__field_descriptors[5] =
+{
+  {
+    "customer_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CustomerTopupStats, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "states",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__CustomerTopupStats, n_states),
+    offsetof(Tally__V1__CustomerTopupStats, states),
+    &tally__v1__topup_state_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revenue",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__CustomerTopupStats, n_revenue),
+    offsetof(Tally__V1__CustomerTopupStats, revenue),
+    &tally__v1__currency_amount__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "today_count",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CustomerTopupStats, today_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "today_amounts",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__CustomerTopupStats, n_today_amounts),
+    offsetof(Tally__V1__CustomerTopupStats, today_amounts),
+    &tally__v1__currency_amount__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__customer_topup_stats__field_indices_by_name[] = {
+  0,   /* field[0] = customer_id */
+  2,   /* field[2] = revenue */
+  1,   /* field[1] = states */
+  4,   /* field[4] = today_amounts */
+  3,   /* field[3] = today_count */
+};
+static const ProtobufCIntRange tally__v1__customer_topup_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor tally__v1__customer_topup_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CustomerTopupStats",
+  "CustomerTopupStats",
+  "Tally__V1__CustomerTopupStats",
+  "tally.v1",
+  sizeof(Tally__V1__CustomerTopupStats),
+  5,
+  tally__v1__customer_topup_stats__field_descriptors,
+  tally__v1__customer_topup_stats__field_indices_by_name,
+  1,  tally__v1__customer_topup_stats__number_ranges,
+  (ProtobufCMessageInit) tally__v1__customer_topup_stats__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__topup_stats_request__field_descriptors[1] =
+{
+  {
+    "customer_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsRequest, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__topup_stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = customer_id */
+};
+static const ProtobufCIntRange tally__v1__topup_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__topup_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.TopupStatsRequest",
+  "TopupStatsRequest",
+  "Tally__V1__TopupStatsRequest",
+  "tally.v1",
+  sizeof(Tally__V1__TopupStatsRequest),
+  1,
+  tally__v1__topup_stats_request__field_descriptors,
+  tally__v1__topup_stats_request__field_indices_by_name,
+  1,  tally__v1__topup_stats_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__topup_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__topup_stats_response__field_descriptors[8] =
+{
+  {
+    "total",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, total),
+    &tally__v1__customer_topup_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "customers",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__TopupStatsResponse, n_customers),
+    offsetof(Tally__V1__TopupStatsResponse, customers),
+    &tally__v1__customer_topup_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider_calls_last_hour",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, provider_calls_last_hour),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider_latency_p50_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, provider_latency_p50_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider_latency_p90_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, provider_latency_p90_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider_latency_p99_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, provider_latency_p99_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queue",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, queue),
+    &tally__v1__queue_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit_mode",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TopupStatsResponse, limit_mode),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__topup_stats_response__field_indices_by_name[] = {
+  1,   /* field[1] = customers */
+  7,   /* field[7] = limit_mode */
+  2,   /* field[2] = provider_calls_last_hour */
+  3,   /* field[3] = provider_latency_p50_ms */
+  4,   /* field[4] = provider_latency_p90_ms */
+  5,   /* field[5] = provider_latency_p99_ms */
+  6,   /* field[6] = queue */
+  0,   /* field[0] = total */
+};
+static const ProtobufCIntRange tally__v1__topup_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor tally__v1__topup_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.TopupStatsResponse",
+  "TopupStatsResponse",
+  "Tally__V1__TopupStatsResponse",
+  "tally.v1",
+  sizeof(Tally__V1__TopupStatsResponse),
+  8,
+  tally__v1__topup_stats_response__field_descriptors,
+  tally__v1__topup_stats_response__field_indices_by_name,
+  1,  tally__v1__topup_stats_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__topup_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor tally__v1__admin_service__method_descriptors[8] =
 {
   { "Stats", &tally__v1__stats_request__descriptor, &tally__v1__stats_response__descriptor },
   { "Metrics", &tally__v1__metrics_request__descriptor, &tally__v1__metrics_response__descriptor },
   { "QueueStats", &tally__v1__queue_stats_request__descriptor, &tally__v1__queue_stats_response__descriptor },
+  { "CreateApiKey", &tally__v1__create_api_key_request__descriptor, &tally__v1__create_api_key_response__descriptor },
+  { "ListApiKeys", &tally__v1__list_api_keys_request__descriptor, &tally__v1__list_api_keys_response__descriptor },
+  { "RevokeApiKey", &tally__v1__revoke_api_key_request__descriptor, &tally__v1__revoke_api_key_response__descriptor },
+  { "RotateApiKey", &tally__v1__rotate_api_key_request__descriptor, &tally__v1__rotate_api_key_response__descriptor },
+  { "TopupStats", &tally__v1__topup_stats_request__descriptor, &tally__v1__topup_stats_response__descriptor },
 };
 const unsigned tally__v1__admin_service__method_indices_by_name[] = {
+  3,        /* CreateApiKey */
+  4,        /* ListApiKeys */
   1,        /* Metrics */
   2,        /* QueueStats */
-  0         /* Stats */
+  5,        /* RevokeApiKey */
+  6,        /* RotateApiKey */
+  0,        /* Stats */
+  7         /* TopupStats */
 };
 const ProtobufCServiceDescriptor tally__v1__admin_service__descriptor =
 {
@@ -1352,7 +2888,7 @@ const ProtobufCServiceDescriptor tally__v1__admin_service__descriptor =
   "AdminService",
   "Tally__V1__AdminService",
   "tally.v1",
-  3,
+  8,
   tally__v1__admin_service__method_descriptors,
   tally__v1__admin_service__method_indices_by_name
 };
@@ -1379,6 +2915,46 @@ void tally__v1__admin_service__queue_stats(ProtobufCService *service,
 {
   assert(service->descriptor == &tally__v1__admin_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__create_api_key(ProtobufCService *service,
+                                              const Tally__V1__CreateApiKeyRequest *input,
+                                              Tally__V1__CreateApiKeyResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__list_api_keys(ProtobufCService *service,
+                                             const Tally__V1__ListApiKeysRequest *input,
+                                             Tally__V1__ListApiKeysResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__revoke_api_key(ProtobufCService *service,
+                                              const Tally__V1__RevokeApiKeyRequest *input,
+                                              Tally__V1__RevokeApiKeyResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__rotate_api_key(ProtobufCService *service,
+                                              const Tally__V1__RotateApiKeyRequest *input,
+                                              Tally__V1__RotateApiKeyResponse_Closure closure,
+                                              void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__topup_stats(ProtobufCService *service,
+                                           const Tally__V1__TopupStatsRequest *input,
+                                           Tally__V1__TopupStatsResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
                                      Tally__V1__AdminService_ServiceDestroy destroy)

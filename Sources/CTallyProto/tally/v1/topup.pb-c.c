@@ -322,7 +322,97 @@ void   tally__v1__list_topups_response__free_unpacked
   assert(message->base.descriptor == &tally__v1__list_topups_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor tally__v1__topup__field_descriptors[10] =
+void   tally__v1__watch_topup_request__init
+                     (Tally__V1__WatchTopupRequest         *message)
+{
+  static const Tally__V1__WatchTopupRequest init_value = TALLY__V1__WATCH_TOPUP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__watch_topup_request__get_packed_size
+                     (const Tally__V1__WatchTopupRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__watch_topup_request__pack
+                     (const Tally__V1__WatchTopupRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__watch_topup_request__pack_to_buffer
+                     (const Tally__V1__WatchTopupRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__WatchTopupRequest *
+       tally__v1__watch_topup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__WatchTopupRequest *)
+     protobuf_c_message_unpack (&tally__v1__watch_topup_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__watch_topup_request__free_unpacked
+                     (Tally__V1__WatchTopupRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__watch_topup_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__watch_topup_response__init
+                     (Tally__V1__WatchTopupResponse         *message)
+{
+  static const Tally__V1__WatchTopupResponse init_value = TALLY__V1__WATCH_TOPUP_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__watch_topup_response__get_packed_size
+                     (const Tally__V1__WatchTopupResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__watch_topup_response__pack
+                     (const Tally__V1__WatchTopupResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__watch_topup_response__pack_to_buffer
+                     (const Tally__V1__WatchTopupResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__watch_topup_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__WatchTopupResponse *
+       tally__v1__watch_topup_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__WatchTopupResponse *)
+     protobuf_c_message_unpack (&tally__v1__watch_topup_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__watch_topup_response__free_unpacked
+                     (Tally__V1__WatchTopupResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__watch_topup_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor tally__v1__topup__field_descriptors[12] =
 {
   {
     "id",
@@ -444,11 +534,37 @@ static const ProtobufCFieldDescriptor tally__v1__topup__field_descriptors[10] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "attempts",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__Topup, attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "customer_id",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__Topup, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tally__v1__topup__field_indices_by_name[] = {
   3,   /* field[3] = amount */
+  10,   /* field[10] = attempts */
   4,   /* field[4] = carrier */
   8,   /* field[8] = created_at_ms */
+  11,   /* field[11] = customer_id */
   6,   /* field[6] = failure_reason */
   0,   /* field[0] = id */
   1,   /* field[1] = idempotency_key */
@@ -460,7 +576,7 @@ static const unsigned tally__v1__topup__field_indices_by_name[] = {
 static const ProtobufCIntRange tally__v1__topup__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor tally__v1__topup__descriptor =
 {
@@ -470,7 +586,7 @@ const ProtobufCMessageDescriptor tally__v1__topup__descriptor =
   "Tally__V1__Topup",
   "tally.v1",
   sizeof(Tally__V1__Topup),
-  10,
+  12,
   tally__v1__topup__field_descriptors,
   tally__v1__topup__field_indices_by_name,
   1,  tally__v1__topup__number_ranges,
@@ -681,7 +797,7 @@ const ProtobufCMessageDescriptor tally__v1__get_topup_response__descriptor =
   (ProtobufCMessageInit) tally__v1__get_topup_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor tally__v1__list_topups_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor tally__v1__list_topups_request__field_descriptors[5] =
 {
   {
     "limit",
@@ -719,8 +835,34 @@ static const ProtobufCFieldDescriptor tally__v1__list_topups_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "created_from_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ListTopupsRequest, created_from_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_to_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__ListTopupsRequest, created_to_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tally__v1__list_topups_request__field_indices_by_name[] = {
+  3,   /* field[3] = created_from_ms */
+  4,   /* field[4] = created_to_ms */
   1,   /* field[1] = cursor */
   0,   /* field[0] = limit */
   2,   /* field[2] = status */
@@ -728,7 +870,7 @@ static const unsigned tally__v1__list_topups_request__field_indices_by_name[] = 
 static const ProtobufCIntRange tally__v1__list_topups_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor tally__v1__list_topups_request__descriptor =
 {
@@ -738,7 +880,7 @@ const ProtobufCMessageDescriptor tally__v1__list_topups_request__descriptor =
   "Tally__V1__ListTopupsRequest",
   "tally.v1",
   sizeof(Tally__V1__ListTopupsRequest),
-  3,
+  5,
   tally__v1__list_topups_request__field_descriptors,
   tally__v1__list_topups_request__field_indices_by_name,
   1,  tally__v1__list_topups_request__number_ranges,
@@ -796,6 +938,82 @@ const ProtobufCMessageDescriptor tally__v1__list_topups_response__descriptor =
   (ProtobufCMessageInit) tally__v1__list_topups_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor tally__v1__watch_topup_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__WatchTopupRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__watch_topup_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange tally__v1__watch_topup_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__watch_topup_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.WatchTopupRequest",
+  "WatchTopupRequest",
+  "Tally__V1__WatchTopupRequest",
+  "tally.v1",
+  sizeof(Tally__V1__WatchTopupRequest),
+  1,
+  tally__v1__watch_topup_request__field_descriptors,
+  tally__v1__watch_topup_request__field_indices_by_name,
+  1,  tally__v1__watch_topup_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__watch_topup_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__watch_topup_response__field_descriptors[1] =
+{
+  {
+    "topup",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__WatchTopupResponse, topup),
+    &tally__v1__topup__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__watch_topup_response__field_indices_by_name[] = {
+  0,   /* field[0] = topup */
+};
+static const ProtobufCIntRange tally__v1__watch_topup_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__watch_topup_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.WatchTopupResponse",
+  "WatchTopupResponse",
+  "Tally__V1__WatchTopupResponse",
+  "tally.v1",
+  sizeof(Tally__V1__WatchTopupResponse),
+  1,
+  tally__v1__watch_topup_response__field_descriptors,
+  tally__v1__watch_topup_response__field_indices_by_name,
+  1,  tally__v1__watch_topup_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__watch_topup_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue tally__v1__topup_status__enum_values_by_number[5] =
 {
   { "TOPUP_STATUS_UNSPECIFIED", "TALLY__V1__TOPUP_STATUS__TOPUP_STATUS_UNSPECIFIED", 0 },
@@ -830,16 +1048,18 @@ const ProtobufCEnumDescriptor tally__v1__topup_status__descriptor =
   tally__v1__topup_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor tally__v1__topup_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor tally__v1__topup_service__method_descriptors[4] =
 {
   { "Topup", &tally__v1__topup_request__descriptor, &tally__v1__topup_response__descriptor },
   { "GetTopup", &tally__v1__get_topup_request__descriptor, &tally__v1__get_topup_response__descriptor },
   { "ListTopups", &tally__v1__list_topups_request__descriptor, &tally__v1__list_topups_response__descriptor },
+  { "WatchTopup", &tally__v1__watch_topup_request__descriptor, &tally__v1__watch_topup_response__descriptor },
 };
 const unsigned tally__v1__topup_service__method_indices_by_name[] = {
   1,        /* GetTopup */
   2,        /* ListTopups */
-  0         /* Topup */
+  0,        /* Topup */
+  3         /* WatchTopup */
 };
 const ProtobufCServiceDescriptor tally__v1__topup_service__descriptor =
 {
@@ -848,7 +1068,7 @@ const ProtobufCServiceDescriptor tally__v1__topup_service__descriptor =
   "TopupService",
   "Tally__V1__TopupService",
   "tally.v1",
-  3,
+  4,
   tally__v1__topup_service__method_descriptors,
   tally__v1__topup_service__method_indices_by_name
 };
@@ -875,6 +1095,14 @@ void tally__v1__topup_service__list_topups(ProtobufCService *service,
 {
   assert(service->descriptor == &tally__v1__topup_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__topup_service__watch_topup(ProtobufCService *service,
+                                           const Tally__V1__WatchTopupRequest *input,
+                                           Tally__V1__WatchTopupResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__topup_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void tally__v1__topup_service__init (Tally__V1__TopupService_Service *service,
                                      Tally__V1__TopupService_ServiceDestroy destroy)

@@ -27,6 +27,20 @@ typedef struct Tally__V1__Metric__LabelsEntry Tally__V1__Metric__LabelsEntry;
 typedef struct Tally__V1__MetricsResponse Tally__V1__MetricsResponse;
 typedef struct Tally__V1__QueueStatsRequest Tally__V1__QueueStatsRequest;
 typedef struct Tally__V1__QueueStatsResponse Tally__V1__QueueStatsResponse;
+typedef struct Tally__V1__ApiKey Tally__V1__ApiKey;
+typedef struct Tally__V1__CreateApiKeyRequest Tally__V1__CreateApiKeyRequest;
+typedef struct Tally__V1__CreateApiKeyResponse Tally__V1__CreateApiKeyResponse;
+typedef struct Tally__V1__ListApiKeysRequest Tally__V1__ListApiKeysRequest;
+typedef struct Tally__V1__ListApiKeysResponse Tally__V1__ListApiKeysResponse;
+typedef struct Tally__V1__RevokeApiKeyRequest Tally__V1__RevokeApiKeyRequest;
+typedef struct Tally__V1__RevokeApiKeyResponse Tally__V1__RevokeApiKeyResponse;
+typedef struct Tally__V1__RotateApiKeyRequest Tally__V1__RotateApiKeyRequest;
+typedef struct Tally__V1__RotateApiKeyResponse Tally__V1__RotateApiKeyResponse;
+typedef struct Tally__V1__TopupStateCount Tally__V1__TopupStateCount;
+typedef struct Tally__V1__CurrencyAmount Tally__V1__CurrencyAmount;
+typedef struct Tally__V1__CustomerTopupStats Tally__V1__CustomerTopupStats;
+typedef struct Tally__V1__TopupStatsRequest Tally__V1__TopupStatsRequest;
+typedef struct Tally__V1__TopupStatsResponse Tally__V1__TopupStatsResponse;
 
 
 /* --- enums --- */
@@ -205,6 +219,237 @@ struct  Tally__V1__QueueStatsResponse
 #define TALLY__V1__QUEUE_STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__queue_stats_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * A partner's API key as stored: never the key itself, which is shown once, at creation.
+ */
+struct  Tally__V1__ApiKey
+{
+  ProtobufCMessage base;
+  /*
+   * "key_" and 16 hex digits; names the key in revoke and rotate.
+   */
+  char *id;
+  char *customer_id;
+  char *name;
+  /*
+   * Top-ups per minute for this key's customer; 0: the server's TOPUP_RATE_PER_MIN.
+   */
+  int32_t rate_per_min;
+  /*
+   * The key's first characters, to recognise it ("tly_live_AbCd").
+   */
+  char *prefix;
+  int64_t created_at_ms;
+  /*
+   * 0: never used (updated at most every few seconds).
+   */
+  int64_t last_used_at_ms;
+  /*
+   * 0: not revoked.
+   */
+  int64_t revoked_at_ms;
+  /*
+   * 0: no expiry; set on the old key by a rotation with an overlap.
+   */
+  int64_t expires_at_ms;
+};
+#define TALLY__V1__API_KEY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__api_key__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0 }
+
+
+struct  Tally__V1__CreateApiKeyRequest
+{
+  ProtobufCMessage base;
+  char *customer_id;
+  char *name;
+  /*
+   * 0: the server's default.
+   */
+  int32_t rate_per_min;
+};
+#define TALLY__V1__CREATE_API_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__create_api_key_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Tally__V1__CreateApiKeyResponse
+{
+  ProtobufCMessage base;
+  Tally__V1__ApiKey *key;
+  /*
+   * The key itself, shown only here.
+   */
+  char *secret;
+};
+#define TALLY__V1__CREATE_API_KEY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__create_api_key_response__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__ListApiKeysRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One customer's keys, or every key when empty.
+   */
+  char *customer_id;
+};
+#define TALLY__V1__LIST_API_KEYS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__list_api_keys_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__ListApiKeysResponse
+{
+  ProtobufCMessage base;
+  size_t n_keys;
+  Tally__V1__ApiKey **keys;
+};
+#define TALLY__V1__LIST_API_KEYS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__list_api_keys_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Tally__V1__RevokeApiKeyRequest
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define TALLY__V1__REVOKE_API_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__revoke_api_key_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__RevokeApiKeyResponse
+{
+  ProtobufCMessage base;
+  Tally__V1__ApiKey *key;
+};
+#define TALLY__V1__REVOKE_API_KEY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__revoke_api_key_response__descriptor) \
+    , NULL }
+
+
+struct  Tally__V1__RotateApiKeyRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  /*
+   * How long the old key stays valid beside the new one; 0 revokes it at once.
+   */
+  int64_t overlap_ms;
+};
+#define TALLY__V1__ROTATE_API_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__rotate_api_key_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Tally__V1__RotateApiKeyResponse
+{
+  ProtobufCMessage base;
+  Tally__V1__ApiKey *old_key;
+  Tally__V1__ApiKey *new_key;
+  /*
+   * The new key itself, shown only here.
+   */
+  char *secret;
+};
+#define TALLY__V1__ROTATE_API_KEY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__rotate_api_key_response__descriptor) \
+    , NULL, NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__TopupStateCount
+{
+  ProtobufCMessage base;
+  /*
+   * "PENDING", "PROCESSING", "SUCCEEDED" or "FAILED".
+   */
+  char *state;
+  int64_t count;
+};
+#define TALLY__V1__TOPUP_STATE_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__topup_state_count__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Tally__V1__CurrencyAmount
+{
+  ProtobufCMessage base;
+  char *currency;
+  int64_t minor_units;
+  int64_t count;
+};
+#define TALLY__V1__CURRENCY_AMOUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__currency_amount__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Tally__V1__CustomerTopupStats
+{
+  ProtobufCMessage base;
+  /*
+   * Empty for the total over every customer.
+   */
+  char *customer_id;
+  size_t n_states;
+  Tally__V1__TopupStateCount **states;
+  /*
+   * Succeeded top-ups' amounts per currency (revenue).
+   */
+  size_t n_revenue;
+  Tally__V1__CurrencyAmount **revenue;
+  /*
+   * Top-ups created today (UTC day) and their amounts per currency.
+   */
+  int64_t today_count;
+  size_t n_today_amounts;
+  Tally__V1__CurrencyAmount **today_amounts;
+};
+#define TALLY__V1__CUSTOMER_TOPUP_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__customer_topup_stats__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0, 0,NULL }
+
+
+struct  Tally__V1__TopupStatsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One customer, or the total and every customer when empty.
+   */
+  char *customer_id;
+};
+#define TALLY__V1__TOPUP_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__topup_stats_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__TopupStatsResponse
+{
+  ProtobufCMessage base;
+  Tally__V1__CustomerTopupStats *total;
+  size_t n_customers;
+  Tally__V1__CustomerTopupStats **customers;
+  /*
+   * Provider calls of the last hour and their latency percentiles, milliseconds.
+   */
+  int64_t provider_calls_last_hour;
+  double provider_latency_p50_ms;
+  double provider_latency_p90_ms;
+  double provider_latency_p99_ms;
+  Tally__V1__QueueStats *queue;
+  /*
+   * How the per-customer limit is decided now: "redis", or "local" / "refuse" while Redis
+   * is unreachable (TOPUP_LIMIT_WHEN_REDIS_DOWN).
+   */
+  char *limit_mode;
+};
+#define TALLY__V1__TOPUP_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__topup_stats_response__descriptor) \
+    , NULL, 0,NULL, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string }
 
 
 /* Tally__V1__StatsRequest methods */
@@ -419,6 +664,272 @@ Tally__V1__QueueStatsResponse *
 void   tally__v1__queue_stats_response__free_unpacked
                      (Tally__V1__QueueStatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Tally__V1__ApiKey methods */
+void   tally__v1__api_key__init
+                     (Tally__V1__ApiKey         *message);
+size_t tally__v1__api_key__get_packed_size
+                     (const Tally__V1__ApiKey   *message);
+size_t tally__v1__api_key__pack
+                     (const Tally__V1__ApiKey   *message,
+                      uint8_t             *out);
+size_t tally__v1__api_key__pack_to_buffer
+                     (const Tally__V1__ApiKey   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__ApiKey *
+       tally__v1__api_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__api_key__free_unpacked
+                     (Tally__V1__ApiKey *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CreateApiKeyRequest methods */
+void   tally__v1__create_api_key_request__init
+                     (Tally__V1__CreateApiKeyRequest         *message);
+size_t tally__v1__create_api_key_request__get_packed_size
+                     (const Tally__V1__CreateApiKeyRequest   *message);
+size_t tally__v1__create_api_key_request__pack
+                     (const Tally__V1__CreateApiKeyRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__create_api_key_request__pack_to_buffer
+                     (const Tally__V1__CreateApiKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CreateApiKeyRequest *
+       tally__v1__create_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__create_api_key_request__free_unpacked
+                     (Tally__V1__CreateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CreateApiKeyResponse methods */
+void   tally__v1__create_api_key_response__init
+                     (Tally__V1__CreateApiKeyResponse         *message);
+size_t tally__v1__create_api_key_response__get_packed_size
+                     (const Tally__V1__CreateApiKeyResponse   *message);
+size_t tally__v1__create_api_key_response__pack
+                     (const Tally__V1__CreateApiKeyResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__create_api_key_response__pack_to_buffer
+                     (const Tally__V1__CreateApiKeyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CreateApiKeyResponse *
+       tally__v1__create_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__create_api_key_response__free_unpacked
+                     (Tally__V1__CreateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__ListApiKeysRequest methods */
+void   tally__v1__list_api_keys_request__init
+                     (Tally__V1__ListApiKeysRequest         *message);
+size_t tally__v1__list_api_keys_request__get_packed_size
+                     (const Tally__V1__ListApiKeysRequest   *message);
+size_t tally__v1__list_api_keys_request__pack
+                     (const Tally__V1__ListApiKeysRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__list_api_keys_request__pack_to_buffer
+                     (const Tally__V1__ListApiKeysRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__ListApiKeysRequest *
+       tally__v1__list_api_keys_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__list_api_keys_request__free_unpacked
+                     (Tally__V1__ListApiKeysRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__ListApiKeysResponse methods */
+void   tally__v1__list_api_keys_response__init
+                     (Tally__V1__ListApiKeysResponse         *message);
+size_t tally__v1__list_api_keys_response__get_packed_size
+                     (const Tally__V1__ListApiKeysResponse   *message);
+size_t tally__v1__list_api_keys_response__pack
+                     (const Tally__V1__ListApiKeysResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__list_api_keys_response__pack_to_buffer
+                     (const Tally__V1__ListApiKeysResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__ListApiKeysResponse *
+       tally__v1__list_api_keys_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__list_api_keys_response__free_unpacked
+                     (Tally__V1__ListApiKeysResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__RevokeApiKeyRequest methods */
+void   tally__v1__revoke_api_key_request__init
+                     (Tally__V1__RevokeApiKeyRequest         *message);
+size_t tally__v1__revoke_api_key_request__get_packed_size
+                     (const Tally__V1__RevokeApiKeyRequest   *message);
+size_t tally__v1__revoke_api_key_request__pack
+                     (const Tally__V1__RevokeApiKeyRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__revoke_api_key_request__pack_to_buffer
+                     (const Tally__V1__RevokeApiKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__RevokeApiKeyRequest *
+       tally__v1__revoke_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__revoke_api_key_request__free_unpacked
+                     (Tally__V1__RevokeApiKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__RevokeApiKeyResponse methods */
+void   tally__v1__revoke_api_key_response__init
+                     (Tally__V1__RevokeApiKeyResponse         *message);
+size_t tally__v1__revoke_api_key_response__get_packed_size
+                     (const Tally__V1__RevokeApiKeyResponse   *message);
+size_t tally__v1__revoke_api_key_response__pack
+                     (const Tally__V1__RevokeApiKeyResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__revoke_api_key_response__pack_to_buffer
+                     (const Tally__V1__RevokeApiKeyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__RevokeApiKeyResponse *
+       tally__v1__revoke_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__revoke_api_key_response__free_unpacked
+                     (Tally__V1__RevokeApiKeyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__RotateApiKeyRequest methods */
+void   tally__v1__rotate_api_key_request__init
+                     (Tally__V1__RotateApiKeyRequest         *message);
+size_t tally__v1__rotate_api_key_request__get_packed_size
+                     (const Tally__V1__RotateApiKeyRequest   *message);
+size_t tally__v1__rotate_api_key_request__pack
+                     (const Tally__V1__RotateApiKeyRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__rotate_api_key_request__pack_to_buffer
+                     (const Tally__V1__RotateApiKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__RotateApiKeyRequest *
+       tally__v1__rotate_api_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__rotate_api_key_request__free_unpacked
+                     (Tally__V1__RotateApiKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__RotateApiKeyResponse methods */
+void   tally__v1__rotate_api_key_response__init
+                     (Tally__V1__RotateApiKeyResponse         *message);
+size_t tally__v1__rotate_api_key_response__get_packed_size
+                     (const Tally__V1__RotateApiKeyResponse   *message);
+size_t tally__v1__rotate_api_key_response__pack
+                     (const Tally__V1__RotateApiKeyResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__rotate_api_key_response__pack_to_buffer
+                     (const Tally__V1__RotateApiKeyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__RotateApiKeyResponse *
+       tally__v1__rotate_api_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__rotate_api_key_response__free_unpacked
+                     (Tally__V1__RotateApiKeyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__TopupStateCount methods */
+void   tally__v1__topup_state_count__init
+                     (Tally__V1__TopupStateCount         *message);
+size_t tally__v1__topup_state_count__get_packed_size
+                     (const Tally__V1__TopupStateCount   *message);
+size_t tally__v1__topup_state_count__pack
+                     (const Tally__V1__TopupStateCount   *message,
+                      uint8_t             *out);
+size_t tally__v1__topup_state_count__pack_to_buffer
+                     (const Tally__V1__TopupStateCount   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__TopupStateCount *
+       tally__v1__topup_state_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__topup_state_count__free_unpacked
+                     (Tally__V1__TopupStateCount *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CurrencyAmount methods */
+void   tally__v1__currency_amount__init
+                     (Tally__V1__CurrencyAmount         *message);
+size_t tally__v1__currency_amount__get_packed_size
+                     (const Tally__V1__CurrencyAmount   *message);
+size_t tally__v1__currency_amount__pack
+                     (const Tally__V1__CurrencyAmount   *message,
+                      uint8_t             *out);
+size_t tally__v1__currency_amount__pack_to_buffer
+                     (const Tally__V1__CurrencyAmount   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CurrencyAmount *
+       tally__v1__currency_amount__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__currency_amount__free_unpacked
+                     (Tally__V1__CurrencyAmount *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CustomerTopupStats methods */
+void   tally__v1__customer_topup_stats__init
+                     (Tally__V1__CustomerTopupStats         *message);
+size_t tally__v1__customer_topup_stats__get_packed_size
+                     (const Tally__V1__CustomerTopupStats   *message);
+size_t tally__v1__customer_topup_stats__pack
+                     (const Tally__V1__CustomerTopupStats   *message,
+                      uint8_t             *out);
+size_t tally__v1__customer_topup_stats__pack_to_buffer
+                     (const Tally__V1__CustomerTopupStats   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CustomerTopupStats *
+       tally__v1__customer_topup_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__customer_topup_stats__free_unpacked
+                     (Tally__V1__CustomerTopupStats *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__TopupStatsRequest methods */
+void   tally__v1__topup_stats_request__init
+                     (Tally__V1__TopupStatsRequest         *message);
+size_t tally__v1__topup_stats_request__get_packed_size
+                     (const Tally__V1__TopupStatsRequest   *message);
+size_t tally__v1__topup_stats_request__pack
+                     (const Tally__V1__TopupStatsRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__topup_stats_request__pack_to_buffer
+                     (const Tally__V1__TopupStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__TopupStatsRequest *
+       tally__v1__topup_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__topup_stats_request__free_unpacked
+                     (Tally__V1__TopupStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__TopupStatsResponse methods */
+void   tally__v1__topup_stats_response__init
+                     (Tally__V1__TopupStatsResponse         *message);
+size_t tally__v1__topup_stats_response__get_packed_size
+                     (const Tally__V1__TopupStatsResponse   *message);
+size_t tally__v1__topup_stats_response__pack
+                     (const Tally__V1__TopupStatsResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__topup_stats_response__pack_to_buffer
+                     (const Tally__V1__TopupStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__TopupStatsResponse *
+       tally__v1__topup_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__topup_stats_response__free_unpacked
+                     (Tally__V1__TopupStatsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Tally__V1__StatsRequest_Closure)
@@ -457,6 +968,48 @@ typedef void (*Tally__V1__QueueStatsRequest_Closure)
 typedef void (*Tally__V1__QueueStatsResponse_Closure)
                  (const Tally__V1__QueueStatsResponse *message,
                   void *closure_data);
+typedef void (*Tally__V1__ApiKey_Closure)
+                 (const Tally__V1__ApiKey *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CreateApiKeyRequest_Closure)
+                 (const Tally__V1__CreateApiKeyRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CreateApiKeyResponse_Closure)
+                 (const Tally__V1__CreateApiKeyResponse *message,
+                  void *closure_data);
+typedef void (*Tally__V1__ListApiKeysRequest_Closure)
+                 (const Tally__V1__ListApiKeysRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__ListApiKeysResponse_Closure)
+                 (const Tally__V1__ListApiKeysResponse *message,
+                  void *closure_data);
+typedef void (*Tally__V1__RevokeApiKeyRequest_Closure)
+                 (const Tally__V1__RevokeApiKeyRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__RevokeApiKeyResponse_Closure)
+                 (const Tally__V1__RevokeApiKeyResponse *message,
+                  void *closure_data);
+typedef void (*Tally__V1__RotateApiKeyRequest_Closure)
+                 (const Tally__V1__RotateApiKeyRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__RotateApiKeyResponse_Closure)
+                 (const Tally__V1__RotateApiKeyResponse *message,
+                  void *closure_data);
+typedef void (*Tally__V1__TopupStateCount_Closure)
+                 (const Tally__V1__TopupStateCount *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CurrencyAmount_Closure)
+                 (const Tally__V1__CurrencyAmount *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CustomerTopupStats_Closure)
+                 (const Tally__V1__CustomerTopupStats *message,
+                  void *closure_data);
+typedef void (*Tally__V1__TopupStatsRequest_Closure)
+                 (const Tally__V1__TopupStatsRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__TopupStatsResponse_Closure)
+                 (const Tally__V1__TopupStatsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -476,6 +1029,26 @@ struct Tally__V1__AdminService_Service
                       const Tally__V1__QueueStatsRequest *input,
                       Tally__V1__QueueStatsResponse_Closure closure,
                       void *closure_data);
+  void (*create_api_key)(Tally__V1__AdminService_Service *service,
+                         const Tally__V1__CreateApiKeyRequest *input,
+                         Tally__V1__CreateApiKeyResponse_Closure closure,
+                         void *closure_data);
+  void (*list_api_keys)(Tally__V1__AdminService_Service *service,
+                        const Tally__V1__ListApiKeysRequest *input,
+                        Tally__V1__ListApiKeysResponse_Closure closure,
+                        void *closure_data);
+  void (*revoke_api_key)(Tally__V1__AdminService_Service *service,
+                         const Tally__V1__RevokeApiKeyRequest *input,
+                         Tally__V1__RevokeApiKeyResponse_Closure closure,
+                         void *closure_data);
+  void (*rotate_api_key)(Tally__V1__AdminService_Service *service,
+                         const Tally__V1__RotateApiKeyRequest *input,
+                         Tally__V1__RotateApiKeyResponse_Closure closure,
+                         void *closure_data);
+  void (*topup_stats)(Tally__V1__AdminService_Service *service,
+                      const Tally__V1__TopupStatsRequest *input,
+                      Tally__V1__TopupStatsResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Tally__V1__AdminService_ServiceDestroy)(Tally__V1__AdminService_Service *);
 void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
@@ -486,7 +1059,12 @@ void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
     { TALLY__V1__ADMIN_SERVICE__BASE_INIT,\
       function_prefix__ ## stats,\
       function_prefix__ ## metrics,\
-      function_prefix__ ## queue_stats  }
+      function_prefix__ ## queue_stats,\
+      function_prefix__ ## create_api_key,\
+      function_prefix__ ## list_api_keys,\
+      function_prefix__ ## revoke_api_key,\
+      function_prefix__ ## rotate_api_key,\
+      function_prefix__ ## topup_stats  }
 void tally__v1__admin_service__stats(ProtobufCService *service,
                                      const Tally__V1__StatsRequest *input,
                                      Tally__V1__StatsResponse_Closure closure,
@@ -498,6 +1076,26 @@ void tally__v1__admin_service__metrics(ProtobufCService *service,
 void tally__v1__admin_service__queue_stats(ProtobufCService *service,
                                            const Tally__V1__QueueStatsRequest *input,
                                            Tally__V1__QueueStatsResponse_Closure closure,
+                                           void *closure_data);
+void tally__v1__admin_service__create_api_key(ProtobufCService *service,
+                                              const Tally__V1__CreateApiKeyRequest *input,
+                                              Tally__V1__CreateApiKeyResponse_Closure closure,
+                                              void *closure_data);
+void tally__v1__admin_service__list_api_keys(ProtobufCService *service,
+                                             const Tally__V1__ListApiKeysRequest *input,
+                                             Tally__V1__ListApiKeysResponse_Closure closure,
+                                             void *closure_data);
+void tally__v1__admin_service__revoke_api_key(ProtobufCService *service,
+                                              const Tally__V1__RevokeApiKeyRequest *input,
+                                              Tally__V1__RevokeApiKeyResponse_Closure closure,
+                                              void *closure_data);
+void tally__v1__admin_service__rotate_api_key(ProtobufCService *service,
+                                              const Tally__V1__RotateApiKeyRequest *input,
+                                              Tally__V1__RotateApiKeyResponse_Closure closure,
+                                              void *closure_data);
+void tally__v1__admin_service__topup_stats(ProtobufCService *service,
+                                           const Tally__V1__TopupStatsRequest *input,
+                                           Tally__V1__TopupStatsResponse_Closure closure,
                                            void *closure_data);
 
 /* --- descriptors --- */
@@ -514,6 +1112,20 @@ extern const ProtobufCMessageDescriptor tally__v1__metric__labels_entry__descrip
 extern const ProtobufCMessageDescriptor tally__v1__metrics_response__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__queue_stats_request__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__queue_stats_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__api_key__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__create_api_key_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__create_api_key_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__list_api_keys_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__list_api_keys_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__revoke_api_key_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__revoke_api_key_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__rotate_api_key_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__rotate_api_key_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__topup_state_count__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__currency_amount__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__customer_topup_stats__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__topup_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__topup_stats_response__descriptor;
 extern const ProtobufCServiceDescriptor tally__v1__admin_service__descriptor;
 
 PROTOBUF_C__END_DECLS

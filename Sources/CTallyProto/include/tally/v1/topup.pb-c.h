@@ -23,6 +23,8 @@ typedef struct Tally__V1__GetTopupRequest Tally__V1__GetTopupRequest;
 typedef struct Tally__V1__GetTopupResponse Tally__V1__GetTopupResponse;
 typedef struct Tally__V1__ListTopupsRequest Tally__V1__ListTopupsRequest;
 typedef struct Tally__V1__ListTopupsResponse Tally__V1__ListTopupsResponse;
+typedef struct Tally__V1__WatchTopupRequest Tally__V1__WatchTopupRequest;
+typedef struct Tally__V1__WatchTopupResponse Tally__V1__WatchTopupResponse;
 
 
 /* --- enums --- */
@@ -72,10 +74,18 @@ struct  Tally__V1__Topup
   char *provider_reference;
   int64_t created_at_ms;
   int64_t updated_at_ms;
+  /*
+   * Provider calls made so far.
+   */
+  int32_t attempts;
+  /*
+   * The customer the key that created it belongs to.
+   */
+  char *customer_id;
 };
 #define TALLY__V1__TOPUP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__topup__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, TALLY__V1__TOPUP_STATUS__TOPUP_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, TALLY__V1__TOPUP_STATUS__TOPUP_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Tally__V1__TopupRequest
@@ -140,10 +150,18 @@ struct  Tally__V1__ListTopupsRequest
    * Only top-ups in this status (UNSPECIFIED: all).
    */
   Tally__V1__TopupStatus status;
+  /*
+   * Only top-ups created at or after this time (0: no lower bound).
+   */
+  int64_t created_from_ms;
+  /*
+   * Only top-ups created before this time (0: no upper bound).
+   */
+  int64_t created_to_ms;
 };
 #define TALLY__V1__LIST_TOPUPS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__list_topups_request__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, TALLY__V1__TOPUP_STATUS__TOPUP_STATUS_UNSPECIFIED }
+    , 0, (char *)protobuf_c_empty_string, TALLY__V1__TOPUP_STATUS__TOPUP_STATUS_UNSPECIFIED, 0, 0 }
 
 
 struct  Tally__V1__ListTopupsResponse
@@ -156,6 +174,30 @@ struct  Tally__V1__ListTopupsResponse
 #define TALLY__V1__LIST_TOPUPS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__list_topups_response__descriptor) \
     , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__WatchTopupRequest
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define TALLY__V1__WATCH_TOPUP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__watch_topup_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__WatchTopupResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The top-up as it is now: the first message is its current state, then one per change;
+   * the stream ends OK after the final state (SUCCEEDED or FAILED).
+   */
+  Tally__V1__Topup *topup;
+};
+#define TALLY__V1__WATCH_TOPUP_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__watch_topup_response__descriptor) \
+    , NULL }
 
 
 /* Tally__V1__Topup methods */
@@ -291,6 +333,44 @@ Tally__V1__ListTopupsResponse *
 void   tally__v1__list_topups_response__free_unpacked
                      (Tally__V1__ListTopupsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Tally__V1__WatchTopupRequest methods */
+void   tally__v1__watch_topup_request__init
+                     (Tally__V1__WatchTopupRequest         *message);
+size_t tally__v1__watch_topup_request__get_packed_size
+                     (const Tally__V1__WatchTopupRequest   *message);
+size_t tally__v1__watch_topup_request__pack
+                     (const Tally__V1__WatchTopupRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__watch_topup_request__pack_to_buffer
+                     (const Tally__V1__WatchTopupRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__WatchTopupRequest *
+       tally__v1__watch_topup_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__watch_topup_request__free_unpacked
+                     (Tally__V1__WatchTopupRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__WatchTopupResponse methods */
+void   tally__v1__watch_topup_response__init
+                     (Tally__V1__WatchTopupResponse         *message);
+size_t tally__v1__watch_topup_response__get_packed_size
+                     (const Tally__V1__WatchTopupResponse   *message);
+size_t tally__v1__watch_topup_response__pack
+                     (const Tally__V1__WatchTopupResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__watch_topup_response__pack_to_buffer
+                     (const Tally__V1__WatchTopupResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__WatchTopupResponse *
+       tally__v1__watch_topup_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__watch_topup_response__free_unpacked
+                     (Tally__V1__WatchTopupResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Tally__V1__Topup_Closure)
@@ -314,6 +394,12 @@ typedef void (*Tally__V1__ListTopupsRequest_Closure)
 typedef void (*Tally__V1__ListTopupsResponse_Closure)
                  (const Tally__V1__ListTopupsResponse *message,
                   void *closure_data);
+typedef void (*Tally__V1__WatchTopupRequest_Closure)
+                 (const Tally__V1__WatchTopupRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__WatchTopupResponse_Closure)
+                 (const Tally__V1__WatchTopupResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -333,6 +419,10 @@ struct Tally__V1__TopupService_Service
                       const Tally__V1__ListTopupsRequest *input,
                       Tally__V1__ListTopupsResponse_Closure closure,
                       void *closure_data);
+  void (*watch_topup)(Tally__V1__TopupService_Service *service,
+                      const Tally__V1__WatchTopupRequest *input,
+                      Tally__V1__WatchTopupResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Tally__V1__TopupService_ServiceDestroy)(Tally__V1__TopupService_Service *);
 void tally__v1__topup_service__init (Tally__V1__TopupService_Service *service,
@@ -343,7 +433,8 @@ void tally__v1__topup_service__init (Tally__V1__TopupService_Service *service,
     { TALLY__V1__TOPUP_SERVICE__BASE_INIT,\
       function_prefix__ ## topup,\
       function_prefix__ ## get_topup,\
-      function_prefix__ ## list_topups  }
+      function_prefix__ ## list_topups,\
+      function_prefix__ ## watch_topup  }
 void tally__v1__topup_service__topup(ProtobufCService *service,
                                      const Tally__V1__TopupRequest *input,
                                      Tally__V1__TopupResponse_Closure closure,
@@ -356,6 +447,10 @@ void tally__v1__topup_service__list_topups(ProtobufCService *service,
                                            const Tally__V1__ListTopupsRequest *input,
                                            Tally__V1__ListTopupsResponse_Closure closure,
                                            void *closure_data);
+void tally__v1__topup_service__watch_topup(ProtobufCService *service,
+                                           const Tally__V1__WatchTopupRequest *input,
+                                           Tally__V1__WatchTopupResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
@@ -367,6 +462,8 @@ extern const ProtobufCMessageDescriptor tally__v1__get_topup_request__descriptor
 extern const ProtobufCMessageDescriptor tally__v1__get_topup_response__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__list_topups_request__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__list_topups_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__watch_topup_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__watch_topup_response__descriptor;
 extern const ProtobufCServiceDescriptor tally__v1__topup_service__descriptor;
 
 PROTOBUF_C__END_DECLS
