@@ -24,15 +24,21 @@ public struct Product: Sendable {
         public var retentionDays: Int?
         /// Instances sharing the limits: the local fallback limiter divides them by it.
         public var instanceCount: Int
+        public var topups: TopupsConfiguration
+        public var provider: ProviderChoice
+        /// Names this instance in leases and logs.
+        public var instanceID: String
 
         /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
         public static var defaults: Configuration {
             Configuration(events: .defaults, leaderboards: .defaults, mirrors: .defaults, queue: .defaults, workerConcurrency: nil,
-                          partitionsAhead: 3, retentionDays: 90, instanceCount: 1)
+                          partitionsAhead: 3, retentionDays: 90, instanceCount: 1, topups: .defaults,
+                          provider: .sandbox(latency: .milliseconds(20)), instanceID: "tally")
         }
 
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
-                    queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int) {
+                    queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
+                    topups: TopupsConfiguration, provider: ProviderChoice, instanceID: String) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -41,6 +47,9 @@ public struct Product: Sendable {
             self.partitionsAhead = partitionsAhead
             self.retentionDays = retentionDays
             self.instanceCount = instanceCount
+            self.topups = topups
+            self.provider = provider
+            self.instanceID = instanceID
         }
     }
 
@@ -53,6 +62,11 @@ public struct Product: Sendable {
     public let leaderboards: LeaderboardStore
     public let watch: LeaderboardWatch
     public let tournaments: Tournaments
+    public let apiKeys: ApiKeys
+    public let topups: Topups
+    /// Top-ups per customer, exact across instances.
+    public let topupLimiter: SlidingWindowLimiter
+    let provider: any TopupProvider
     /// Every queue, for stats.
     public let queues: [JobQueue]
     /// The long-running parts, in start order (a service group stops them in reverse, so the
@@ -74,7 +88,15 @@ public struct Product: Sendable {
         tournaments = Tournaments(database: database)
 
         let queue = JobQueue(name: EventIngestor.queueName, redis: redis, configuration: configuration.queue)
-        queues = [queue]
+        let topupQueue = JobQueue(name: Topups.queueName, redis: redis, configuration: configuration.queue)
+        queues = [queue, topupQueue]
+        apiKeys = ApiKeys(database: database, redis: redis, subscriber: subscriber, cacheTTL: configuration.topups.keyCacheTTL, logger: logger)
+        topups = Topups(database: database, queue: topupQueue, changes: TopupChanges(redis: redis, subscriber: subscriber),
+                        configuration: configuration.topups, logger: logger)
+        topupLimiter = SlidingWindowLimiter(redis: redis, keyPrefix: "topup-limit", fallback: configuration.topups.limitWhenRedisDown,
+                                            instanceCount: configuration.instanceCount, logger: logger)
+        provider = configuration.provider.make(group: group)
+        let topupProcessor = TopupProcessor(topups: topups, provider: provider, instanceID: configuration.instanceID, logger: logger)
         ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
@@ -90,11 +112,15 @@ public struct Product: Sendable {
             LeaderboardRepair(store: leaderboards),
             processor.worker(queue: queue, configuration: workers),
             PartitionMaintenance(partitions: partitions, logger: logger),
+            apiKeys,
+            topupProcessor.worker(queue: topupQueue),
+            TopupSweeper(topups: topups, logger: logger),
         ]
     }
 
     /// Closes the Redis connections and the pools, after `lifecycle` has stopped.
     public func shutdown() async {
+        await provider.shutdown()
         await subscriber.shutdown()
         await redis.shutdown()
         await database.shutdown()

@@ -7,14 +7,18 @@ public struct RPCMethod: Sendable {
     public let kind: RPCKind
     /// Who may call it; an interceptor enforces it before the handler runs.
     public let access: RPCAccess
+    /// The rate limit it is under, if any; an interceptor enforces it.
+    public let rateLimit: RPCRateLimit?
     /// The interceptors that apply to this method, in order (set by the router).
     var interceptors: [any ServerInterceptor] = []
     let handle: @Sendable (any RPCCall, ServerContext) async -> Void
 
-    init(path: String, kind: RPCKind, access: RPCAccess, handle: @escaping @Sendable (any RPCCall, ServerContext) async -> Void) {
+    init(path: String, kind: RPCKind, access: RPCAccess, rateLimit: RPCRateLimit? = nil,
+         handle: @escaping @Sendable (any RPCCall, ServerContext) async -> Void) {
         self.path = path
         self.kind = kind
         self.access = access
+        self.rateLimit = rateLimit
         self.handle = handle
     }
 
@@ -36,10 +40,10 @@ public struct RPCMethod: Sendable {
     }
 
     public static func unary<Request: ProtobufMessage, Response: ProtobufMessage>(
-        _ path: String, access: RPCAccess = .anyone,
+        _ path: String, access: RPCAccess = .anyone, rateLimit: RPCRateLimit? = nil,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) -> RPCMethod {
-        RPCMethod(path: path, kind: .unary, access: access) { call, context in
+        RPCMethod(path: path, kind: .unary, access: access, rateLimit: rateLimit) { call, context in
             do {
                 let request = try Request.decodeRequest(try call.singleRequest())
                 let response = try await handler(request, context)

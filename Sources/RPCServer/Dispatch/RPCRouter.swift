@@ -15,8 +15,10 @@ public struct RPCRouter: Sendable {
         var method = method
         method.interceptors = interceptors.filter { $0.applies(to: method) }
         // A method restricted to some callers must never be served open by a missing interceptor.
-        precondition(method.access == .anyone || !method.interceptors.isEmpty,
+        precondition(method.access == .anyone || method.interceptors.contains { $0.enforces(method.access) },
                      "method \(method.path) needs \(method.access) access, which no interceptor enforces")
+        precondition(method.rateLimit.map { limit in method.interceptors.contains { $0.enforces(limit) } } ?? true,
+                     "method \(method.path) declares a rate limit no interceptor enforces")
         methods[method.path] = method
         let service = method.path.dropFirst().split(separator: "/").first.map(String.init) ?? ""
         serviceNames.insert(service)

@@ -12,6 +12,8 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// The remote address, e.g. `127.0.0.1:53122`.
     public let peer: String
+    /// Who the caller is, as the authentication interceptors established it.
+    public var caller: Caller = .anonymous
     /// The call, for response metadata. Unowned: the call outlives its handler.
     unowned let call: any RPCCall
 

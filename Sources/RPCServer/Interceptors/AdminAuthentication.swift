@@ -15,6 +15,8 @@ public struct AdminAuthentication: ServerInterceptor {
 
     public func applies(to method: RPCMethod) -> Bool { method.access == .admin }
 
+    public func enforces(_ access: RPCAccess) -> Bool { access == .admin }
+
     public func intercept(_ context: inout ServerContext, method: RPCMethod) throws {
         guard let key else {
             throw RPCError(.failedPrecondition, "admin RPCs are disabled: the server has no ADMIN_KEY")
@@ -27,6 +29,7 @@ public struct AdminAuthentication: ServerInterceptor {
         guard Self.constantTimeEqual(Array(presented.utf8), key) else {
             throw RPCError(.unauthenticated, "the admin key is not valid")
         }
+        context.caller = .admin
     }
 
     /// Compares without an early exit, so timing does not reveal how much of a guess matched.

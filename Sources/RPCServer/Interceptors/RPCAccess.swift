@@ -4,4 +4,28 @@ public enum RPCAccess: Sendable, Hashable {
     case anyone
     /// Operators: the server's `ADMIN_KEY` in `x-admin-key` (or `authorization: Bearer`).
     case admin
+    /// Partners' backends: an API key in `x-api-key` (or `authorization: Bearer`); the
+    /// handler sees its customer in `ServerContext.caller`.
+    case partner
+}
+
+/// Who the interceptors found the caller to be.
+public enum Caller: Sendable, Hashable {
+    /// Nobody checked (methods open to anyone).
+    case anonymous
+    case admin
+    /// A partner's key: its customer, and the customer's top-up limit (nil: the server default).
+    case partner(customerID: String, keyID: String, ratePerMinute: Int?)
+
+    /// The partner's customer, nil for other callers.
+    public var customerID: String? {
+        if case .partner(let customer, _, _) = self { return customer }
+        return nil
+    }
+}
+
+/// A rate limit a method declares; an interceptor enforces it after authentication.
+public enum RPCRateLimit: Sendable, Hashable {
+    /// Per partner customer, shared by every instance (top-ups).
+    case perCustomer
 }

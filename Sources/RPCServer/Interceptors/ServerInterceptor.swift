@@ -10,4 +10,16 @@ public protocol ServerInterceptor: Sendable {
 
     /// Runs before the handler of a call of `method`.
     func intercept(_ context: inout ServerContext, method: RPCMethod) async throws
+
+    /// Whether this interceptor is the one enforcing `access` (the router refuses to serve a
+    /// restricted method nobody enforces).
+    func enforces(_ access: RPCAccess) -> Bool
+
+    /// Whether this interceptor is the one enforcing `limit`.
+    func enforces(_ limit: RPCRateLimit) -> Bool
+}
+
+extension ServerInterceptor {
+    public func enforces(_ access: RPCAccess) -> Bool { false }
+    public func enforces(_ limit: RPCRateLimit) -> Bool { false }
 }

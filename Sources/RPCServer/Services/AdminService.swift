@@ -23,6 +23,8 @@ public struct AdminService: RPCService {
         public var queues: [JobQueue]
         /// Named caches and how to read their statistics.
         public var caches: [(name: String, statistics: @Sendable () -> CacheStatistics)]
+        /// Partners' keys and top-ups, when the product runs.
+        public var partners: (keys: ApiKeys, topups: Topups, limiter: SlidingWindowLimiter)?
 
         public init(
             instanceID: String, startedAt: ContinuousClock.Instant = .now, server: ServerStatistics, health: HealthStatusBoard,
@@ -36,6 +38,7 @@ public struct AdminService: RPCService {
             self.pools = pools
             self.queues = queues
             self.caches = caches
+            self.partners = nil
         }
     }
 
@@ -71,12 +74,17 @@ public struct AdminService: RPCService {
             .unary(Self.path("Metrics"), access: .admin) { (request: Tally_V1_MetricsRequest, context: ServerContext) in
                 let queues = await queueStatsIfReachable()
                 var response = Tally_V1_MetricsResponse()
-                response.metrics = Self.metrics(
+                var topups: Tally_V1_TopupStatsResponse?
+                if request.prefix.isEmpty || "tally_topup".hasPrefix(request.prefix) || request.prefix.hasPrefix("tally_topup") {
+                    topups = try? await topupStats(customer: nil, deadline: context.deadline)
+                }
+                response.metrics = (Self.metrics(
                     instance: instanceStats(), server: sources.server.snapshot, pools: poolStats(), queues: queues, caches: cacheStats())
+                    + (topups.map(Self.topupMetrics) ?? []))
                     .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
                 return response
             },
-        ]
+        ] + partnerMethods
     }
 
     static func path(_ method: String) -> String { "/tally.v1.AdminService/\(method)" }
@@ -120,7 +128,7 @@ public struct AdminService: RPCService {
     }
 
     /// One Redis script per queue; throws (UNAVAILABLE) when Redis cannot be reached.
-    private func queueStats(_ queues: [JobQueue]) async throws -> [Tally_V1_QueueStats] {
+    func queueStats(_ queues: [JobQueue]) async throws -> [Tally_V1_QueueStats] {
         var result: [Tally_V1_QueueStats] = []
         for queue in queues {
             let statistics = try await queue.stats()

@@ -20,6 +20,7 @@ struct Backend {
         services = [
             EventService(ingestor: product.ingestor, recent: product.recent),
             LeaderboardService(store: product.leaderboards, watch: product.watch, tournaments: product.tournaments),
+            TopupService(topups: product.topups),
         ]
         lifecycle = product.lifecycle + [DependencyMonitor(product: product, health: health, logger: logger)]
     }
@@ -31,6 +32,16 @@ struct Backend {
         sources.caches = [
             ("rank", { [leaderboards = product.leaderboards] in leaderboards.rankCacheStatistics }),
             ("board_mirror", { [leaderboards = product.leaderboards] in leaderboards.mirrorStatistics }),
+            ("api_keys", { [keys = product.apiKeys] in keys.cacheStatistics }),
+        ]
+        sources.partners = (product.apiKeys, product.topups, product.topupLimiter)
+    }
+
+    /// What calls pass before their handlers: partners' keys, then their per-customer limit.
+    var interceptors: [any ServerInterceptor] {
+        [
+            PartnerAuthentication(keys: product.apiKeys),
+            CustomerRateLimit(limiter: product.topupLimiter, defaultPerMinute: product.topups.configuration.ratePerMinute),
         ]
     }
 }

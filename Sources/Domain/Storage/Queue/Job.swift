@@ -85,3 +85,14 @@ public struct DependencyUnavailable: Error, Sendable {
         self.reason = reason
     }
 }
+
+/// Thrown by a job handler whose job is not due yet (its domain keeps its own retry schedule,
+/// e.g. a provider's backoff): the job is postponed by `retryAfter`, no attempt counted, and
+/// nothing is logged above debug, as this is the normal course of things.
+public struct JobNotDue: Error, Sendable {
+    public var retryAfter: Duration
+
+    public init(retryAfter: Duration) {
+        self.retryAfter = retryAfter
+    }
+}

@@ -146,6 +146,12 @@ public final class JobWorker: Service, Sendable {
                 return  // shutdown: released by drain
             }
             progress.withLock { $0.running[job.id] = nil }
+            if let notDue = error as? JobNotDue {
+                if (try? await queue.postpone(job, by: notDue.retryAfter)) == nil {
+                    logger.debug("postponing a job failed; its lease brings it back", metadata: ["queue": "\(queue.name)", "job": "\(job.id)"])
+                }
+                return
+            }
             if let unavailable = error as? DependencyUnavailable {
                 _ = try? await queue.postpone(job, by: unavailable.retryAfter)
                 logger.warning("job postponed: dependency unavailable", metadata: ["queue": "\(queue.name)", "job": "\(job.id)", "reason": "\(unavailable.reason)"])

@@ -5,6 +5,7 @@ import Storage
 /// The product domains' settings: events, the queue and its workers, leaderboards.
 struct ProductSettings: ParsableArguments {
     @OptionGroup var events: EventSettings
+    @OptionGroup var topups: TopupSettings
 
     @Option(help: "Jobs persisted at once; 0 for 3/4 of DB_POOL_MAX (env QUEUE_CONCURRENCY, default 0).")
     var queueConcurrency: Int?
@@ -44,6 +45,7 @@ struct ProductSettings: ParsableArguments {
             leaderboardRepairAfterMs, "LEADERBOARD_REPAIR_AFTER_MS", default: product.leaderboards.repairAfter, range: 100...3_600_000)
             ?? product.leaderboards.repairAfter
         product.instanceCount = try env.int(instanceCount, "TALLY_INSTANCE_COUNT", default: 1, range: 1...10_000)
+        (product.topups, product.provider) = try topups.configuration(env)
         return product
     }
 }

@@ -33,12 +33,15 @@ struct TallySettings: ParsableArguments {
             throw SettingsError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
         }
         let stores = try storage.configuration(env)
+        let instanceID = env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        var product = try product.configuration(env)
+        product.instanceID = instanceID
         return TallyConfiguration(
             server: try server.configuration(env),
             storage: stores.map { TallyConfiguration.Stores(primary: $0.primary, replica: $0.replica, redis: $0.redis) },
-            product: try product.configuration(env),
+            product: product,
             adminKey: env.string(adminKey, "ADMIN_KEY"),
-            instanceID: env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())",
+            instanceID: instanceID,
             logLevel: logLevel,
             benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
             migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")

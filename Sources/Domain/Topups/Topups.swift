@@ -1,0 +1,138 @@
+public import Codec
+import Foundation
+public import Logging
+public import Storage
+
+/// The top-up domain's entry points: accept (idempotently), read, list and watch.
+///
+/// Postgres is the truth: a top-up and its idempotency key commit in one statement before the
+/// partner gets an answer; only then is it queued in Redis. A top-up accepted while Redis is
+/// unreachable is queued by `TopupSweeper` once Redis is back.
+public final class Topups: Sendable {
+    public static let queueName = "topups"
+
+    let database: PostgresDatabase
+    let queue: JobQueue
+    let changes: TopupChanges
+    public let configuration: TopupsConfiguration
+    let logger: Logger
+
+    public init(database: PostgresDatabase, queue: JobQueue, changes: TopupChanges, configuration: TopupsConfiguration, logger: Logger) {
+        self.database = database
+        self.queue = queue
+        self.changes = changes
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Creates the top-up, or returns the one this customer's idempotency key already names
+    /// (`replayed`), whatever its state. The same key with other parameters is
+    /// FAILED_PRECONDITION naming the fields that differ; a retry racing the first request
+    /// waits for its commit, or is ABORTED (retryable) when its deadline comes first.
+    public func create(_ order: TopupOrder, customer: String, deadline: ContinuousClock.Instant?) async throws -> (topup: Topup, replayed: Bool) {
+        try configuration.rules.validate(order)
+        let id = Self.newID()
+        let (topup, replayed) = try await Self.abortingOnDeadline {
+            try await database.withConnection(deadline: deadline) { connection in
+                if let created = try await TopupStore.create(id: id, customer: customer, order: order, on: connection) {
+                    return (created, false)
+                }
+                guard let existing = try await TopupStore.existing(customer: customer, key: order.idempotencyKey, on: connection) else {
+                    throw RPCError(.aborted, "idempotency_key: the request that used this key did not finish; retry")
+                }
+                return (existing, true)
+            }
+        }
+        if replayed {
+            let differences = order.differences(from: topup)
+            guard differences.isEmpty else {
+                throw RPCError(.failedPrecondition,
+                               "idempotency_key: already used with other parameters (differs in \(differences.joined(separator: ", "))); use a new key for a new top-up")
+            }
+            return (topup, true)
+        }
+        do {
+            _ = try await queue.enqueue(NewJob(id: topup.id, payload: Array(topup.id.utf8)))
+        } catch {
+            // Accepted all the same: the sweeper queues it once Redis answers.
+            logger.warning("top-up accepted but not queued (Redis unreachable); the sweeper will queue it",
+                           metadata: ["topup": "\(topup.id)", "error": "\(error)"])
+        }
+        return (topup, false)
+    }
+
+    /// The customer's top-up: NOT_FOUND for an unknown id, PERMISSION_DENIED for another's.
+    public func get(id: String, customer: String, deadline: ContinuousClock.Instant?) async throws -> Topup {
+        guard !id.isEmpty, id.utf8.count <= 64 else { throw RPCError(.invalidArgument, "id: 1..64 bytes") }
+        guard let topup = try await database.read(deadline: deadline, { try await TopupStore.find(id: id, on: $0) }) else {
+            throw RPCError(.notFound, "no top-up \(id)")
+        }
+        guard topup.customerID == customer else {
+            throw RPCError(.permissionDenied, "top-up \(id) belongs to another customer")
+        }
+        return topup
+    }
+
+    /// A page of the customer's top-ups, newest first; `cursor` continues a previous page.
+    public func list(customer: String, filter: TopupFilter, limit: Int, cursor: String, deadline: ContinuousClock.Instant?)
+        async throws -> (topups: [Topup], nextCursor: String) {
+        guard (1...500).contains(limit) else { throw RPCError(.invalidArgument, "limit: between 1 and 500, got \(limit)") }
+        if let from = filter.createdFromMs, let to = filter.createdToMs, from >= to {
+            throw RPCError(.invalidArgument, "created_from_ms must be before created_to_ms")
+        }
+        let after = try cursor.isEmpty ? nil : TopupCursor.decode(cursor)
+        let rows = try await database.read(deadline: deadline) { connection in
+            try await TopupStore.list(customer: customer, filter: filter, after: after, limit: limit + 1, on: connection)
+        }
+        let page = rows.prefix(limit)
+        let next = rows.count > limit ? page.last.map { TopupCursor.encode(createdAt: $0.createdAt, id: $0.topup.id) } ?? "" : ""
+        return (page.map(\.topup), next)
+    }
+
+    /// Sends the top-up now and after each change, until it is final.
+    public func watch(id: String, customer: String, send: @escaping @Sendable (Topup) async throws -> Void) async throws {
+        let first = try await get(id: id, customer: customer, deadline: nil)
+        try await changes.follow(id: id, first: first) {
+            try await self.database.read { try await TopupStore.find(id: id, on: $0) }
+        } send: { topup in
+            try await send(topup)
+        }
+    }
+
+    /// `tp_` and 32 hex digits of randomness.
+    static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high: UInt64 = generator.next(), low: UInt64 = generator.next()
+        return "tp_" + String(format: "%016llx%016llx", high, low)
+    }
+
+    /// A statement cancelled by the call's deadline while creating is most likely a retry
+    /// waiting on the first request's uncommitted key: ABORTED says "retry", as it is safe.
+    private static func abortingOnDeadline<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PostgresError where error.rpcError.code == .deadlineExceeded {
+            throw RPCError(.aborted, "idempotency_key: a request with this key is still being created; retry with the same key")
+        }
+    }
+}
+
+/// ListTopups' cursor: the last row's creation time (Postgres' text, exact to the microsecond)
+/// and id, base64url so clients treat it as opaque.
+enum TopupCursor {
+    static func encode(createdAt: String, id: String) -> String {
+        Data("\(createdAt)|\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ cursor: String) throws(RPCError) -> (createdAt: String, id: String) {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard cursor.utf8.count <= 200, let data = Data(base64Encoded: base64),
+              let text = String(data: data, encoding: .utf8), let bar = text.lastIndex(of: "|"),
+              text[..<bar].utf8.count >= 19, text[..<bar].allSatisfy({ "0123456789-:. +".contains($0) }) else {
+            throw RPCError(.invalidArgument, "cursor: not a cursor from ListTopups")
+        }
+        return (String(text[..<bar]), String(text[text.index(after: bar)...]))
+    }
+}
