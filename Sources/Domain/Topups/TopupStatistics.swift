@@ -36,13 +36,12 @@ extension Topups {
         try await database.read { connection in
             var customers: [String: TopupStatistics.Customer] = [:]
             var total = TopupStatistics.Customer(customerID: "")
-            func entry(_ id: String) -> TopupStatistics.Customer { customers[id] ?? TopupStatistics.Customer(customerID: id) }
 
             for row in try await connection.query(
                 "SELECT customer_id, state, count(*) FROM topups WHERE $1::text IS NULL OR customer_id = $1 GROUP BY 1, 2", [customer]) {
                 let id: String = try row.decode(0), count: Int64 = try row.decode(2)
                 guard let state = Topup.State(rawValue: try row.decode(1)) else { continue }
-                customers[id, default: entry(id)].byState[state, default: 0] += count
+                customers[id, default: TopupStatistics.Customer(customerID: id)].byState[state, default: 0] += count
                 total.byState[state, default: 0] += count
             }
             for row in try await connection.query(
@@ -52,7 +51,7 @@ extension Topups {
                 """, [customer]) {
                 let id: String = try row.decode(0)
                 let amount = TopupStatistics.Amount(currency: try row.decode(1), minorUnits: try row.decode(2), count: try row.decode(3))
-                customers[id, default: entry(id)].revenue.append(amount)
+                customers[id, default: TopupStatistics.Customer(customerID: id)].revenue.append(amount)
                 total.revenue.add(amount)
             }
             for row in try await connection.query(
@@ -63,8 +62,8 @@ extension Topups {
                 """, [customer]) {
                 let id: String = try row.decode(0)
                 let amount = TopupStatistics.Amount(currency: try row.decode(1), minorUnits: try row.decode(2), count: try row.decode(3))
-                customers[id, default: entry(id)].todayAmounts.append(amount)
-                customers[id, default: entry(id)].todayCount += amount.count
+                customers[id, default: TopupStatistics.Customer(customerID: id)].todayAmounts.append(amount)
+                customers[id, default: TopupStatistics.Customer(customerID: id)].todayCount += amount.count
                 total.todayAmounts.add(amount)
                 total.todayCount += amount.count
             }
