@@ -117,7 +117,7 @@ public struct TopupProcessor: Sendable {
         let started = Date(), clock = ContinuousClock.now
         let outcome = await provider.charge(
             ProviderCharge(reference: topup.id, phoneNumber: topup.phoneNumber, amountMinorUnits: topup.amountMinorUnits,
-                           currency: topup.currency, carrier: topup.carrier),
+                           currency: topup.currency, carrier: topup.carrier, attempt: attempt),
             timeout: configuration.providerTimeout)
         calls.append(ProviderCall(attempt: attempt, kind: "charge", outcome: outcome.label, detail: outcome.detail,
                                   latencyMs: (ContinuousClock.now - clock).inMilliseconds, startedAt: started))

@@ -4,11 +4,12 @@ import Synchronization
 /// every path can be tried without a real operator. By the number's last four digits:
 /// - `0000`: declined ("number barred");
 /// - `0001`: charged, but the answer times out (ambiguous; the status says charged);
-/// - `0002`: refused as retryable the first time, then charged;
+/// - `0002`: refused as retryable on a top-up's first attempt, then charged;
 /// - `0003`: always refused as retryable (the top-up fails after its attempts);
 /// - anything else: charged after `latency`.
-/// It remembers the last `memory` references it charged, for status queries (per instance:
-/// a status asked on another instance is `notFound`, which only matters for `0001`).
+/// Outcomes depend on the request alone, so every instance agrees. It remembers the last
+/// `memory` references it charged, for status queries (per instance: a status asked on another
+/// instance is `notFound`; the worker asks right after the ambiguous charge, on the same one).
 public final class SandboxProvider: TopupProvider {
     public let name = "sandbox"
     private let latency: Duration
@@ -16,7 +17,6 @@ public final class SandboxProvider: TopupProvider {
     private struct Book {
         var charged: [String: String] = [:]
         var order: [String] = []
-        var refusedOnce: Set<String> = []
         var nextReference = 0
     }
 
@@ -31,9 +31,7 @@ public final class SandboxProvider: TopupProvider {
         let suffix = charge.phoneNumber.suffix(4)
         if suffix == "0000" { return .declined(reason: "number barred") }
         if suffix == "0003" { return .retryable(reason: "operator unavailable") }
-        if suffix == "0002", book.withLock({ $0.refusedOnce.insert(charge.reference).inserted }) {
-            return .retryable(reason: "operator busy")
-        }
+        if suffix == "0002" && charge.attempt == 1 { return .retryable(reason: "operator busy") }
         try? await Task.sleep(for: min(latency, timeout))
         let reference = record(charge.reference)
         if suffix == "0001" { return .ambiguous(reason: "timed out after \(timeout)") }

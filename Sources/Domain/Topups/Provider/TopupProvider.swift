@@ -29,13 +29,16 @@ public struct ProviderCharge: Sendable, Hashable {
     public var currency: String
     /// Empty when the partner gave none.
     public var carrier: String
+    /// Which attempt of this top-up this is, from 1 (for the provider's logs and the sandbox).
+    public var attempt: Int
 
-    public init(reference: String, phoneNumber: String, amountMinorUnits: Int64, currency: String, carrier: String) {
+    public init(reference: String, phoneNumber: String, amountMinorUnits: Int64, currency: String, carrier: String, attempt: Int = 1) {
         self.reference = reference
         self.phoneNumber = phoneNumber
         self.amountMinorUnits = amountMinorUnits
         self.currency = currency
         self.carrier = carrier
+        self.attempt = attempt
     }
 }
 
