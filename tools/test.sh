@@ -53,3 +53,6 @@ step "codec fixtures: Swift's encodings read back by Python's protobuf"
 
 step "Python grpcio tests"
 TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q Tests/python
+
+step "top-ups across three instances with faults, counted (short form of tools/topups/fleet.py)"
+.venv/bin/python3 tools/topups/fleet.py --topups 2000 --binary "$ROOT/.build/debug/tally"

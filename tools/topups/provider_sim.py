@@ -130,13 +130,19 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(404, {"error": "not found"})
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients that time out or reset are part of the game
+
+
 class ProviderSimulator:
     """In-process use (pytest): start(), url, stats(), stop()."""
 
     def __init__(self, port=0):
         BOOK.reset()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
