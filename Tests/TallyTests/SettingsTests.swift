@@ -79,13 +79,16 @@ struct SettingsTests {
             "EVENT_USER_RATE_PER_MIN", "EVENT_PEER_RATE_PER_MIN", "EVENT_DEDUPE_WINDOW_S", "EVENT_RETENTION_DAYS",
             "EVENT_PARTITIONS_AHEAD", "QUEUE_CONCURRENCY", "QUEUE_LEASE_MS", "QUEUE_MAX_ATTEMPTS", "LEADERBOARD_MIRROR_MAX_USERS",
             "LEADERBOARD_MIRROR_MAX_BOARDS", "LEADERBOARD_REPAIR_AFTER_MS", "TALLY_INSTANCE_COUNT", "ADMIN_KEY", "TALLY_INSTANCE_ID",
-            "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_MIGRATE",
+            "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_MIGRATE", "TOPUP_RATE_PER_MIN", "TOPUP_LIMIT_WHEN_REDIS_DOWN",
+            "TOPUP_IDEMPOTENCY_RETENTION_H", "TOPUP_MAX_ATTEMPTS", "TOPUP_RETRY_BASE_MS", "TOPUP_RETRY_MAX_MS", "TOPUP_PROVIDER_TIMEOUT_MS",
+            "TOPUP_QUEUE_CONCURRENCY", "TOPUP_SWEEP_AFTER_MS", "TOPUP_PROVIDER", "TOPUP_PROVIDER_URL", "TOPUP_SANDBOX_LATENCY_MS",
+            "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 43)
+        #expect(options.count == 57)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

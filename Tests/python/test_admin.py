@@ -37,8 +37,8 @@ def test_stats_reports_instance_pools_queues_and_caches(admin):
     assert instance.calls_succeeded >= first.instance.calls_succeeded + 1
     primary = {p.name: p for p in second.pools}["primary"]
     assert primary.max >= 1 and primary.total >= primary.idle + primary.in_use
-    assert [q.name for q in second.queues] == ["events"]
-    assert [c.name for c in second.caches] == ["rank", "board_mirror"]
+    assert [q.name for q in second.queues] == ["events", "topups"]
+    assert [c.name for c in second.caches] == ["rank", "board_mirror", "api_keys"]
 
 
 def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards):
@@ -61,7 +61,7 @@ def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards
 def test_queue_stats_one_all_and_unknown(admin, events):
     pb, stub = admin
     ev, event_stub = events
-    assert [q.name for q in stub.QueueStats(pb.QueueStatsRequest(), metadata=ADMIN, timeout=10).queues] == ["events"]
+    assert [q.name for q in stub.QueueStats(pb.QueueStatsRequest(), metadata=ADMIN, timeout=10).queues] == ["events", "topups"]
     before = stub.QueueStats(pb.QueueStatsRequest(queue="events"), metadata=ADMIN, timeout=10).queues[0].completed
     event = ev.Event(id=f"adm-{uuid.uuid4().hex}", type="app_launched", user_id="u", client_time_ms=int(time.time() * 1000))
     assert list(event_stub.Track(ev.TrackRequest(events=[event]), timeout=10).accepted_ids) == [event.id]
@@ -71,7 +71,7 @@ def test_queue_stats_one_all_and_unknown(admin, events):
     with pytest.raises(grpc.RpcError) as info:
         stub.QueueStats(pb.QueueStatsRequest(queue="nope"), metadata=ADMIN, timeout=10)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert info.value.details() == 'unknown queue "nope" (queues: events)'
+    assert info.value.details() == 'unknown queue "nope" (queues: events, topups)'
 
 
 def test_metrics_flatten_the_snapshot_and_filter_by_prefix(admin):
@@ -108,8 +108,11 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert report["instance"]["instanceId"] == expected.instance.instance_id
     assert report["instance"]["callsSucceeded"] >= expected.instance.calls_succeeded + 1, "the RPC just made is counted"
     assert [p["name"] for p in report["pools"]] == [p.name for p in expected.pools]
-    assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events"]
-    assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror"}
+    assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events", "topups"]
+    assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror", "api_keys"}
+    topups = stub.TopupStats(pb.TopupStatsRequest(), metadata=ADMIN, timeout=10)
+    assert report["topups"]["limitMode"] == "redis"
+    assert report["topups"]["total"]["todayCount"] >= topups.total.today_count
 
     table = stats()
     assert table.returncode == 0, table.stderr
@@ -117,6 +120,8 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert lines[0].startswith(f"instance {expected.instance.instance_id} ")
     assert any(line.split()[:3] == ["pool", "total", "idle"] for line in lines)
     assert any(line.split()[0] == "events" for line in lines if line.strip())
+    assert any(line.split()[:3] == ["customer", "pending", "processing"] for line in lines)
+    assert any(line.startswith("provider: ") and line.endswith("limit decided by redis") for line in lines)
 
     refused = stats(key="wrong")
     assert refused.returncode != 0 and refused.stdout == ""

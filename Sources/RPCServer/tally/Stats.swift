@@ -4,7 +4,7 @@ import Foundation
 import GRPCClient
 import NIOPosix
 
-/// `tally stats`: a running instance's `AdminService.Stats`, as tables or JSON, once or
+/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`), as tables or JSON, once or
 /// every `--interval-ms` with `--watch`.
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a running instance's stats (AdminService.Stats).")
@@ -46,7 +46,12 @@ struct Stats: AsyncParsableCommand {
                     "/tally.v1.AdminService/Stats", Tally_V1_StatsRequest(), as: Tally_V1_StatsResponse.self,
                     metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
                 ).message
-                print(json ? try StatsReport.json(stats) : StatsReport.table(stats) + (watch ? "\n" : ""))
+                // Instances without the product (no database) answer UNIMPLEMENTED: no top-ups section.
+                let topups = try? await connection.unary(
+                    "/tally.v1.AdminService/TopupStats", Tally_V1_TopupStatsRequest(), as: Tally_V1_TopupStatsResponse.self,
+                    metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
+                ).message
+                print(json ? try StatsReport.json(stats, topups: topups) : StatsReport.table(stats, topups: topups) + (watch ? "\n" : ""))
                 if watch { try await Task.sleep(for: .milliseconds(intervalMs)) }
             } while watch
         } catch let error as CallError {

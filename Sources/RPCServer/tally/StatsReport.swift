@@ -4,7 +4,7 @@ import Foundation
 /// `AdminService.Stats` as a person reads it (aligned tables) or as a program does (JSON with
 /// the proto's lowerCamelCase field names).
 enum StatsReport {
-    static func table(_ stats: Tally_V1_StatsResponse) -> String {
+    static func table(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil) -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
         var lines = [
             "instance \(instance.instanceId)  up \(instance.uptimeSeconds) s  connections \(instance.openConnections)"
@@ -22,7 +22,27 @@ enum StatsReport {
             })
         lines += section(
             "caches", ["cache", "entries", "hits", "misses"], stats.caches.map { [$0.name, "\($0.entries)", "\($0.hits)", "\($0.misses)"] })
+        if let topups { lines += table(topups) }
         return lines.joined(separator: "\n")
+    }
+
+    /// Top-ups per customer and in total, then the provider's latency and the limit's mode.
+    static func table(_ topups: Tally_V1_TopupStatsResponse) -> [String] {
+        func count(_ customer: Tally_V1_CustomerTopupStats, _ state: String) -> String {
+            "\(customer.states.first { $0.state == state }?.count ?? 0)"
+        }
+        func amounts(_ list: [Tally_V1_CurrencyAmount]) -> String {
+            list.isEmpty ? "-" : list.map { "\($0.minorUnits) \($0.currency)" }.joined(separator: ", ")
+        }
+        let rows = (topups.customers + [topups.total ?? Tally_V1_CustomerTopupStats()]).map { customer in
+            [customer.customerId.isEmpty ? "(all)" : customer.customerId, count(customer, "PENDING"), count(customer, "PROCESSING"),
+             count(customer, "SUCCEEDED"), count(customer, "FAILED"), "\(customer.todayCount)", amounts(customer.todayAmounts),
+             amounts(customer.revenue)]
+        }
+        return section("top-ups", ["customer", "pending", "processing", "succeeded", "failed", "today", "today's amount", "revenue"], rows)
+            + [String(format: "provider: %d calls in the last hour, p50 %.1f ms, p90 %.1f ms, p99 %.1f ms; limit decided by %@",
+                      topups.providerCallsLastHour, topups.providerLatencyP50Ms, topups.providerLatencyP90Ms,
+                      topups.providerLatencyP99Ms, topups.limitMode)]
     }
 
     /// A titled table, columns padded to their widest cell (names left, numbers right).
@@ -38,9 +58,9 @@ enum StatsReport {
         return ["", line(header)] + rows.map(line)
     }
 
-    static func json(_ stats: Tally_V1_StatsResponse) throws -> String {
+    static func json(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil) throws -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "instance": [
                 "instanceId": instance.instanceId, "uptimeSeconds": instance.uptimeSeconds, "openConnections": instance.openConnections,
                 "openStreams": instance.openStreams, "callsSucceeded": instance.callsSucceeded, "callsFailed": instance.callsFailed,
@@ -57,6 +77,21 @@ enum StatsReport {
             },
             "caches": stats.caches.map { ["name": $0.name, "entries": $0.entries, "hits": $0.hits, "misses": $0.misses] as [String: Any] },
         ]
+        if let topups {
+            func customer(_ stats: Tally_V1_CustomerTopupStats) -> [String: Any] {
+                func amounts(_ list: [Tally_V1_CurrencyAmount]) -> [[String: Any]] {
+                    list.map { ["currency": $0.currency, "minorUnits": $0.minorUnits, "count": $0.count] }
+                }
+                return ["customerId": stats.customerId, "states": Dictionary(uniqueKeysWithValues: stats.states.map { ($0.state, $0.count) }),
+                        "revenue": amounts(stats.revenue), "todayCount": stats.todayCount, "todayAmounts": amounts(stats.todayAmounts)]
+            }
+            object["topups"] = [
+                "total": customer(topups.total ?? Tally_V1_CustomerTopupStats()), "customers": topups.customers.map(customer),
+                "providerCallsLastHour": topups.providerCallsLastHour, "providerLatencyP50Ms": topups.providerLatencyP50Ms,
+                "providerLatencyP90Ms": topups.providerLatencyP90Ms, "providerLatencyP99Ms": topups.providerLatencyP99Ms,
+                "limitMode": topups.limitMode,
+            ] as [String: Any]
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

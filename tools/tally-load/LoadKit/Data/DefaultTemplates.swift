@@ -41,7 +41,7 @@ public enum DefaultTemplates {
         "tally.v1.LeaderboardService/JoinTournament": #"{"tournament_id": "load-{{randomInt 1 100}}", "user_id": "{{randomUser}}"}"#,
         "tally.v1.TopupService/Topup": #"""
             {"idempotency_key": "{{uuid}}", "phone_number": "{{phone}}",
-             "amount": {"minor_units": {{pick 500 1000 2000 5000}}, "currency": "USD"}, "carrier": "{{pick att verizon tmobile}}"}
+             "amount": {"minor_units": {{pick 500 1000 2000 5000}}, "currency": "USD"}, "carrier": "{{pick att-us verizon-us tmobile-us}}"}
             """#,
         "tally.v1.TopupService/GetTopup": #"{"id": "{{uuid}}"}"#,
         "tally.v1.TopupService/ListTopups": #"{"limit": 20}"#,

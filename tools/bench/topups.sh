@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Top-ups benchmark (release build), one instance on the local PostgreSQL and Redis, sandbox
+# provider:
+#   0. the reference: pgbench running Topup's own one-row insert-and-commit (the top-up and its
+#      idempotency key in one statement, synchronous commit) on the same Postgres;
+#   1. Topup accepted per second, closed loop (64 calls in flight), beside that reference;
+#   2. Topup at a fixed 2,000 calls/s, open loop: latency percentiles.
+# Everything (server, provider workers, databases, load) shares this machine's cores; bounded:
+# every phase has a fixed duration.
+#
+#   tools/bench/topups.sh [SECONDS per phase, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_PHASE=${1:-10}
+export TALLY_STATE_DIR=$PWD/.tally/bench
+bash tools/services.sh start > /dev/null
+set -a; source "$TALLY_STATE_DIR/services.env"; set +a
+redis-cli -p "$TALLY_REDIS_PORT" flushall > /dev/null
+swift build -c release --product tally > /dev/null
+swift build -c release --product tally-load > /dev/null
+BIN=$(swift build -c release --show-bin-path)
+PSQL=(psql "$DATABASE_URL" -tAq)
+PGBENCH=$(ls -d /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG=$(mktemp)
+
+"$BIN/tally" migrate > /dev/null
+"${PSQL[@]}" -c "TRUNCATE topups, topup_idempotency_keys, topup_attempts"
+KEY=$("$BIN/tally" keys create --customer bench --rate-per-min 1000000 2> /dev/null)
+
+echo "== 0. reference: pgbench, Topup's insert-and-commit (16 clients, ${SECONDS_PER_PHASE}s)"
+SCRIPT=$(mktemp)
+cat > "$SCRIPT" <<'SQL'
+WITH key AS (
+  INSERT INTO topup_idempotency_keys (customer_id, idempotency_key, topup_id)
+  VALUES ('pgbench', gen_random_uuid()::text, 'tp_' || replace(gen_random_uuid()::text, '-', ''))
+  ON CONFLICT DO NOTHING RETURNING topup_id
+)
+INSERT INTO topups (id, customer_id, idempotency_key, phone_number, amount_minor_units, currency, carrier)
+SELECT topup_id, 'pgbench', 'k', '+15551234567', 1000, 'USD', '' FROM key;
+SQL
+PGBENCH_TPS=$("$PGBENCH" -n -M prepared -c 16 -j 2 -T "$SECONDS_PER_PHASE" -f "$SCRIPT" "$DATABASE_URL" 2> /dev/null \
+  | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+echo "pgbench: ${PGBENCH_TPS} transactions/s"
+
+ADMIN_KEY=bench TOPUP_QUEUE_CONCURRENCY=${TOPUP_QUEUE_CONCURRENCY:-20} \
+  "$BIN/tally" serve --host 127.0.0.1 --port "$PORT" --log-level warning > "$LOG" 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
+for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done
+load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" -H "x-api-key:$KEY" --max-error-rate 0.001 tally.v1.TopupService/Topup "$@"; }
+
+echo "== 1. Topup accepted, closed loop: 4 connections x 16 calls, ${SECONDS_PER_PHASE}s"
+load --connections 4 --streams 16 --warmup 2s -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-topups-max.json
+python3 - /tmp/tally-topups-max.json "$PGBENCH_TPS" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+total = report["total"]
+rate = (total["calls"] - total["errors"]) / report["elapsed_seconds"]
+reference = float(sys.argv[2])
+print(f"Topup: {rate:,.0f} accepted/s (pgbench, same insert: {reference:,.0f}/s; Tally/pgbench = {rate / reference:.2f})")
+PY
+
+echo "== 2. Topup at a fixed 2,000 calls/s, open loop, ${SECONDS_PER_PHASE}s"
+load --connections 4 --rps 2000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+
+echo "== provider queue afterwards"
+sleep 2
+"${PSQL[@]}" -c "SELECT state, count(*) FROM topups WHERE customer_id = 'bench' GROUP BY 1 ORDER BY 1"
