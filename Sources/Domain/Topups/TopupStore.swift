@@ -25,33 +25,61 @@ enum TopupStore {
             createdAtMs: try row.decode(first + 11), updatedAtMs: try row.decode(first + 12))
     }
 
-    /// Inserts the top-up and its idempotency key in one statement; nil when the customer used
-    /// the key before (then `existing` finds that top-up). A concurrent request with the same
-    /// key waits on the key's primary key until this one commits, then gets nil.
-    static func create(id: String, customer: String, order: TopupOrder, on connection: PostgresConnection) async throws -> Topup? {
+    /// Thrown when a key conflicted but its top-up cannot be found (its first request rolled
+    /// back after the conflict): the caller retries.
+    struct KeyVanished: Error {}
+
+    /// Inserts the top-ups and their idempotency keys in one statement (one commit), in key
+    /// order so concurrent batches lock keys in the same order. A key the customer used before
+    /// (or earlier in this batch) inserts nothing and finds that top-up instead (`replayed`); a
+    /// batch whose key is still being inserted by another waits on the key's primary key for
+    /// its commit. Returns one result per request, in order; nil in the vanishing case only.
+    static func create(_ requests: [TopupCreations.Request], on connection: PostgresConnection) async throws -> [(topup: Topup, replayed: Bool)?] {
         let rows = try await connection.query(
             """
-            WITH key AS (
-              INSERT INTO topup_idempotency_keys (customer_id, idempotency_key, topup_id) VALUES ($1, $2, $3)
+            WITH input AS (
+              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[])
+                AS i(id, customer_id, idempotency_key, phone_number, amount_minor_units, currency, carrier)
+            ), key AS (
+              INSERT INTO topup_idempotency_keys (customer_id, idempotency_key, topup_id)
+              SELECT customer_id, idempotency_key, id FROM input ORDER BY customer_id, idempotency_key
               ON CONFLICT DO NOTHING RETURNING topup_id
             )
             INSERT INTO topups (id, customer_id, idempotency_key, phone_number, amount_minor_units, currency, carrier)
-            SELECT topup_id, $1, $2, $4, $5, $6, $7 FROM key RETURNING \(columns)
+            SELECT i.id, i.customer_id, i.idempotency_key, i.phone_number, i.amount_minor_units, i.currency, i.carrier
+            FROM input i JOIN key k ON k.topup_id = i.id RETURNING \(columns)
             """,
-            [customer, order.idempotencyKey, id, order.phoneNumber, order.amountMinorUnits, order.currency, order.carrier])
-        return try rows.first.map { try topup($0) }
+            [PostgresArray(requests.map(\.id)), PostgresArray(requests.map(\.customer)), PostgresArray(requests.map(\.order.idempotencyKey)),
+             PostgresArray(requests.map(\.order.phoneNumber)), PostgresArray(requests.map(\.order.amountMinorUnits)),
+             PostgresArray(requests.map(\.order.currency)), PostgresArray(requests.map(\.order.carrier))])
+        var created: [String: Topup] = [:]
+        for row in rows {
+            let topup = try topup(row)
+            created[topup.id] = topup
+        }
+        let replays = requests.filter { created[$0.id] == nil }
+        var existing: [KeyOf: Topup] = [:]
+        if !replays.isEmpty {
+            let found = try await connection.query(
+                """
+                SELECT \(columns(of: "t")) FROM unnest($1::text[], $2::text[]) AS m(customer_id, idempotency_key)
+                JOIN topup_idempotency_keys k USING (customer_id, idempotency_key) JOIN topups t ON t.id = k.topup_id
+                """,
+                [PostgresArray(replays.map(\.customer)), PostgresArray(replays.map(\.order.idempotencyKey))])
+            for row in found {
+                let topup = try topup(row)
+                existing[KeyOf(customer: topup.customerID, key: topup.idempotencyKey)] = topup
+            }
+        }
+        return requests.map { request in
+            if let topup = created[request.id] { return (topup, false) }
+            return existing[KeyOf(customer: request.customer, key: request.order.idempotencyKey)].map { ($0, true) }
+        }
     }
 
-    /// The top-up a customer's idempotency key names.
-    static func existing(customer: String, key: String, on connection: PostgresConnection) async throws -> Topup? {
-        let rows = try await connection.query(
-            """
-            SELECT \(columns(of: "t"))
-            FROM topup_idempotency_keys k JOIN topups t ON t.id = k.topup_id
-            WHERE k.customer_id = $1 AND k.idempotency_key = $2
-            """,
-            [customer, key])
-        return try rows.first.map { try topup($0) }
+    private struct KeyOf: Hashable {
+        var customer: String
+        var key: String
     }
 
     static func find(id: String, on connection: PostgresConnection) async throws -> Topup? {

@@ -14,6 +14,7 @@ public final class Topups: Sendable {
     let database: PostgresDatabase
     let queue: JobQueue
     let changes: TopupChanges
+    let creations: TopupCreations
     public let configuration: TopupsConfiguration
     let logger: Logger
 
@@ -21,6 +22,7 @@ public final class Topups: Sendable {
         self.database = database
         self.queue = queue
         self.changes = changes
+        self.creations = TopupCreations(database: database)
         self.configuration = configuration
         self.logger = logger
     }
@@ -28,20 +30,15 @@ public final class Topups: Sendable {
     /// Creates the top-up, or returns the one this customer's idempotency key already names
     /// (`replayed`), whatever its state. The same key with other parameters is
     /// FAILED_PRECONDITION naming the fields that differ; a retry racing the first request
-    /// waits for its commit, or is ABORTED (retryable) when its deadline comes first.
+    /// waits for its commit. Creations are group-committed (`TopupCreations`); a call waits
+    /// for its batch's commit whatever its deadline says, as the commit is what it asked for.
     public func create(_ order: TopupOrder, customer: String, deadline: ContinuousClock.Instant?) async throws -> (topup: Topup, replayed: Bool) {
         try configuration.rules.validate(order)
-        let id = Self.newID()
-        let (topup, replayed) = try await Self.abortingOnDeadline {
-            try await database.withConnection(deadline: deadline) { connection in
-                if let created = try await TopupStore.create(id: id, customer: customer, order: order, on: connection) {
-                    return (created, false)
-                }
-                guard let existing = try await TopupStore.existing(customer: customer, key: order.idempotencyKey, on: connection) else {
-                    throw RPCError(.aborted, "idempotency_key: the request that used this key did not finish; retry")
-                }
-                return (existing, true)
-            }
+        let topup: Topup, replayed: Bool
+        do {
+            (topup, replayed) = try await creations.create(TopupCreations.Request(id: Self.newID(), customer: customer, order: order))
+        } catch is TopupStore.KeyVanished {
+            throw RPCError(.aborted, "idempotency_key: the request that used this key did not finish; retry")
         }
         if replayed {
             let differences = order.differences(from: topup)
@@ -104,16 +101,6 @@ public final class Topups: Sendable {
         var generator = SystemRandomNumberGenerator()
         let high: UInt64 = generator.next(), low: UInt64 = generator.next()
         return "tp_" + String(format: "%016llx%016llx", high, low)
-    }
-
-    /// A statement cancelled by the call's deadline while creating is most likely a retry
-    /// waiting on the first request's uncommitted key: ABORTED says "retry", as it is safe.
-    private static func abortingOnDeadline<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as PostgresError where error.rpcError.code == .deadlineExceeded {
-            throw RPCError(.aborted, "idempotency_key: a request with this key is still being created; retry with the same key")
-        }
     }
 }
 
