@@ -56,6 +56,30 @@ struct RequestTemplateTests {
         }
     }
 
+    @Test("{{phone}} and {{phone P}}: E.164 numbers that never end like the sandbox's special cases", arguments: [
+        ("{{phone}}", "+1555", 12), ("{{phone +49151}}", "+49151", 14),
+    ])
+    func phones(_ function: String, _ prefix: String, _ length: Int) throws {
+        let bytes = try encode(#"{"events": ["{{repeat}}", {"id": "\#(function)"}]}"#, "tally.v1.TrackRequest", batch: 20_000)
+        let numbers = try Tally_V1_TrackRequest(protobuf: bytes).events.map(\.id)
+        for number in numbers {
+            #expect(number.hasPrefix(prefix) && number.count == length && number.dropFirst().allSatisfy(\.isNumber), "\(number)")
+            #expect(!["0000", "0001", "0002", "0003"].contains(String(number.suffix(4))), "\(number)")
+        }
+        #expect(Set(numbers).count > 19_000)
+    }
+
+    @Test("{{runId}} is one id for the whole run, 16 hex digits")
+    func runID() throws {
+        let bytes = try encode(#"{"events": ["{{repeat}}", {"id": "load-{{runId}}-{{seq}}"}]}"#, "tally.v1.TrackRequest", batch: 50)
+        let ids = Set(try Tally_V1_TrackRequest(protobuf: bytes).events.map(\.id))
+        let id = try #require(ids.first)
+        #expect(ids.count == 1)
+        let run = id.split(separator: "-")[1]
+        #expect(run.count == 16 && run.allSatisfy(\.isHexDigit))
+        #expect(id.hasSuffix("-17"))
+    }
+
     @Test("enums by name, oneof members, bytes, packed-able repeated scalars, uint64 text")
     func fieldShapes() throws {
         let presence = try Tally_V1_PresenceClientMessage(
@@ -75,6 +99,8 @@ struct RequestTemplateTests {
         (#"{"events": {"id": "x"}}"#, "events: repeated field needs a JSON array"),
         (#"{"events": [{"id": "{{bogus}}"}]}"#, "unknown template function \"bogus\""),
         (#"{"events": [{"id": "{{randomInt 5 1}}"}]}"#, "the range is empty"),
+        (#"{"events": [{"id": "{{phone 49151}}"}]}"#, "phone takes one prefix"),
+        (#"{"events": [{"id": "{{runId x}}"}]}"#, "runId takes no arguments"),
     ])
     func errors(_ json: String, _ expected: String) {
         do {

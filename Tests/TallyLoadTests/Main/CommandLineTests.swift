@@ -19,6 +19,8 @@ struct CommandLineTests {
         (["bench.v1.Echo/Echo", "--format", "xml"], "--format"),
         (["bench.v1.Echo/Echo", "--max-error-rate", "2"], "--max-error-rate"),
         (["bench.v1.Echo/Echo", "--stream-interval", "fast"], "--stream-interval"),
+        (["tally.v1.TopupService/Topup", "--retry-share", "1"], "--retry-share"),
+        (["tally.v1.TopupService/Topup", "--retry-share", "-0.1"], "--retry-share"),
         ([], "give an RPC"),
     ])
     func badFlags(_ arguments: [String], _ named: String) {
@@ -52,5 +54,19 @@ struct CommandLineTests {
         #expect(configuration.metadata == Metadata(["authorization": "Bearer x"]))
         #expect(configuration.timeout == nil)
         #expect(configuration.tls == nil)
+    }
+
+    @Test("top-ups with an API key and a retry share")
+    func topupFlags() throws {
+        let parsed = try TallyLoadCommand.parseAsRoot([
+            "tally.v1.TopupService/Topup", "-H", "x-api-key:tly_live_abc", "--retry-share", "0.1", "-n", "500",
+        ])
+        let configuration = try #require(parsed as? TallyLoadCommand).makeConfiguration(catalog: .standard)
+        #expect(configuration.metadata == Metadata(["x-api-key": "tly_live_abc"]))
+        #expect(configuration.retryShare == 0.1)
+        #expect(configuration.countedField == "replayed")
+        let quiet = try #require(try TallyLoadCommand.parseAsRoot(["bench.v1.Echo/Echo", "--count-field", ""]) as? TallyLoadCommand)
+        let echo = try quiet.makeConfiguration(catalog: .standard)
+        #expect(echo.retryShare == 0 && echo.countedField == nil)
     }
 }

@@ -3,12 +3,13 @@ import LoadKit
 import Logging
 import RPCServer
 
-/// An in-process Tally server on 127.0.0.1 and a free port with the counting services; every
-/// other RPC answers UNIMPLEMENTED, as product RPCs do today.
+/// An in-process Tally server on 127.0.0.1 and a free port with the counting services and a
+/// recording TopupService/Topup; every other RPC answers UNIMPLEMENTED.
 struct LoadTestServer {
     let server: GRPCServer
     let port: Int
     let counts: ServerCounts
+    let topups: TopupLedger
 
     static func with<R>(_ body: (LoadTestServer) async throws -> R) async throws -> R {
         var configuration = ServerConfiguration.defaults
@@ -19,11 +20,13 @@ struct LoadTestServer {
         let counts = ServerCounts()
         var router = RPCRouter()
         router.register(CountingServices(counts: counts))
+        let topups = TopupLedger()
+        router.register(RecordingTopupService(ledger: topups))
         var logger = Logger(label: "load-test")
         logger.logLevel = .critical
         let server = GRPCServer(configuration: configuration, router: router, logger: logger)
         let address = try await server.start()
-        let running = LoadTestServer(server: server, port: address.port!, counts: counts)
+        let running = LoadTestServer(server: server, port: address.port!, counts: counts, topups: topups)
         do {
             let result = try await body(running)
             await server.shutdown()

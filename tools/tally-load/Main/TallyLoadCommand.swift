@@ -23,11 +23,12 @@ struct TallyLoadCommand: AsyncParsableCommand {
               tally-load tally.v1.EventService/Track -z 30s --rps 2000 --batch-size 20 --users 50000
               tally-load tally.v1.LeaderboardService/Rank -d '{"board_id":"global","user_id":"{{randomUser}}"}'
               tally-load grpc.health.v1.Health/Watch --stream-messages 1 -n 100
+              tally-load tally.v1.TopupService/Topup -H "x-api-key: $KEY" --retry-share 0.1 -n 2000 -c 20
               tally-load --scenario mix.json -z 1m -c 200 --format json
 
-            Templates (-d/-D, scenario "data") are proto3 JSON with generators: {{seq}} {{msg}} {{uuid}} {{now}}
+            Templates (-d/-D, scenario "data") are proto3 JSON with generators: {{seq}} {{msg}} {{uuid}} {{runId}} {{now}}
             {{randomUser}} {{randomInt A B}} {{randomScore}} {{randomBytes N}} {{randomString N}} {{randomBool}}
-            {{pick A B ...}} {{eventType}} {{phone}} {{answer}}; an array starting with "{{repeat N}}" (or "{{repeat}}"
+            {{pick A B ...}} {{eventType}} {{phone}} {{phone +49151}} {{answer}}; an array starting with "{{repeat N}}" (or "{{repeat}}"
             for --batch-size) repeats its next element. Streams take an array of messages (the last one repeats).
 
             Exit codes: 0 ok, 1 error rate above --max-error-rate (default 0: any failed call fails the run),
@@ -87,6 +88,12 @@ struct TallyLoadCommand: AsyncParsableCommand {
 
     @Option(name: [.customShort("H"), .customLong("header")], help: "Request metadata key:value (repeatable).")
     var headers: [String] = []
+
+    @Option(name: .customLong("retry-share"), help: "Unary calls: the share (0 to below 1) that resend an earlier call's request whole (same idempotency key), many while it is still in flight.")
+    var retryShare = 0.0
+
+    @Option(name: .customLong("count-field"), help: "Unary responses: count those whose top-level bool or integer field of this name is set (RPCs without it ignore it).")
+    var countField = "replayed"
 
     @Option(help: "Scenario file: a weighted mix of RPCs (JSON).")
     var scenario: String?
@@ -151,6 +158,7 @@ struct TallyLoadCommand: AsyncParsableCommand {
         if data != nil && dataFile != nil { throw ValidationError("-d and -D exclude each other") }
         if scenario != nil && (data != nil || dataFile != nil) { throw ValidationError("-d/-D do not apply to --scenario (put \"data\" in the file)") }
         for header in headers { _ = try Self.header(header) }
+        if !(0..<1).contains(retryShare) { throw ValidationError("--retry-share must be at least 0 and below 1, got \(retryShare)") }
         if let timeout { _ = try Self.duration(timeout, flag: "--timeout", positive: true) }
         _ = try Self.duration(connectTimeout, flag: "--connect-timeout", positive: true)
         _ = try Self.target(target)
@@ -245,6 +253,7 @@ struct TallyLoadCommand: AsyncParsableCommand {
             rampUp: rampUp.map { try! Self.duration($0, flag: "") } ?? .zero,
             users: users, batchSize: batchSize, streamMessages: streamMessages,
             streamInterval: streamInterval.map { try! Self.duration($0, flag: "") }, metadata: metadata,
+            retryShare: retryShare, countedField: countField.isEmpty ? nil : countField,
             timeout: timeout.map { try! Self.duration($0, flag: "") },
             tls: useTLS ? GRPCClientConfiguration.TLS(caCertificatePath: cacert, insecure: insecure, serverName: serverName) : nil,
             connectTimeout: try! Self.duration(connectTimeout, flag: ""), seed: seed)

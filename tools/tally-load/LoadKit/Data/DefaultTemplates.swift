@@ -12,6 +12,13 @@ public enum DefaultTemplates {
         {"user_id": "{{randomUser}}", "question_id": "q-{{randomInt 1 20}}", "answer": "{{answer}}", "correct": {{randomBool}},
          "points": {{randomInt 0 100}}, "response_time_ms": {{randomInt 500 20000}}, "answered_at_ms": {{now}}}
         """
+    /// A fresh key per call that names its run (`--retry-share` resends some calls whole, so
+    /// the server sees those keys again), German mobile numbers the sandbox provider charges
+    /// (see `{{phone P}}`), 1 to 50 euros, carriers the server's rules know.
+    static let topup = """
+        {"idempotency_key": "load-{{runId}}-{{seq}}", "phone_number": "{{phone +49151}}",
+         "amount": {"minor_units": {{randomInt 100 5000}}, "currency": "EUR"}, "carrier": "{{pick telekom-de vodafone-de o2-de}}"}
+        """
     /// 32 fixed bytes: the very request of tools/bench/wire.sh and shared/peers/bench.sh.
     static let echo = #"{"payload": "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg="}"#
 
@@ -39,10 +46,7 @@ public enum DefaultTemplates {
              "ends_at_ms": 4102444800000, "max_participants": 1000, "join_required": false}}
             """#,
         "tally.v1.LeaderboardService/JoinTournament": #"{"tournament_id": "load-{{randomInt 1 100}}", "user_id": "{{randomUser}}"}"#,
-        "tally.v1.TopupService/Topup": #"""
-            {"idempotency_key": "{{uuid}}", "phone_number": "{{phone}}",
-             "amount": {"minor_units": {{pick 500 1000 2000 5000}}, "currency": "USD"}, "carrier": "{{pick att-us verizon-us tmobile-us}}"}
-            """#,
+        "tally.v1.TopupService/Topup": topup,
         "tally.v1.TopupService/GetTopup": #"{"id": "{{uuid}}"}"#,
         "tally.v1.TopupService/ListTopups": #"{"limit": 20}"#,
         "tally.v1.QuizService/SubmitAnswers": #"{"quiz_id": "quiz-{{randomInt 1 10}}", "answers": ["{{repeat}}", \#(answer)]}"#,

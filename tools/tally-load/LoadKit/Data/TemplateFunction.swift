@@ -11,6 +11,7 @@ import Darwin
 /// | `seq` | the request's number in the run (1, 2, ...), unique across workers |
 /// | `msg` | the message's number within its stream (1 for unary calls) |
 /// | `uuid` | a random version-4 UUID (new in every run, whatever the seed) |
+/// | `runId` | 16 hex digits drawn once per process (one tally-load run): with `seq`, an id unique across runs that names its run |
 /// | `now` | unix time in milliseconds |
 /// | `randomUser` | `user-<k>`, k uniform in 1...`--users` |
 /// | `randomInt A B` | an integer uniform in A...B |
@@ -20,12 +21,14 @@ import Darwin
 /// | `randomBool` | true or false |
 /// | `pick A B C` | one of the words, uniformly |
 /// | `eventType` | the event mix: app_launched 20%, game_started 30%, game_ended 30%, level_completed 15%, purchase 5% |
-/// | `phone` | an E.164 number in the +1 555 fictional range |
+/// | `phone` | an E.164 number in the +1 555 fictional range, never ending in 0000...0003 |
+/// | `phone P` | P (e.g. `+49151`) then 8 random digits, never ending in 0000...0003 |
 /// | `answer` | a quiz answer, one of A B C D |
 public enum TemplateFunction: Sendable, Hashable {
     case sequence
     case messageIndex
     case uuid
+    case runID
     case now
     case randomUser
     case randomInt(Int64, Int64)
@@ -35,13 +38,14 @@ public enum TemplateFunction: Sendable, Hashable {
     case randomBool
     case pick([String])
     case eventType
-    case phone
+    /// The prefix and how many random digits follow it.
+    case phone(prefix: String, digits: Int)
     case answer
     /// Only as an array's first element: repeat the next element N times (nil: `--batch-size`).
     case repeatNext(Int?)
 
     public static let names = [
-        "seq", "msg", "uuid", "now", "randomUser", "randomInt", "randomScore", "randomBytes", "randomString",
+        "seq", "msg", "uuid", "runId", "now", "randomUser", "randomInt", "randomScore", "randomBytes", "randomString",
         "randomBool", "pick", "eventType", "phone", "answer", "repeat",
     ]
 
@@ -63,12 +67,19 @@ public enum TemplateFunction: Sendable, Hashable {
         case "seq": try noArguments(); self = .sequence
         case "msg": try noArguments(); self = .messageIndex
         case "uuid": try noArguments(); self = .uuid
+        case "runId": try noArguments(); self = .runID
         case "now": try noArguments(); self = .now
         case "randomUser": try noArguments(); self = .randomUser
         case "randomScore": try noArguments(); self = .randomScore
         case "randomBool": try noArguments(); self = .randomBool
         case "eventType": try noArguments(); self = .eventType
-        case "phone": try noArguments(); self = .phone
+        case "phone" where args.isEmpty: self = .phone(prefix: "+1555", digits: 7)
+        case "phone":
+            let prefix = args[0]
+            guard args.count == 1, prefix.hasPrefix("+"), prefix.count >= 2, prefix.count <= 8,
+                prefix.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }), !prefix.hasPrefix("+0")
+            else { throw LoadError.usage("template {{\(text)}}: phone takes one prefix, + and 1 to 7 digits (e.g. +49151)") }
+            self = .phone(prefix: prefix, digits: 8)
         case "answer": try noArguments(); self = .answer
         case "randomInt":
             let low = try int(0)
@@ -101,6 +112,7 @@ public enum TemplateFunction: Sendable, Hashable {
         case .sequence: return .int(Int64(context.sequence))
         case .messageIndex: return .int(Int64(context.messageIndex))
         case .uuid: return .string(Self.uuid(&context.random))
+        case .runID: return .string(Self.runIdentifier)
         case .now: return .int(Self.unixMilliseconds())
         case .randomUser: return .string("user-\(Int.random(in: 1...context.users, using: &context.random))")
         case .randomInt(let low, let high): return .int(Int64.random(in: low...high, using: &context.random))
@@ -127,7 +139,7 @@ public enum TemplateFunction: Sendable, Hashable {
                 default: "purchase"
                 }
             return .string(type)
-        case .phone: return .string("+1555\(Int.random(in: 1_000_000...9_999_999, using: &context.random))")
+        case .phone(let prefix, let digits): return .string(Self.phone(prefix: prefix, digits: digits, &context.random))
         case .answer: return .string(["A", "B", "C", "D"][Int.random(in: 0..<4, using: &context.random)])
         case .repeatNext: return .int(0)
         }
@@ -137,6 +149,22 @@ public enum TemplateFunction: Sendable, Hashable {
     /// reproducible, but ids must not repeat across runs (an event id seen by an earlier run
     /// is a duplicate to the server, and the run would measure dedupe instead of ingest).
     private static let runSalt = (high: UInt64.random(in: .min ... .max), low: UInt64.random(in: .min ... .max))
+
+    /// The run's id for `{{runId}}`, from the same per-process salt as `{{uuid}}`.
+    private static let runIdentifier: String = {
+        let hex = String(runSalt.high ^ runSalt.low, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }()
+
+    /// Never ends in 0000 to 0003: the sandbox top-up provider declines, times out or refuses
+    /// those on purpose, and random load should measure the ordinary path.
+    private static func phone(prefix: String, digits: Int, _ random: inout FastRandom) -> String {
+        var lowest = 1  // no leading zero after the prefix
+        for _ in 1..<digits { lowest *= 10 }
+        var number = Int.random(in: lowest..<(lowest * 10), using: &random)
+        if number % 10_000 <= 3 { number += 4 }
+        return prefix + String(number)
+    }
 
     private static func uuid(_ random: inout FastRandom) -> String {
         var high = random.next() ^ runSalt.high

@@ -39,6 +39,13 @@ public struct LoadConfiguration: Sendable {
     /// Pause between a stream's messages.
     public var streamInterval: Duration?
     public var metadata: Metadata
+    /// Unary calls: the share (0..<1) that send an earlier call's request again, byte for
+    /// byte, as a client retry does (same idempotency key), drawn from the latest requests
+    /// sent fresh, so many go out while the original is still in flight.
+    public var retryShare: Double
+    /// Unary responses: the top-level bool or integer field counted where it is set
+    /// (`replayed` of the idempotent RPCs); ignored by RPCs whose response lacks it.
+    public var countedField: String?
     /// Per-call deadline, sent as `grpc-timeout`.
     public var timeout: Duration?
     public var seed: UInt64
@@ -47,7 +54,7 @@ public struct LoadConfiguration: Sendable {
         host: String, port: Int, workloads: [Workload], stop: Stop = .requests(200), concurrency: Int = 50,
         connections: Int = 1, threads: Int = 1, rate: Double? = nil, warmup: Duration = .zero, rampUp: Duration = .zero,
         users: Int = 10_000, batchSize: Int = 10, streamMessages: Int? = nil, streamInterval: Duration? = nil,
-        metadata: Metadata = Metadata(), timeout: Duration? = nil, tls: GRPCClientConfiguration.TLS? = nil,
+        metadata: Metadata = Metadata(), retryShare: Double = 0, countedField: String? = "replayed", timeout: Duration? = nil, tls: GRPCClientConfiguration.TLS? = nil,
         connectTimeout: Duration = .seconds(5), seed: UInt64 = 0x7A11_7A11
     ) {
         self.host = host
@@ -65,6 +72,8 @@ public struct LoadConfiguration: Sendable {
         self.streamMessages = streamMessages
         self.streamInterval = streamInterval
         self.metadata = metadata
+        self.retryShare = retryShare
+        self.countedField = countedField
         self.timeout = timeout
         self.tls = tls
         self.connectTimeout = connectTimeout

@@ -86,7 +86,8 @@ public struct LoadRunner: Sendable {
         return LoadResult(
             rpcs: zip(configuration.workloads, perWorkload).map { LoadResult.RPCResult(rpc: $0.rpc, statistics: $1) },
             elapsed: elapsed, connections: connections.count, concurrency: configuration.concurrency,
-            targetRate: configuration.rate)
+            targetRate: configuration.rate,
+            countedField: plan.responseFlags.contains { $0 != nil } ? configuration.countedField : nil)
     }
 
     private func connect(group: MultiThreadedEventLoopGroup) async throws(LoadError) -> [GRPCConnection] {

@@ -7,6 +7,7 @@ extension LoadResult {
             .init("connections", .int(connections)),
             .init("concurrency", .int(concurrency)),
             .init("target_rate", targetRate.map { .double($0) } ?? .null),
+            .init("counted_field", countedField.map { .string($0) } ?? .null),
             .init("total", Self.json(total, rate: rate)),
             .init("rpcs", .array(rpcs.map { rpc in
                 var fields: [JSONValue.Member] = [.init("rpc", .string(rpc.rpc.name)), .init("kind", .string(rpc.rpc.kind.rawValue))]
@@ -55,6 +56,9 @@ extension LoadResult {
             .init("messages_received_per_second", .double(rate(statistics.messagesReceived))),
             .init("bytes_sent", .int(statistics.bytesSent)),
             .init("bytes_received", .int(statistics.bytesReceived)),
+            .init("resent", .int(statistics.resent)),
+            .init("resent_while_original_in_flight", .int(statistics.resentWhileOriginalInFlight)),
+            .init("counted_field_set", .int(statistics.flagged)),
             .init("latency_ms", latency),
             .init("status", .object(statistics.statuses.sorted { $0.key < $1.key }.map {
                 .init($0.key, .object([.init("count", .int($0.value.count)), .init("sample_message", .string($0.value.sampleMessage))]))

@@ -23,6 +23,12 @@ extension LoadResult {
         lines.append(
             "  Bytes:     sent \(Self.bytes(total.bytesSent)) (\(Self.bytes(Int(rate(total.bytesSent))))/s), received \(Self.bytes(total.bytesReceived)) (\(Self.bytes(Int(rate(total.bytesReceived))))/s)"
         )
+        if total.resent > 0 {
+            lines.append("  Retries:   \(total.resent) resent an earlier request, \(total.resentWhileOriginalInFlight) of them while it was in flight")
+        }
+        if let countedField, total.flagged > 0 || total.resent > 0 {
+            lines.append("  Counted:   \(total.flagged) responses with \(countedField) set")
+        }
         if total.calls > 0 {
             lines.append("")
             lines.append("Latency (ms): " + Self.latencyLine(total))

@@ -12,13 +12,16 @@ public struct LoadResult: Sendable {
     public var concurrency: Int
     /// Open-loop target rate, nil for closed loop.
     public var targetRate: Double?
+    /// The response field `RPCStatistics.flagged` counts (`LoadConfiguration.countedField`).
+    public var countedField: String?
 
-    public init(rpcs: [RPCResult], elapsed: Double, connections: Int, concurrency: Int, targetRate: Double?) {
+    public init(rpcs: [RPCResult], elapsed: Double, connections: Int, concurrency: Int, targetRate: Double?, countedField: String? = nil) {
         self.rpcs = rpcs
         self.elapsed = elapsed
         self.connections = connections
         self.concurrency = concurrency
         self.targetRate = targetRate
+        self.countedField = countedField
     }
 
     /// Every RPC merged.

@@ -30,6 +30,12 @@ public struct RPCStatistics: Sendable {
     /// gRPC message bytes including the 5-byte prefixes, excluding HTTP/2 framing and headers.
     public var bytesSent = 0
     public var bytesReceived = 0
+    /// Calls that sent an earlier call's request again (`--retry-share`), and those among
+    /// them sent while that earlier call was still waiting for its answer.
+    public var resent = 0
+    public var resentWhileOriginalInFlight = 0
+    /// OK responses whose counted field (`--count-field`, `replayed` by default) was set.
+    public var flagged = 0
 
     /// 100 s; slower calls are recorded as 100 s in the histogram (the mean stays exact).
     public static let maxLatency: UInt64 = 100_000_000_000
@@ -54,6 +60,11 @@ public struct RPCStatistics: Sendable {
         messagesReceived += outcome.messagesReceived
         bytesSent += outcome.bytesSent
         bytesReceived += outcome.bytesReceived
+        if let resend = outcome.resend {
+            resent += 1
+            if resend == .whileOriginalInFlight { resentWhileOriginalInFlight += 1 }
+        }
+        if outcome.flagSet { flagged += 1 }
     }
 
     public mutating func merge(_ other: RPCStatistics) {
@@ -73,6 +84,9 @@ public struct RPCStatistics: Sendable {
         messagesReceived += other.messagesReceived
         bytesSent += other.bytesSent
         bytesReceived += other.bytesReceived
+        resent += other.resent
+        resentWhileOriginalInFlight += other.resentWhileOriginalInFlight
+        flagged += other.flagged
     }
 
     /// Mean call latency in nanoseconds (exact).
@@ -85,6 +99,12 @@ public struct RPCStatistics: Sendable {
 
 /// How one call ended, as the worker saw it.
 public struct CallOutcome: Sendable {
+    /// How a retry (`--retry-share`) stood to the call whose request it sent again.
+    public enum Resend: Sendable, Hashable {
+        case afterOriginal
+        case whileOriginalInFlight
+    }
+
     /// `OK`, a gRPC status name, or `RPCStatistics.endedByClient`.
     public var status: String
     public var message: String
@@ -92,6 +112,10 @@ public struct CallOutcome: Sendable {
     public var messagesReceived: Int
     public var bytesSent: Int
     public var bytesReceived: Int
+    /// Set when the call sent an earlier call's request again.
+    public var resend: Resend?
+    /// Set when the response's counted field was true.
+    public var flagSet = false
 
     public init(status: String, message: String = "", messagesSent: Int = 0, messagesReceived: Int = 0, bytesSent: Int = 0, bytesReceived: Int = 0) {
         self.status = status

@@ -32,6 +32,9 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         var sent: UInt64
         var measured: Bool
         var bytesSent: Int
+        /// A fresh request kept for retries: its call marks it answered on completion.
+        var original: RecentRequests.Entry?
+        var resend: CallOutcome.Resend?
     }
 
     // Shared with every chain of the run (or of the loop): read per call, kept hot in cache.
@@ -133,7 +136,11 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
         context.sequence = ticket.sequence
         context.messageIndex = 1
         let request: ByteBuffer
-        if let constant = plan.constantRequests[index] {
+        var resend: CallOutcome.Resend?
+        if plan.resends(ticket.sequence), let earlier = plan.recentRequests[index]?.pick(&context.random) {
+            request = earlier.request
+            resend = earlier.isInFlight ? .whileOriginalInFlight : .afterOriginal
+        } else if let constant = plan.constantRequests[index] {
             request = constant
         } else {
             do {
@@ -144,9 +151,10 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
                 return
             }
         }
+        let original = resend == nil ? plan.recentRequests[index]?.remember(request) : nil
         inFlight = InFlight(
             workload: index, started: plan.isOpenLoop ? ticket.due : now, sent: now, measured: ticket.measured,
-            bytesSent: request.readableBytes)
+            bytesSent: request.readableBytes, original: original, resend: resend)
         connection.startUnary(
             workload.rpc.path, framedRequest: request, metadata: plan.metadata, timeout: plan.timeout,
             completion: onCompletion!)
@@ -155,15 +163,18 @@ final class UnaryChain: @unchecked Sendable {  // every mutable field is touched
     private func completed(_ result: RawUnaryResult) {
         guard let call = inFlight else { return }
         inFlight = nil
-        let outcome: CallOutcome
+        call.original?.markAnswered()
+        var outcome: CallOutcome
         if let message = result.message {
             outcome = CallOutcome(
                 status: "OK", messagesSent: 1, messagesReceived: 1, bytesSent: call.bytesSent,
                 bytesReceived: message.readableBytes + 5)
+            outcome.flagSet = plan.responseFlags[call.workload]?.isSet(in: message) ?? false
         } else {
             outcome = CallOutcome(
                 status: result.status.code.name, message: result.status.message, messagesSent: 1, bytesSent: call.bytesSent)
         }
+        outcome.resend = call.resend
         var sent = call.sent
         if plan.isOpenLoop, let requestSentAt = result.requestSentAt { sent = max(requestSentAt.uptimeNanoseconds, sent) }
         record(outcome, workload: call.workload, started: call.started, sent: sent, measured: call.measured)

@@ -12,6 +12,11 @@ final class UnaryPlan: Sendable {
     /// whole run and shared by every call; the client never writes to it), nil when each call
     /// needs fresh bytes.
     let constantRequests: [ByteBuffer?]
+    /// Per unary workload when `retryShare` > 0: the fresh requests retries are drawn from.
+    let recentRequests: [RecentRequests?]
+    let retryShare: Double
+    /// Per workload: the response field the report counts (`countedField`), when it has one.
+    let responseFlags: [ResponseFlag?]
     let metadata: Metadata
     let timeout: Duration?
     let isOpenLoop: Bool
@@ -31,6 +36,15 @@ final class UnaryPlan: Sendable {
             else { return nil }
             return Self.frame(bytes, allocator: allocator)
         }
+        self.retryShare = configuration.retryShare
+        self.recentRequests = configuration.workloads.map { workload in
+            workload.rpc.kind == .unary && configuration.retryShare > 0 ? RecentRequests(capacity: configuration.concurrency) : nil
+        }
+        let schema = RPCCatalog.standard.schema
+        self.responseFlags = configuration.workloads.map { workload in
+            guard workload.rpc.kind == .unary, let name = configuration.countedField else { return nil }
+            return ResponseFlag(named: name, in: schema.message(workload.rpc.output))
+        }
         self.metadata = configuration.metadata
         self.timeout = configuration.timeout
         self.isOpenLoop = configuration.rate != nil
@@ -41,6 +55,13 @@ final class UnaryPlan: Sendable {
         guard cumulativeWeights.count > 1, let total = cumulativeWeights.last else { return 0 }
         let roll = Double.random(in: 0..<total, using: &random)
         return cumulativeWeights.firstIndex { roll < $0 } ?? cumulativeWeights.count - 1
+    }
+
+    /// Whether call `sequence` resends an earlier request: exactly ⌊n · share⌋ of the calls
+    /// 1...n do, spread evenly, so the count is known in advance rather than drawn.
+    func resends(_ sequence: Int) -> Bool {
+        guard retryShare > 0 else { return false }
+        return Int(Double(sequence) * retryShare) > Int(Double(sequence - 1) * retryShare)
     }
 
     /// The gRPC framing of an uncompressed message: flag 0, big-endian length, payload.
