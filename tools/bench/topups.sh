@@ -3,8 +3,9 @@
 # provider:
 #   0. the reference: pgbench running Topup's own one-row insert-and-commit (the top-up and its
 #      idempotency key in one statement, synchronous commit) on the same Postgres;
-#   1. Topup accepted per second, closed loop (64 calls in flight), beside that reference;
-#   2. Topup at a fixed 2,000 calls/s, open loop: latency percentiles.
+#   1. Topup at a fixed 2,000 calls/s, open loop: latency percentiles;
+#   2. Topup accepted per second, closed loop (256 calls in flight, 10% resending an earlier
+#      key), beside that reference.
 # Everything (server, provider workers, databases, load) shares this machine's cores; bounded:
 # every phase has a fixed duration.
 #
@@ -50,19 +51,21 @@ trap 'kill -TERM $SERVER 2> /dev/null; wait $SERVER 2> /dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break; sleep 0.1; done
 load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" -H "x-api-key:$KEY" --max-error-rate 0.001 tally.v1.TopupService/Topup "$@"; }
 
-echo "== 1. Topup accepted, closed loop: 4 connections x 16 calls, ${SECONDS_PER_PHASE}s"
-load --connections 4 --streams 16 --warmup 2s -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-topups-max.json
+echo "== 1. Topup at a fixed 2,000 calls/s, open loop (first, on an empty queue), ${SECONDS_PER_PHASE}s"
+load --connections 4 --rps 2000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+
+echo "== 2. Topup accepted, closed loop: 4 connections x ${STREAMS:=64} calls, 10% of calls resending an earlier key, ${SECONDS_PER_PHASE}s"
+load --connections 4 --streams "$STREAMS" --retry-share 0.1 --warmup 2s -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-topups-max.json
 python3 - /tmp/tally-topups-max.json "$PGBENCH_TPS" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 total = report["total"]
 rate = (total["calls"] - total["errors"]) / report["elapsed_seconds"]
 reference = float(sys.argv[2])
-print(f"Topup: {rate:,.0f} accepted/s (pgbench, same insert: {reference:,.0f}/s; Tally/pgbench = {rate / reference:.2f})")
+rpc = report["rpcs"][0]
+print(f"Topup: {rate:,.0f} accepted/s (pgbench, same insert: {reference:,.0f}/s; Tally/pgbench = {rate / reference:.2f}); "
+      f"{rpc.get('resent', 0):,} resends, {rpc.get('counted_field_set', 0):,} answered replayed")
 PY
-
-echo "== 2. Topup at a fixed 2,000 calls/s, open loop, ${SECONDS_PER_PHASE}s"
-load --connections 4 --rps 2000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
 
 echo "== provider queue afterwards"
 sleep 2

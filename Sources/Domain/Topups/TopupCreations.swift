@@ -1,3 +1,4 @@
+import Logging
 import Storage
 import Synchronization
 
@@ -8,7 +9,9 @@ import Synchronization
 /// Each `Topup` call needs its own durable commit before its answer; one commit each bounds a
 /// node at Postgres' commit rate (pgbench's for the same row). Under load, calls queue behind
 /// the statements in flight and go out as one batch: a lone call still goes at once, and a
-/// burst costs one WAL flush per batch instead of per row.
+/// burst costs one WAL flush per batch instead of per row. The batch's new top-ups are then
+/// queued in Redis by one script call (`JobQueue.enqueue` of many jobs), before any of its
+/// callers is answered.
 final class TopupCreations: Sendable {
     struct Request: Sendable {
         var id: String
@@ -27,12 +30,17 @@ final class TopupCreations: Sendable {
     }
 
     private let database: PostgresDatabase
+    private let queue: JobQueue?
+    private let logger: Logger
     private let maxInFlight: Int
     private let maxBatch: Int
     private let state = Mutex(State())
 
-    init(database: PostgresDatabase, maxInFlight: Int = 4, maxBatch: Int = 500) {
+    init(database: PostgresDatabase, queue: JobQueue?, logger: Logger = Logger(label: "tally.topups"), maxInFlight: Int = 4,
+         maxBatch: Int = 500) {
         self.database = database
+        self.queue = queue
+        self.logger = logger
         self.maxInFlight = maxInFlight
         self.maxBatch = maxBatch
     }
@@ -50,6 +58,18 @@ final class TopupCreations: Sendable {
         }
     }
 
+    /// Queues new top-ups for the workers. Accepted all the same when Redis is unreachable:
+    /// Postgres holds them and the sweeper queues them once Redis answers.
+    private func enqueue(_ ids: [String]) async {
+        guard let queue, !ids.isEmpty else { return }
+        do {
+            _ = try await queue.enqueue(ids.map { NewJob(id: $0, payload: Array($0.utf8)) })
+        } catch {
+            logger.warning("top-ups accepted but not queued (Redis unreachable); the sweeper will queue them",
+                           metadata: ["count": "\(ids.count)", "error": "\(error)"])
+        }
+    }
+
     private func take(_ state: inout State) -> [Waiting] {
         let count = min(maxBatch, state.waiting.count)
         defer { state.waiting.removeFirst(count) }
@@ -64,6 +84,7 @@ final class TopupCreations: Sendable {
                 let results = try await database.withConnection { connection in
                     try await TopupStore.create(batch.map(\.request), on: connection)
                 }
+                await enqueue(results.compactMap { $0.flatMap { $0.replayed ? nil : $0.topup.id } })
                 for (waiting, result) in zip(batch, results) {
                     if let result {
                         waiting.continuation.resume(returning: result)

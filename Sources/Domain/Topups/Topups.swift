@@ -22,7 +22,7 @@ public final class Topups: Sendable {
         self.database = database
         self.queue = queue
         self.changes = changes
-        self.creations = TopupCreations(database: database)
+        self.creations = TopupCreations(database: database, queue: queue, logger: logger)
         self.configuration = configuration
         self.logger = logger
     }
@@ -47,13 +47,6 @@ public final class Topups: Sendable {
                                "idempotency_key: already used with other parameters (differs in \(differences.joined(separator: ", "))); use a new key for a new top-up")
             }
             return (topup, true)
-        }
-        do {
-            _ = try await queue.enqueue(NewJob(id: topup.id, payload: Array(topup.id.utf8)))
-        } catch {
-            // Accepted all the same: the sweeper queues it once Redis answers.
-            logger.warning("top-up accepted but not queued (Redis unreachable); the sweeper will queue it",
-                           metadata: ["topup": "\(topup.id)", "error": "\(error)"])
         }
         return (topup, false)
     }

@@ -51,7 +51,7 @@ struct TopupStoreTests {
     @Test("concurrent creations through the group committer make one top-up per key")
     func groupCommit() async throws {
         try await Self.withDatabase { database in
-            let creations = TopupCreations(database: database, maxInFlight: 2, maxBatch: 7)
+            let creations = TopupCreations(database: database, queue: nil, maxInFlight: 2, maxBatch: 7)
             let results = try await withThrowingTaskGroup(of: (String, Topup, Bool).self) { group in
                 for n in 0..<60 {
                     group.addTask {
