@@ -100,4 +100,19 @@ struct TopupStoreTests {
             }
         }
     }
+
+    @Test("idempotency keys past their retention are pruned, younger ones kept, top-ups kept")
+    func prune() async throws {
+        try await Self.withDatabase { database in
+            try await database.withConnection { connection in
+                _ = try await TopupStore.create([Self.request("old"), Self.request("new")], on: connection)
+                _ = try await connection.query(
+                    "UPDATE topup_idempotency_keys SET created_at = clock_timestamp() - interval '73 hours' WHERE idempotency_key = 'old'")
+                #expect(try await TopupStore.pruneKeys(olderThan: .seconds(72 * 3600), limit: 100, on: connection) == 1)
+                let keys = try await connection.query("SELECT idempotency_key FROM topup_idempotency_keys").map { try $0.decode(0, as: String.self) }
+                #expect(keys == ["new"])
+                #expect(try await connection.query("SELECT count(*) FROM topups").scalar(Int.self) == 2)
+            }
+        }
+    }
 }
