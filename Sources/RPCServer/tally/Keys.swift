@@ -1,4 +1,5 @@
 import ArgumentParser
+import Codec
 import Domain
 import Foundation
 import Logging
@@ -93,6 +94,12 @@ struct Keys: AsyncParsableCommand {
         let keys = ApiKeys(database: database, redis: redis, subscriber: subscriber, logger: logger)
         do {
             try await body(keys)
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            await close()
+            throw SettingsError("the database has no api_keys table yet: run `tally migrate` (or start `tally serve`) first")
+        } catch let error as any RPCErrorConvertible {
+            await close()
+            throw SettingsError(error.rpcError.message)
         } catch {
             await close()
             throw error
