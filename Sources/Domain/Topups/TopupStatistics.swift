@@ -1,4 +1,4 @@
-public import Storage
+import Storage
 
 /// What operators of partner top-ups watch: counts by state, revenue, today's totals, provider
 /// latency. Read from Postgres, the truth shared by every instance, so any instance answers

@@ -1,6 +1,6 @@
 public import Logging
 public import ServiceLifecycle
-public import Storage
+import Storage
 
 /// Queues again the top-ups whose job was lost, and prunes old idempotency keys.
 ///

@@ -1,5 +1,5 @@
 import Codec
-public import Domain
+import Domain
 public import Storage
 
 /// Enforces `RPCRateLimit.perCustomer`: each partner customer's calls per minute, exactly, over

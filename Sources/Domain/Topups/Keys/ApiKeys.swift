@@ -1,4 +1,4 @@
-public import Codec
+import Codec
 import Foundation
 public import Logging
 public import ServiceLifecycle

@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// Which provider adapter calls operators (`TOPUP_PROVIDER`).
 public enum ProviderChoice: Sendable, Hashable {
