@@ -30,8 +30,8 @@ struct PostgresValueTests {
         #expect(try row.decode(7, as: String?.self) == nil)
         #expect(try row.decode(8, as: Double.self) == .infinity)
         #expect(try row.decode(9, as: Date.self) == Date(timeIntervalSince1970: -165 * 86_400))
-        await #expect(throws: PostgresError.self) { try row.decode(7, as: String.self) }
-        await #expect(throws: PostgresError.self) { try row.decode(3, as: Int.self) }
+        #expect(throws: PostgresError.self) { try row.decode(7, as: String.self) }
+        #expect(throws: PostgresError.self) { try row.decode(3, as: Int.self) }
         await pool.shutdown()
     }
 

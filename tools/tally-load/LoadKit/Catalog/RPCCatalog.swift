@@ -1,4 +1,4 @@
-public import Codec
+import Codec
 
 /// Every RPC in proto/ with the schemas of its messages.
 ///

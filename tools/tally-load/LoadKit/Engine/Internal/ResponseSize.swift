@@ -1,5 +1,5 @@
-public import Codec
-public import NIOCore
+import Codec
+import NIOCore
 
 /// A response counted, not decoded: the load generator measures the server, and a copy or a
 /// decode per response would spend the client's CPU on nothing the report shows.
