@@ -32,7 +32,7 @@ public final class Topups: Sendable {
     /// FAILED_PRECONDITION naming the fields that differ; a retry racing the first request
     /// waits for its commit. Creations are group-committed (`TopupCreations`); a call waits
     /// for its batch's commit whatever its deadline says, as the commit is what it asked for.
-    public func create(_ order: TopupOrder, customer: String, deadline: ContinuousClock.Instant?) async throws -> (topup: Topup, replayed: Bool) {
+    public func create(_ order: TopupOrder, customer: String) async throws -> (topup: Topup, replayed: Bool) {
         try configuration.rules.validate(order)
         let topup: Topup, replayed: Bool
         do {

@@ -17,7 +17,7 @@ public struct TopupService: RPCService {
                 let order = TopupOrder(
                     idempotencyKey: request.idempotencyKey, phoneNumber: request.phoneNumber,
                     amountMinorUnits: request.amount?.minorUnits ?? 0, currency: request.amount?.currency ?? "", carrier: request.carrier)
-                let (topup, replayed) = try await topups.create(order, customer: try Self.customer(context), deadline: context.deadline)
+                let (topup, replayed) = try await topups.create(order, customer: try Self.customer(context))
                 var response = Tally_V1_TopupResponse()
                 response.topup = Self.message(topup)
                 response.replayed = replayed
