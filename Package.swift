@@ -196,7 +196,15 @@ let package = Package(
             dependencies: ["Storage", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "Storage", "Codec", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DomainTests",
+            dependencies: [
+                "Domain", "Storage", "Codec", "TestSupport",
+                // The provider adapter's tests drive the simulator and match its error types.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TallyLoadTests",
             dependencies: [
