@@ -37,8 +37,7 @@ def provider_world(stubs):
         proc, port, log = start_tally(env=env)
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                partners = Partners(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
-                                    topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
+                partners = Partners.on(channel)
                 _, _, secret = partners.key()
                 yield partners, secret, simulator
         finally:
@@ -92,8 +91,7 @@ def test_a_worker_killed_mid_call_leaves_the_topup_charged_once(stubs):
                        TOPUP_PROVIDER_TIMEOUT_MS="1000", QUEUE_LEASE_MS="1000", TOPUP_SWEEP_AFTER_MS="500")
             proc, port, log = start_tally(env=env)
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                partners = Partners(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
-                                    topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
+                partners = Partners.on(channel)
                 _, _, secret = partners.key()
                 call(simulator.url, "/control", {"mode": "slow", "delay_ms": 600})
                 created = partners.topup(secret, partners.order()).topup

@@ -16,8 +16,7 @@ from test_durability import private_services
 @pytest.fixture
 def topups(stubs, channel):
     from tally.v1 import admin_pb2, admin_pb2_grpc, common_pb2, topup_pb2, topup_pb2_grpc
-    return Partners(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
-                    topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
+    return Partners.on(channel)
 
 
 class Partners:
@@ -25,6 +24,12 @@ class Partners:
 
     def __init__(self, channel, admin_pb, admin, pb, stub, common):
         self.channel, self.admin_pb, self.admin, self.pb, self.stub, self.common = channel, admin_pb, admin, pb, stub, common
+
+    @classmethod
+    def on(cls, channel):
+        from tally.v1 import admin_pb2, admin_pb2_grpc, common_pb2, topup_pb2, topup_pb2_grpc
+        return cls(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
+                   topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
 
     def key(self, customer=None, rate=0):
         customer = customer or f"cust-{uuid.uuid4().hex[:10]}"
@@ -221,8 +226,7 @@ def check_retries(env):
     proc, port, log = start_tally(env=env)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            partners = Partners(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
-                                topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
+            partners = Partners.on(channel)
             _, _, secret = partners.key()
             # 0002: refused once, then charged; 0003: always refused.
             once = partners.topup(secret, partners.order(phone="+4915112340002")).topup
@@ -247,8 +251,7 @@ def test_topups_accepted_while_redis_is_down_or_whose_jobs_were_flushed_are_proc
         proc, port, log = start_tally(env=env)
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                partners = Partners(channel, admin_pb2, admin_pb2_grpc.AdminServiceStub(channel), topup_pb2,
-                                    topup_pb2_grpc.TopupServiceStub(channel), common_pb2)
+                partners = Partners.on(channel)
                 _, _, secret = partners.key()
                 queued = [partners.topup(secret, partners.order()).topup.id for _ in range(6)]
                 subprocess.run(redis_cli + ["FLUSHALL"], check=True, capture_output=True)
@@ -288,8 +291,8 @@ def test_a_revocation_reaches_every_instance_within_a_second(stubs):
     second, second_port, second_log = start_tally(env=PRODUCT_ENV)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{first_port}") as a, grpc.insecure_channel(f"127.0.0.1:{second_port}") as b:
-            on_a = Partners(a, admin_pb2, admin_pb2_grpc.AdminServiceStub(a), topup_pb2, topup_pb2_grpc.TopupServiceStub(a), common_pb2)
-            on_b = Partners(b, admin_pb2, admin_pb2_grpc.AdminServiceStub(b), topup_pb2, topup_pb2_grpc.TopupServiceStub(b), common_pb2)
+            on_a = Partners.on(a)
+            on_b = Partners.on(b)
             _, key_id, secret = on_a.key()
             on_b.topup(secret, on_b.order())  # B caches the key
             on_a.admin.RevokeApiKey(admin_pb2.RevokeApiKeyRequest(id=key_id), metadata=ADMIN, timeout=10)

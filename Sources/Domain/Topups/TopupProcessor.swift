@@ -82,14 +82,14 @@ public struct TopupProcessor: Sendable {
 
     func decide(_ topup: Topup) async -> Decision {
         var calls: [ProviderCall] = []
+        // Every claim so far, this one included, may have charged at most once.
         let attempt = topup.attempts
-        let charges = attempt  // every claim so far may have charged at most once
 
         func status() async -> ProviderStatus {
             let started = Date(), clock = ContinuousClock.now
             let status = await provider.status(of: topup.id, timeout: configuration.providerTimeout)
             calls.append(ProviderCall(attempt: attempt, kind: "status", outcome: status.label, detail: status.detail,
-                                      latencyMs: (ContinuousClock.now - clock).inMilliseconds, startedAt: started))
+                                      latencyMs: (ContinuousClock.now - clock).inSeconds * 1000, startedAt: started))
             return status
         }
 
@@ -106,7 +106,7 @@ public struct TopupProcessor: Sendable {
             // A top-up whose status is unknown might have been charged: it never fails on that
             // alone, until three times the attempts have passed (then an operator reconciles).
             let limit = mayFail ? configuration.maxAttempts : configuration.maxAttempts * 3
-            if charges >= limit {
+            if attempt >= limit {
                 return Decision(state: .failed, failureReason: "\(reason) after \(attempt) attempts", calls: calls)
             }
             return Decision(state: .pending, failureReason: reason, retryIn: configuration.backoff(afterAttempt: attempt), calls: calls)
@@ -120,7 +120,7 @@ public struct TopupProcessor: Sendable {
                            currency: topup.currency, carrier: topup.carrier, attempt: attempt),
             timeout: configuration.providerTimeout)
         calls.append(ProviderCall(attempt: attempt, kind: "charge", outcome: outcome.label, detail: outcome.detail,
-                                  latencyMs: (ContinuousClock.now - clock).inMilliseconds, startedAt: started))
+                                  latencyMs: (ContinuousClock.now - clock).inSeconds * 1000, startedAt: started))
         switch outcome {
         case .succeeded(let reference):
             return Decision(state: .succeeded, providerReference: reference, calls: calls)
@@ -179,8 +179,4 @@ extension ProviderStatus {
         case .notFound: ""
         }
     }
-}
-
-extension Duration {
-    var inMilliseconds: Double { inSeconds * 1000 }
 }

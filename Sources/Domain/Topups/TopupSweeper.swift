@@ -21,15 +21,14 @@ public struct TopupSweeper: Service {
     }
 
     public func run() async throws {
-        var sinceLastPrune = Duration.zero
+        var nextPrune = ContinuousClock.now  // then once a minute
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             _ = try? await sweep()
-            if sinceLastPrune >= .seconds(60) || sinceLastPrune == .zero {
+            if ContinuousClock.now >= nextPrune {
                 _ = try? await prune()
-                sinceLastPrune = .zero
+                nextPrune = .now + .seconds(60)
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: topups.configuration.sweepInterval) }
-            sinceLastPrune += topups.configuration.sweepInterval
         }
     }
 

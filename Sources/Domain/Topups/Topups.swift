@@ -40,15 +40,12 @@ public final class Topups: Sendable {
         } catch is TopupStore.KeyVanished {
             throw RPCError(.aborted, "idempotency_key: the request that used this key did not finish; retry")
         }
-        if replayed {
-            let differences = order.differences(from: topup)
-            guard differences.isEmpty else {
-                throw RPCError(.failedPrecondition,
-                               "idempotency_key: already used with other parameters (differs in \(differences.joined(separator: ", "))); use a new key for a new top-up")
-            }
-            return (topup, true)
+        let differences = replayed ? order.differences(from: topup) : []
+        guard differences.isEmpty else {
+            throw RPCError(.failedPrecondition,
+                           "idempotency_key: already used with other parameters (differs in \(differences.joined(separator: ", "))); use a new key for a new top-up")
         }
-        return (topup, false)
+        return (topup, replayed)
     }
 
     /// The customer's top-up: NOT_FOUND for an unknown id, PERMISSION_DENIED for another's.

@@ -94,14 +94,12 @@ struct Keys: AsyncParsableCommand {
         let keys = ApiKeys(database: database, redis: redis, subscriber: subscriber, logger: logger)
         do {
             try await body(keys)
-        } catch let error as PostgresError where error.sqlState == "42P01" {
-            await close()
-            throw SettingsError("the database has no api_keys table yet: run `tally migrate` (or start `tally serve`) first")
-        } catch let error as any RPCErrorConvertible {
-            await close()
-            throw SettingsError(error.rpcError.message)
         } catch {
             await close()
+            if let error = error as? PostgresError, error.sqlState == "42P01" {
+                throw SettingsError("the database has no api_keys table yet: run `tally migrate` (or start `tally serve`) first")
+            }
+            if let error = error as? any RPCErrorConvertible { throw SettingsError(error.rpcError.message) }
             throw error
         }
         await close()

@@ -6,7 +6,7 @@ import Units
 /// `TopupProvider` over JSON and HTTP: the API partners' mobile-top-up providers are asked to expose.
 ///
 /// **Charge**: `POST {base}/charges` with the header `Idempotency-Key: <reference>` and
-/// `{"reference": "t-1", "phone_number": "+4915112345678", "amount_minor_units": 1500, "currency": "EUR", "carrier": ""}`
+/// `{"reference": "t-1", "phone_number": "+4915112345678", "amount_minor_units": 1500, "currency": "EUR", "carrier": "", "attempt": 1}`
 /// (`carrier` empty when unknown). The provider answers, and Tally reads:
 /// - 200 or 201 `{"status": "succeeded", "provider_reference": "..."}`: succeeded.
 /// - 200 `{"status": "declined", "reason": "..."}`, or any 4xx but 408, 409 and 429: declined,

@@ -45,7 +45,7 @@ struct ProductSettings: ParsableArguments {
             leaderboardRepairAfterMs, "LEADERBOARD_REPAIR_AFTER_MS", default: product.leaderboards.repairAfter, range: 100...3_600_000)
             ?? product.leaderboards.repairAfter
         product.instanceCount = try env.int(instanceCount, "TALLY_INSTANCE_COUNT", default: 1, range: 1...10_000)
-        (product.topups, product.provider) = try topups.configuration(env)
+        (product.topups, product.provider) = try topups.configuration(env, queueConcurrency: concurrency)
         return product
     }
 }

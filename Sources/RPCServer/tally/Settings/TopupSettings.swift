@@ -48,7 +48,8 @@ struct TopupSettings: ParsableArguments {
     @Option(help: "Carrier hints accepted, comma-separated; * accepts any well-formed one (env TOPUP_CARRIERS, default a built-in list).")
     var topupCarriers: String?
 
-    func configuration(_ env: Environment) throws -> (topups: TopupsConfiguration, provider: ProviderChoice) {
+    /// `queueConcurrency`: the shared QUEUE_CONCURRENCY as ProductSettings read it (0: not set).
+    func configuration(_ env: Environment, queueConcurrency shared: Int) throws -> (topups: TopupsConfiguration, provider: ProviderChoice) {
         var topups = TopupsConfiguration.defaults
         topups.ratePerMinute = try env.int(topupRatePerMin, "TOPUP_RATE_PER_MIN", default: topups.ratePerMinute, range: 1...1_000_000)
         let fallback = env.string(topupLimitWhenRedisDown, "TOPUP_LIMIT_WHEN_REDIS_DOWN") ?? "local"
@@ -65,7 +66,6 @@ struct TopupSettings: ParsableArguments {
             ?? topups.retryMax
         topups.providerTimeout = try env.milliseconds(
             topupProviderTimeoutMs, "TOPUP_PROVIDER_TIMEOUT_MS", default: topups.providerTimeout, range: 10...600_000) ?? topups.providerTimeout
-        let shared = try env.int(nil, "QUEUE_CONCURRENCY", default: 0, range: 0...10_000)
         topups.workers = try env.int(
             topupQueueConcurrency, "TOPUP_QUEUE_CONCURRENCY", default: shared == 0 ? topups.workers : shared, range: 1...10_000)
         topups.sweepAfter = try env.milliseconds(topupSweepAfterMs, "TOPUP_SWEEP_AFTER_MS", default: topups.sweepAfter, range: 100...86_400_000)
