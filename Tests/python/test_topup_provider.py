@@ -96,6 +96,9 @@ def test_a_worker_killed_mid_call_leaves_the_topup_charged_once(stubs):
                 call(simulator.url, "/control", {"mode": "slow", "delay_ms": 600})
                 created = partners.topup(secret, partners.order()).topup
                 assert eventually(lambda: partners.get(secret, created.id).status == topup_pb2.TOPUP_STATUS_PROCESSING, timeout=10)
+                # PROCESSING is set when the job is claimed, before the request is sent: kill only
+                # once the provider holds the request, or the kill may come before any charge.
+                assert eventually(lambda: call(simulator.url, "/stats")["charge_requests"] == 1, timeout=10)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             assert eventually(lambda: charges(simulator, created.id) == 1, timeout=5), "the provider never charged"
