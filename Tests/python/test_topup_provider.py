@@ -90,17 +90,19 @@ def test_a_worker_killed_mid_call_leaves_the_topup_charged_once(stubs):
             env = dict(PRODUCT_ENV, REDIS_URL=urls["REDIS_URL"], TOPUP_PROVIDER="http", TOPUP_PROVIDER_URL=simulator.url,
                        TOPUP_PROVIDER_TIMEOUT_MS="1000", QUEUE_LEASE_MS="1000", TOPUP_SWEEP_AFTER_MS="500")
             proc, port, log = start_tally(env=env)
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                partners = Partners.on(channel)
-                _, _, secret = partners.key()
-                call(simulator.url, "/control", {"mode": "slow", "delay_ms": 600})
-                created = partners.topup(secret, partners.order()).topup
-                assert eventually(lambda: partners.get(secret, created.id).status == topup_pb2.TOPUP_STATUS_PROCESSING, timeout=10)
-                # PROCESSING is set when the job is claimed, before the request is sent: kill only
-                # once the provider holds the request, or the kill may come before any charge.
-                assert eventually(lambda: call(simulator.url, "/stats")["charge_requests"] == 1, timeout=10)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            try:
+                with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    partners = Partners.on(channel)
+                    _, _, secret = partners.key()
+                    call(simulator.url, "/control", {"mode": "slow", "delay_ms": 600})
+                    created = partners.topup(secret, partners.order()).topup
+                    assert eventually(lambda: partners.get(secret, created.id).status == topup_pb2.TOPUP_STATUS_PROCESSING, timeout=10)
+                    # PROCESSING is set when the job is claimed, before the request is sent: kill only
+                    # once the provider holds the request, or the kill may come before any charge.
+                    assert eventually(lambda: call(simulator.url, "/stats")["charge_requests"] == 1, timeout=10)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
             assert eventually(lambda: charges(simulator, created.id) == 1, timeout=5), "the provider never charged"
             call(simulator.url, "/control", {"mode": "ok"})
             proc, port, log = start_tally(env=env)
