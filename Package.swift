@@ -83,7 +83,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Storage"],
-            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations"), .process("Topups/Migrations")],
+            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations"), .process("Topups/Migrations"), .process("Quiz/Migrations")],
             swiftSettings: swiftSettings
         ),
         .target(

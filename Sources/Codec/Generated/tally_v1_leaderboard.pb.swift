@@ -10,8 +10,12 @@ public struct Tally_V1_LeaderboardEntry: Sendable, Hashable {
     public var rank: Int64 = 0
     public var userId: String = ""
     public var score: Int64 = 0
-    /// When the user first reached this score, unix milliseconds (the tie-breaker).
+    /// When the user first reached this score, unix milliseconds (the tie-breaker). 0 on quiz
+    /// boards, whose tie-breaker is total_time_ms.
     public var achievedAtMs: Int64 = 0
+    /// Quiz boards: the user's total response time, milliseconds (lower ranks first on equal
+    /// points).
+    public var totalTimeMs: Int64 = 0
 
     public init() {}
 }
@@ -144,6 +148,7 @@ extension Tally_V1_LeaderboardEntry: ProtobufMessage {
         self.userId = ProtobufC.string(c.user_id)
         self.score = c.score
         self.achievedAtMs = c.achieved_at_ms
+        self.totalTimeMs = c.total_time_ms
     }
 
     func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__LeaderboardEntry> {
@@ -153,6 +158,7 @@ extension Tally_V1_LeaderboardEntry: ProtobufMessage {
         if !userId.isEmpty { c.pointee.user_id = arena.string(userId) }
         c.pointee.score = score
         c.pointee.achieved_at_ms = achievedAtMs
+        c.pointee.total_time_ms = totalTimeMs
         return c
     }
 

@@ -66,6 +66,9 @@ public struct Tally_V1_RewardTier: Sendable, Hashable {
     public var fromRank: Int32 = 0
     public var toRank: Int32 = 0
     public var reward: String = ""
+    /// A user already rewarded in this quiz (by an earlier distribution or tier) is skipped by a
+    /// tier unless it is repeatable.
+    public var repeatable: Bool = false
 
     public init() {}
 }
@@ -340,6 +343,7 @@ extension Tally_V1_RewardTier: ProtobufMessage {
         self.fromRank = c.from_rank
         self.toRank = c.to_rank
         self.reward = ProtobufC.string(c.reward)
+        self.repeatable = c.repeatable != 0
     }
 
     func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__RewardTier> {
@@ -348,6 +352,7 @@ extension Tally_V1_RewardTier: ProtobufMessage {
         c.pointee.from_rank = fromRank
         c.pointee.to_rank = toRank
         if !reward.isEmpty { c.pointee.reward = arena.string(reward) }
+        c.pointee.repeatable = (repeatable ? 1 : 0)
         return c
     }
 

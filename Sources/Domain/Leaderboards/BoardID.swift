@@ -62,6 +62,13 @@ public enum BoardID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Whether the board holds each user's latest score (replaced, by revision) rather than
+    /// their best (max-merged): quiz boards, whose scores go down when an answer is replaced.
+    public var keepsLatest: Bool {
+        if case .quiz = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .global: "global"

@@ -34,18 +34,25 @@ public struct RankWindow: Sendable, Hashable {
     public var total: Int
 }
 
-/// A score to merge into a board: kept when it beats the user's best (ties: the earlier).
+/// A score to merge into a board. On a best-score board (`BoardID.keepsLatest` false) it is
+/// kept when it beats the user's best (ties: the earlier); on a latest-score board (quiz) it
+/// replaces the user's entry when its `revision` is newer than the one the copy holds.
 public struct ScoreUpdate: Sendable, Hashable {
     public var board: BoardID
     public var userID: String
     public var score: Int64
+    /// The tie-breaker: the earlier wins. When the user reached the score on best-score
+    /// boards; the user's total response time on quiz boards.
     public var achievedAtMs: Int64
+    /// `leaderboard_scores.revision` of this write on latest-score boards; nil on the others.
+    public var revision: Int64?
 
-    public init(board: BoardID, userID: String, score: Int64, achievedAtMs: Int64) {
+    public init(board: BoardID, userID: String, score: Int64, achievedAtMs: Int64, revision: Int64? = nil) {
         self.board = board
         self.userID = userID
         self.score = score
         self.achievedAtMs = achievedAtMs
+        self.revision = revision
     }
 
     var member: BoardMember { BoardMember(userID: userID, achievedAtMs: achievedAtMs) }

@@ -637,7 +637,7 @@ void   tally__v1__join_tournament_response__free_unpacked
   assert(message->base.descriptor == &tally__v1__join_tournament_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor tally__v1__leaderboard_entry__field_descriptors[4] =
+static const ProtobufCFieldDescriptor tally__v1__leaderboard_entry__field_descriptors[5] =
 {
   {
     "rank",
@@ -687,17 +687,30 @@ static const ProtobufCFieldDescriptor tally__v1__leaderboard_entry__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "total_time_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__LeaderboardEntry, total_time_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tally__v1__leaderboard_entry__field_indices_by_name[] = {
   3,   /* field[3] = achieved_at_ms */
   0,   /* field[0] = rank */
   2,   /* field[2] = score */
+  4,   /* field[4] = total_time_ms */
   1,   /* field[1] = user_id */
 };
 static const ProtobufCIntRange tally__v1__leaderboard_entry__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor tally__v1__leaderboard_entry__descriptor =
 {
@@ -707,7 +720,7 @@ const ProtobufCMessageDescriptor tally__v1__leaderboard_entry__descriptor =
   "Tally__V1__LeaderboardEntry",
   "tally.v1",
   sizeof(Tally__V1__LeaderboardEntry),
-  4,
+  5,
   tally__v1__leaderboard_entry__field_descriptors,
   tally__v1__leaderboard_entry__field_indices_by_name,
   1,  tally__v1__leaderboard_entry__number_ranges,

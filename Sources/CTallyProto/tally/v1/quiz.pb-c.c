@@ -854,7 +854,7 @@ const ProtobufCMessageDescriptor tally__v1__quiz_leaderboard_response__descripto
   (ProtobufCMessageInit) tally__v1__quiz_leaderboard_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor tally__v1__reward_tier__field_descriptors[3] =
+static const ProtobufCFieldDescriptor tally__v1__reward_tier__field_descriptors[4] =
 {
   {
     "from_rank",
@@ -892,16 +892,29 @@ static const ProtobufCFieldDescriptor tally__v1__reward_tier__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "repeatable",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__RewardTier, repeatable),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tally__v1__reward_tier__field_indices_by_name[] = {
   0,   /* field[0] = from_rank */
+  3,   /* field[3] = repeatable */
   2,   /* field[2] = reward */
   1,   /* field[1] = to_rank */
 };
 static const ProtobufCIntRange tally__v1__reward_tier__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor tally__v1__reward_tier__descriptor =
 {
@@ -911,7 +924,7 @@ const ProtobufCMessageDescriptor tally__v1__reward_tier__descriptor =
   "Tally__V1__RewardTier",
   "tally.v1",
   sizeof(Tally__V1__RewardTier),
-  3,
+  4,
   tally__v1__reward_tier__field_descriptors,
   tally__v1__reward_tier__field_indices_by_name,
   1,  tally__v1__reward_tier__number_ranges,

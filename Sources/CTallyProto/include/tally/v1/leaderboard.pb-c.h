@@ -49,13 +49,19 @@ struct  Tally__V1__LeaderboardEntry
   char *user_id;
   int64_t score;
   /*
-   * When the user first reached this score, unix milliseconds (the tie-breaker).
+   * When the user first reached this score, unix milliseconds (the tie-breaker). 0 on quiz
+   * boards, whose tie-breaker is total_time_ms.
    */
   int64_t achieved_at_ms;
+  /*
+   * Quiz boards: the user's total response time, milliseconds (lower ranks first on equal
+   * points).
+   */
+  int64_t total_time_ms;
 };
 #define TALLY__V1__LEADERBOARD_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__leaderboard_entry__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Tally__V1__TopRequest

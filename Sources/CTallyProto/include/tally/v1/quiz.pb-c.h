@@ -140,10 +140,15 @@ struct  Tally__V1__RewardTier
   int32_t from_rank;
   int32_t to_rank;
   char *reward;
+  /*
+   * A user already rewarded in this quiz (by an earlier distribution or tier) is skipped by a
+   * tier unless it is repeatable.
+   */
+  protobuf_c_boolean repeatable;
 };
 #define TALLY__V1__REWARD_TIER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__reward_tier__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Tally__V1__DistributeRewardsRequest
