@@ -26,6 +26,8 @@ public struct Product: Sendable {
         public var instanceCount: Int
         public var topups: TopupsConfiguration
         public var provider: ProviderChoice
+        public var quiz: QuizRules
+        public var rewards: RewardRules
         /// Names this instance in leases and logs.
         public var instanceID: String
 
@@ -33,12 +35,12 @@ public struct Product: Sendable {
         public static var defaults: Configuration {
             Configuration(events: .defaults, leaderboards: .defaults, mirrors: .defaults, queue: .defaults, workerConcurrency: nil,
                           partitionsAhead: 3, retentionDays: 90, instanceCount: 1, topups: .defaults,
-                          provider: .sandbox(latency: .milliseconds(20)), instanceID: "tally")
+                          provider: .sandbox(latency: .milliseconds(20)), quiz: .defaults, rewards: .defaults, instanceID: "tally")
         }
 
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
                     queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
-                    topups: TopupsConfiguration, provider: ProviderChoice, instanceID: String) {
+                    topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -49,6 +51,8 @@ public struct Product: Sendable {
             self.instanceCount = instanceCount
             self.topups = topups
             self.provider = provider
+            self.quiz = quiz
+            self.rewards = rewards
             self.instanceID = instanceID
         }
     }
@@ -66,6 +70,7 @@ public struct Product: Sendable {
     public let topups: Topups
     /// Top-ups per customer, exact across instances.
     public let topupLimiter: SlidingWindowLimiter
+    public let quizzes: Quizzes
     let provider: any TopupProvider
     /// Every queue, for stats.
     public let queues: [JobQueue]
@@ -100,6 +105,7 @@ public struct Product: Sendable {
         ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
+        quizzes = Quizzes(database: database, leaderboards: leaderboards, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))

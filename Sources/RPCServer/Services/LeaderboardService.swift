@@ -26,7 +26,7 @@ public struct LeaderboardService: RPCService {
                 let limit = try Self.limit(request.limit)
                 let page = try await store.top(board, limit: limit, cursor: request.cursor, deadline: context.deadline)
                 var response = Tally_V1_TopResponse()
-                response.entries = page.entries.map(Self.message)
+                response.entries = page.entries.map { Self.message($0, quizBoard: board.keepsLatest) }
                 response.nextCursor = page.nextCursor
                 response.total = Int64(page.total)
                 return response
@@ -41,9 +41,9 @@ public struct LeaderboardService: RPCService {
                     throw RPCError(.notFound, "user \(request.userId.prefix(128)) has no score on \(board)")
                 }
                 var response = Tally_V1_RankResponse()
-                response.entry = Self.message(window.entry)
-                response.above = window.above.map(Self.message)
-                response.below = window.below.map(Self.message)
+                response.entry = Self.message(window.entry, quizBoard: board.keepsLatest)
+                response.above = window.above.map { Self.message($0, quizBoard: board.keepsLatest) }
+                response.below = window.below.map { Self.message($0, quizBoard: board.keepsLatest) }
                 response.total = Int64(window.total)
                 return response
             },
@@ -62,7 +62,7 @@ public struct LeaderboardService: RPCService {
                 var response = Tally_V1_SubmitResponse()
                 response.improved = !improved.isEmpty
                 if let window = try await store.rank(board, user: request.userId, neighbours: 0, deadline: context.deadline) {
-                    response.entry = Self.message(window.entry)
+                    response.entry = Self.message(window.entry, quizBoard: board.keepsLatest)
                 }
                 return response
             },
@@ -73,7 +73,7 @@ public struct LeaderboardService: RPCService {
                 let interval = max(Self.minWatchInterval, Int(request.minIntervalMs == 0 ? 1000 : request.minIntervalMs))
                 try await watch.run(board, limit: limit, minInterval: .milliseconds(interval)) { page in
                     var update = Tally_V1_WatchUpdate()
-                    update.entries = page.entries.map(Self.message)
+                    update.entries = page.entries.map { Self.message($0, quizBoard: board.keepsLatest) }
                     update.total = Int64(page.total)
                     try await updates.write(update)
                 }
@@ -104,7 +104,7 @@ public struct LeaderboardService: RPCService {
         ]
     }
 
-    private static func limit(_ requested: Int32) throws(RPCError) -> Int {
+    static func limit(_ requested: Int32) throws(RPCError) -> Int {
         if requested == 0 { return 10 }
         guard (1...maxLimit).contains(Int(requested)) else {
             throw RPCError(.invalidArgument, "limit: must be between 1 and \(maxLimit), got \(requested)")
@@ -112,12 +112,18 @@ public struct LeaderboardService: RPCService {
         return Int(requested)
     }
 
-    private static func message(_ entry: LeaderboardEntry) -> Tally_V1_LeaderboardEntry {
+    /// A board's entry; on a quiz board the engine's tie-breaker time is the total response
+    /// time (see `ScoreUpdate.achievedAtMs`).
+    static func message(_ entry: LeaderboardEntry, quizBoard: Bool) -> Tally_V1_LeaderboardEntry {
         var message = Tally_V1_LeaderboardEntry()
         message.rank = Int64(entry.rank)
         message.userId = entry.userID
         message.score = entry.score
-        message.achievedAtMs = entry.achievedAtMs
+        if quizBoard {
+            message.totalTimeMs = entry.achievedAtMs
+        } else {
+            message.achievedAtMs = entry.achievedAtMs
+        }
         return message
     }
 

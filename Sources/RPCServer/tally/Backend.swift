@@ -21,6 +21,7 @@ struct Backend {
             EventService(ingestor: product.ingestor, recent: product.recent),
             LeaderboardService(store: product.leaderboards, watch: product.watch, tournaments: product.tournaments),
             TopupService(topups: product.topups),
+            QuizService(quizzes: product.quizzes),
         ]
         lifecycle = product.lifecycle + [DependencyMonitor(product: product, health: health, logger: logger)]
     }

@@ -8,7 +8,7 @@ public struct RecordedScores: Sendable {
     /// The row that stays in Postgres until the merge is confirmed; nil when nothing improved.
     var pendingMerge: Int64?
 
-    init(improved: [ScoreUpdate] = [], pendingMerge: Int64? = nil) {
+    public init(improved: [ScoreUpdate] = [], pendingMerge: Int64? = nil) {
         self.improved = improved
         self.pendingMerge = pendingMerge
     }
