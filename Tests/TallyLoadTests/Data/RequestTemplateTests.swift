@@ -69,6 +69,15 @@ struct RequestTemplateTests {
         #expect(Set(numbers).count > 19_000)
     }
 
+    @Test("{{itemDiv M}} and {{itemMod M}}: N users x M questions per batch, each pair once")
+    func items() throws {
+        let bytes = try encode(
+            #"{"quiz_id": "q", "answers": ["{{repeat}}", {"user_id": "user-{{itemDiv 4}}", "question_id": "q-{{itemMod 4}}"}]}"#,
+            "tally.v1.SubmitAnswersRequest", batch: 12)
+        let pairs = try Tally_V1_SubmitAnswersRequest(protobuf: bytes).answers.map { "\($0.userId)/\($0.questionId)" }
+        #expect(pairs == (0..<3).flatMap { user in (0..<4).map { "user-\(user)/q-\($0)" } })
+    }
+
     @Test("{{runId}} is one id for the whole run, 16 hex digits")
     func runID() throws {
         let bytes = try encode(#"{"events": ["{{repeat}}", {"id": "load-{{runId}}-{{seq}}"}]}"#, "tally.v1.TrackRequest", batch: 50)

@@ -28,7 +28,7 @@ struct TallyLoadCommand: AsyncParsableCommand {
 
             Templates (-d/-D, scenario "data") are proto3 JSON with generators: {{seq}} {{msg}} {{uuid}} {{runId}} {{now}}
             {{randomUser}} {{randomInt A B}} {{randomScore}} {{randomBytes N}} {{randomString N}} {{randomBool}}
-            {{pick A B ...}} {{eventType}} {{phone}} {{phone +49151}} {{answer}}; an array starting with "{{repeat N}}" (or "{{repeat}}"
+            {{pick A B ...}} {{eventType}} {{phone}} {{phone +49151}} {{answer}} {{itemDiv M}} {{itemMod M}}; an array starting with "{{repeat N}}" (or "{{repeat}}"
             for --batch-size) repeats its next element. Streams take an array of messages (the last one repeats).
 
             Exit codes: 0 ok, 1 error rate above --max-error-rate (default 0: any failed call fails the run),

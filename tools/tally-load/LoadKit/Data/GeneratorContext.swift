@@ -10,6 +10,9 @@ public struct GeneratorContext: Sendable {
     public var sequence: Int
     /// The message's number within its stream (`{{msg}}`), from 1; 1 for unary requests.
     public var messageIndex: Int
+    /// The element's 0-based index in the `{{repeat}}` array being built (`{{itemDiv M}}`,
+    /// `{{itemMod M}}`); 0 outside one.
+    public var itemIndex = 0
 
     public init(seed: UInt64, users: Int, batchSize: Int) {
         self.init(random: FastRandom(seed: seed), users: users, batchSize: batchSize)

@@ -146,9 +146,11 @@ struct MessagePlan: Sendable {
             case .constant(let bytes): writer.bytes.append(contentsOf: bytes)
             case .value(let value): try value.encode(into: &writer, context: &context, schema: schema)
             case .repeated(let value, let count):
-                for _ in 0..<(count ?? context.batchSize) {
+                for item in 0..<(count ?? context.batchSize) {
+                    context.itemIndex = item
                     try value.encode(into: &writer, context: &context, schema: schema)
                 }
+                context.itemIndex = 0
             }
         }
     }

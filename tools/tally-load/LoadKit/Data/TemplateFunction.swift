@@ -24,6 +24,7 @@ import Darwin
 /// | `phone` | an E.164 number in the +1 555 fictional range, never ending in 0000...0003 |
 /// | `phone P` | P (e.g. `+49151`) then 8 random digits, never ending in 0000...0003 |
 /// | `answer` | a quiz answer, one of A B C D |
+/// | `itemDiv M`, `itemMod M` | the element's 0-based index in its `{{repeat}}` array, divided by M or modulo M: with `--batch-size` N x M, `user-{{itemDiv M}}` and `q-{{itemMod M}}` make N users x M questions per batch |
 public enum TemplateFunction: Sendable, Hashable {
     case sequence
     case messageIndex
@@ -41,12 +42,14 @@ public enum TemplateFunction: Sendable, Hashable {
     /// The prefix and how many random digits follow it.
     case phone(prefix: String, digits: Int)
     case answer
+    /// The repeated element's index divided by (`true`) or modulo (`false`) the divisor.
+    case item(divisor: Int64, quotient: Bool)
     /// Only as an array's first element: repeat the next element N times (nil: `--batch-size`).
     case repeatNext(Int?)
 
     public static let names = [
         "seq", "msg", "uuid", "runId", "now", "randomUser", "randomInt", "randomScore", "randomBytes", "randomString",
-        "randomBool", "pick", "eventType", "phone", "answer", "repeat",
+        "randomBool", "pick", "eventType", "phone", "answer", "itemDiv", "itemMod", "repeat",
     ]
 
     /// Parses the text between `{{` and `}}`.
@@ -81,6 +84,10 @@ public enum TemplateFunction: Sendable, Hashable {
             else { throw LoadError.usage("template {{\(text)}}: phone takes one prefix, + and 1 to 7 digits (e.g. +49151)") }
             self = .phone(prefix: prefix, digits: 8)
         case "answer": try noArguments(); self = .answer
+        case "itemDiv", "itemMod":
+            let divisor = try int(0)
+            guard args.count == 1, divisor >= 1 else { throw LoadError.usage("template {{\(text)}}: \(name) takes one divisor >= 1") }
+            self = .item(divisor: divisor, quotient: name == "itemDiv")
         case "randomInt":
             let low = try int(0)
             let high = try int(1)
@@ -141,6 +148,9 @@ public enum TemplateFunction: Sendable, Hashable {
             return .string(type)
         case .phone(let prefix, let digits): return .string(Self.phone(prefix: prefix, digits: digits, &context.random))
         case .answer: return .string(["A", "B", "C", "D"][Int.random(in: 0..<4, using: &context.random)])
+        case .item(let divisor, let quotient):
+            let index = Int64(context.itemIndex)
+            return .int(quotient ? index / divisor : index % divisor)
         case .repeatNext: return .int(0)
         }
     }
