@@ -66,8 +66,9 @@ public struct Tally_V1_RewardTier: Sendable, Hashable {
     public var fromRank: Int32 = 0
     public var toRank: Int32 = 0
     public var reward: String = ""
-    /// A user already rewarded in this quiz (by an earlier distribution or tier) is skipped by a
-    /// tier unless it is repeatable.
+    /// A tier that is not repeatable skips users who already hold a reward of this quiz from a
+    /// tier that is not repeatable (of this or any earlier distribution); their reward is not
+    /// passed down. A repeatable tier rewards them anyway.
     public var repeatable: Bool = false
 
     public init() {}
@@ -76,7 +77,8 @@ public struct Tally_V1_RewardTier: Sendable, Hashable {
 public struct Tally_V1_DistributeRewardsRequest: Sendable, Hashable {
     public var quizId: String = ""
     public var tiers: [Tally_V1_RewardTier] = []
-    /// Idempotency: distributing with the same id again changes nothing.
+    /// Idempotency: distributing with the same id again changes nothing and returns the same
+    /// rewards (replayed); the same id with other tiers is FAILED_PRECONDITION.
     public var distributionId: String = ""
 
     public init() {}

@@ -141,8 +141,9 @@ struct  Tally__V1__RewardTier
   int32_t to_rank;
   char *reward;
   /*
-   * A user already rewarded in this quiz (by an earlier distribution or tier) is skipped by a
-   * tier unless it is repeatable.
+   * A tier that is not repeatable skips users who already hold a reward of this quiz from a
+   * tier that is not repeatable (of this or any earlier distribution); their reward is not
+   * passed down. A repeatable tier rewards them anyway.
    */
   protobuf_c_boolean repeatable;
 };
@@ -158,7 +159,8 @@ struct  Tally__V1__DistributeRewardsRequest
   size_t n_tiers;
   Tally__V1__RewardTier **tiers;
   /*
-   * Idempotency: distributing with the same id again changes nothing.
+   * Idempotency: distributing with the same id again changes nothing and returns the same
+   * rewards (replayed); the same id with other tiers is FAILED_PRECONDITION.
    */
   char *distribution_id;
 };
