@@ -114,6 +114,8 @@ public final class EventIngestor: Sendable {
         for event in valid {
             if fresh.contains(ExactID(event.id)) { outcome.accepted.append(event.id) } else { outcome.duplicates.append(event.id) }
         }
+        ProductMetrics.eventsAccepted.increment(by: Int64(outcome.accepted.count))
+        ProductMetrics.eventsDuplicate.increment(by: Int64(outcome.duplicates.count))
         return outcome
     }
 
@@ -121,6 +123,7 @@ public final class EventIngestor: Sendable {
         guard let limiter else { return }
         if let limit = configuration.perPeerLimit {
             let decision = await limiter.decide(key: "events:peer:\(peer)", limit: limit, cost: events.count)
+            ProductMetrics.rateLimitDecided(.eventsPeer, allowed: decision.allowed)
             if !decision.allowed { throw decision.rejection("too many events from this connection (\(limit)); retry later") }
         }
         if let limit = configuration.perUserLimit {
@@ -128,6 +131,7 @@ public final class EventIngestor: Sendable {
             for event in events { perUser[ExactID(event.userId), default: 0] += 1 }
             let users = Array(perUser)
             let decisions = await limiter.decide(users.map { (key: "events:user:\($0.key.text)", cost: $0.value) }, limit: limit)
+            for decision in decisions { ProductMetrics.rateLimitDecided(.eventsUser, allowed: decision.allowed) }
             for (index, decision) in decisions.enumerated() where !decision.allowed {
                 throw decision.rejection("too many events for user \(users[index].key.text.prefix(64)) (\(limit)); retry later")
             }
@@ -156,6 +160,7 @@ public final class EventIngestor: Sendable {
         let outcome = try await database.withTransaction(deadline: deadline) { connection in
             try await EventStore.persist(events, receivedAtMs: receivedAtMs, on: connection)
         }
+        ProductMetrics.eventsPersisted.increment(by: Int64(outcome.inserted.count))
         await leaderboards.publish(outcome.scores)
         return outcome.inserted
     }

@@ -29,6 +29,7 @@ public struct EventProcessor: Sendable {
             // Postgres down or saturated: wait for it without spending the job's attempts.
             throw DependencyUnavailable(retryAfter: .seconds(1), reason: "\(error)")
         }
+        ProductMetrics.eventsPersisted.increment(by: Int64(outcome.inserted.count))
         await leaderboards.publish(outcome.scores)
     }
 

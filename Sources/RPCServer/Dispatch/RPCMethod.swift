@@ -11,6 +11,8 @@ public struct RPCMethod: Sendable {
     public let rateLimit: RPCRateLimit?
     /// The interceptors that apply to this method, in order (set by the router).
     var interceptors: [any ServerInterceptor] = []
+    /// Its calls' metrics (set by the router when it has a metrics factory).
+    var metrics: CallMetrics?
     let handle: @Sendable (any RPCCall, ServerContext) async -> Void
 
     init(path: String, kind: RPCKind, access: RPCAccess, rateLimit: RPCRateLimit? = nil,

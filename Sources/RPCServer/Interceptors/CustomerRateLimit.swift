@@ -31,6 +31,7 @@ public struct CustomerRateLimit: ServerInterceptor {
         } catch {
             throw RPCError(.unavailable, "the per-customer limit cannot be checked (Redis unreachable); retry later")
         }
+        ProductMetrics.rateLimitDecided(.topupCustomer, allowed: decision.allowed)
         guard decision.allowed else {
             throw decision.rejection("rate limit of \(perMinute) calls per minute for customer \(customer) exceeded")
         }

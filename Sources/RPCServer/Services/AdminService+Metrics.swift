@@ -1,60 +1,88 @@
 import Codec
+import Foundation
 
-/// `Metrics`: the snapshot of `Stats` as flat, Prometheus-style names with labels, so a
-/// scraper or dashboard can take them without knowing the message shapes. Counters end in
-/// `_total`; everything else is a gauge.
+/// `Metrics`: the registry's samples (the same as `/metrics`) as flat names with labels,
+/// filtered by a name prefix. Before each read, this instance's transport counters, pools,
+/// queues, caches, top-ups and process figures are written into the registry.
 extension AdminService {
-    static func metrics(
-        instance: Tally_V1_InstanceStats, server: ServerStatistics.Snapshot, pools: [Tally_V1_PoolStats], queues: [Tally_V1_QueueStats], caches: [Tally_V1_CacheStats]
-    ) -> [Tally_V1_Metric] {
-        var metrics: [Tally_V1_Metric] = []
-        func add(_ name: String, _ value: Double, _ labels: [String: String] = [:]) {
+    func metrics(prefix: String) async -> [Tally_V1_Metric] {
+        let text = String(decoding: await sources.metrics.exposition(prefix: prefix), as: UTF8.self)
+        return MetricsExposition.samples(text, prefix: prefix).map { sample in
             var metric = Tally_V1_Metric()
-            metric.name = name
-            metric.value = value
-            metric.labels = labels
-            metrics.append(metric)
+            metric.name = sample.name
+            metric.value = sample.value
+            metric.labels = Dictionary(sample.labels, uniquingKeysWith: { _, last in last })
+            return metric
         }
+    }
 
-        add("tally_uptime_seconds", Double(instance.uptimeSeconds))
-        add("tally_degraded", instance.degraded ? 1 : 0)
-        add("tally_connections_open", Double(instance.openConnections))
-        add("tally_streams_open", Double(instance.openStreams))
-        add("tally_calls_total", Double(instance.callsSucceeded), ["outcome": "ok"])
-        add("tally_calls_total", Double(instance.callsFailed), ["outcome": "failed"])
+    /// Writes the values this service reads from their owners into the registry.
+    func refreshMetrics(prefix: String) async {
+        let pulled = sources.metrics.pulled
+        let instance = instanceStats()
+        let server = sources.server.snapshot
+        pulled.gauge("tally_uptime_seconds", Double(instance.uptimeSeconds))
+        pulled.gauge("tally_degraded", instance.degraded ? 1 : 0)
+        pulled.gauge("tally_connections_open", Double(instance.openConnections))
+        pulled.gauge("tally_streams_open", Double(instance.openStreams))
+        pulled.counter("tally_calls_total", server.callsSucceeded, [("outcome", "ok")])
+        pulled.counter("tally_calls_total", server.callsFailed, [("outcome", "failed")])
         // Of the failed calls: those the client cancelled, and those past their deadline.
-        add("tally_calls_cancelled_total", Double(server.callsCancelled))
-        add("tally_calls_deadline_exceeded_total", Double(server.callsDeadlineExceeded))
+        pulled.counter("tally_calls_cancelled_total", server.callsCancelled)
+        pulled.counter("tally_calls_deadline_exceeded_total", server.callsDeadlineExceeded)
+        for (name, value) in ProcessFigures.read() { pulled.gauge(name, value) }
 
-        for pool in pools {
-            let name = ["pool": pool.name]
-            add("tally_db_pool_connections", Double(pool.total), name)
-            add("tally_db_pool_connections_idle", Double(pool.idle), name)
-            add("tally_db_pool_connections_in_use", Double(pool.inUse), name)
-            add("tally_db_pool_connections_max", Double(pool.max), name)
-            add("tally_db_pool_waiting", Double(pool.waiting), name)
-            add("tally_db_pool_waits_total", Double(pool.waits), name)
-            add("tally_db_pool_timeouts_total", Double(pool.timeouts), name)
+        for (name, pool) in sources.pools {
+            pulled.counter("tally_db_pool_wait_seconds_total", pool.statistics.waitTime.inSeconds, [("pool", name)])
+        }
+        for pool in poolStats() {
+            let name = [("pool", pool.name)]
+            pulled.gauge("tally_db_pool_connections", Double(pool.total), name)
+            pulled.gauge("tally_db_pool_connections_idle", Double(pool.idle), name)
+            pulled.gauge("tally_db_pool_connections_in_use", Double(pool.inUse), name)
+            pulled.gauge("tally_db_pool_connections_max", Double(pool.max), name)
+            pulled.gauge("tally_db_pool_waiting", Double(pool.waiting), name)
+            pulled.counter("tally_db_pool_waits_total", Int(pool.waits), name)
+            pulled.counter("tally_db_pool_timeouts_total", Int(pool.timeouts), name)
         }
 
+        let queues = MetricsRegistry.wants(prefix, "tally_queue") ? await queueStatsIfReachable() : []
         for queue in queues {
-            let name = ["queue": queue.name]
-            add("tally_queue_jobs", Double(queue.waiting), ["queue": queue.name, "state": "waiting"])
-            add("tally_queue_jobs", Double(queue.active), ["queue": queue.name, "state": "active"])
-            add("tally_queue_jobs", Double(queue.delayed), ["queue": queue.name, "state": "delayed"])
-            add("tally_queue_jobs", Double(queue.dead), ["queue": queue.name, "state": "dead"])
-            add("tally_queue_completed_total", Double(queue.completed), name)
-            add("tally_queue_failed_attempts_total", Double(queue.failed), name)
-            add("tally_queue_throughput_per_second", queue.throughputPerSecond, name)
-            add("tally_queue_mean_processing_ms", queue.meanProcessingMs, name)
+            let name = [("queue", queue.name)]
+            for (state, count) in [("waiting", queue.waiting), ("active", queue.active), ("delayed", queue.delayed), ("dead", queue.dead)] {
+                pulled.gauge("tally_queue_jobs", Double(count), [("queue", queue.name), ("state", state)])
+            }
+            pulled.counter("tally_queue_completed_total", Int(queue.completed), name)
+            pulled.counter("tally_queue_failed_attempts_total", Int(queue.failed), name)
+            pulled.gauge("tally_queue_throughput_per_second", queue.throughputPerSecond, name)
+            pulled.gauge("tally_queue_mean_processing_ms", queue.meanProcessingMs, name)
         }
 
-        for cache in caches {
-            let name = ["cache": cache.name]
-            add("tally_cache_entries", Double(cache.entries), name)
-            add("tally_cache_hits_total", Double(cache.hits), name)
-            add("tally_cache_misses_total", Double(cache.misses), name)
+        for cache in cacheStats() {
+            let name = [("cache", cache.name)]
+            pulled.gauge("tally_cache_entries", Double(cache.entries), name)
+            pulled.counter("tally_cache_hits_total", Int(cache.hits), name)
+            pulled.counter("tally_cache_misses_total", Int(cache.misses), name)
         }
-        return metrics
+
+        if sources.partners != nil, MetricsRegistry.wants(prefix, "tally_topup"), let stats = try? await topupStats(customer: nil, deadline: .now + .seconds(5)) {
+            refreshTopupMetrics(stats)
+        }
+    }
+}
+
+/// This process's resident memory and open file descriptors, from /proc (Linux).
+enum ProcessFigures {
+    static func read() -> [(String, Double)] {
+        var figures: [(String, Double)] = []
+        // statm: size resident shared ... in pages.
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+            let resident = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) {
+            figures.append(("process_resident_memory_bytes", resident * Double(sysconf(Int32(_SC_PAGESIZE)))))
+        }
+        if let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            figures.append(("process_open_fds", Double(descriptors.count)))
+        }
+        return figures
     }
 }

@@ -58,32 +58,27 @@ extension AdminService {
         return response
     }
 
-    static func topupMetrics(_ stats: Tally_V1_TopupStatsResponse) -> [Tally_V1_Metric] {
-        var metrics: [Tally_V1_Metric] = []
-        func add(_ name: String, _ value: Double, _ labels: [String: String]) {
-            var metric = Tally_V1_Metric()
-            metric.name = name
-            metric.value = value
-            metric.labels = labels
-            metrics.append(metric)
-        }
+    /// Top-ups per customer and state, revenue, today's figures, provider latency, limit mode.
+    func refreshTopupMetrics(_ stats: Tally_V1_TopupStatsResponse) {
+        let pulled = sources.metrics.pulled
         for customer in [stats.total ?? Tally_V1_CustomerTopupStats()] + stats.customers {
             let who = customer.customerId.isEmpty ? "all" : customer.customerId
-            for state in customer.states { add("tally_topups", Double(state.count), ["customer": who, "state": state.state]) }
+            for state in customer.states { pulled.gauge("tally_topups", Double(state.count), [("customer", who), ("state", state.state)]) }
             for revenue in customer.revenue {
-                add("tally_topup_revenue_minor_units", Double(revenue.minorUnits), ["customer": who, "currency": revenue.currency])
+                pulled.gauge("tally_topup_revenue_minor_units", Double(revenue.minorUnits), [("customer", who), ("currency", revenue.currency)])
             }
-            add("tally_topups_today", Double(customer.todayCount), ["customer": who])
+            pulled.gauge("tally_topups_today", Double(customer.todayCount), [("customer", who)])
             for amount in customer.todayAmounts {
-                add("tally_topup_today_minor_units", Double(amount.minorUnits), ["customer": who, "currency": amount.currency])
+                pulled.gauge("tally_topup_today_minor_units", Double(amount.minorUnits), [("customer", who), ("currency", amount.currency)])
             }
         }
-        add("tally_topup_provider_calls_last_hour", Double(stats.providerCallsLastHour), [:])
-        add("tally_topup_provider_latency_ms", stats.providerLatencyP50Ms, ["quantile": "0.5"])
-        add("tally_topup_provider_latency_ms", stats.providerLatencyP90Ms, ["quantile": "0.9"])
-        add("tally_topup_provider_latency_ms", stats.providerLatencyP99Ms, ["quantile": "0.99"])
-        add("tally_topup_limit_degraded", stats.limitMode == "redis" ? 0 : 1, ["mode": stats.limitMode])
-        return metrics
+        pulled.gauge("tally_topup_provider_calls_last_hour", Double(stats.providerCallsLastHour))
+        pulled.gauge("tally_topup_provider_latency_ms", stats.providerLatencyP50Ms, [("quantile", "0.5")])
+        pulled.gauge("tally_topup_provider_latency_ms", stats.providerLatencyP90Ms, [("quantile", "0.9")])
+        pulled.gauge("tally_topup_provider_latency_ms", stats.providerLatencyP99Ms, [("quantile", "0.99")])
+        for mode in ["redis", "local", "refuse"] {
+            pulled.gauge("tally_topup_limit_degraded", mode == stats.limitMode && mode != "redis" ? 1 : 0, [("mode", mode)])
+        }
     }
 
     static func message(_ record: ApiKeyRecord) -> Tally_V1_ApiKey {

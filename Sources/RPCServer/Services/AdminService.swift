@@ -25,11 +25,14 @@ public struct AdminService: RPCService {
         public var caches: [(name: String, statistics: @Sendable () -> CacheStatistics)]
         /// Partners' keys and top-ups, when the product runs.
         public var partners: (keys: ApiKeys, topups: Topups, limiter: SlidingWindowLimiter)?
+        /// The registry `Metrics` reads (the one `/metrics` serves); this service writes the
+        /// values above into it before each read.
+        public var metrics: MetricsRegistry
 
         public init(
             instanceID: String, startedAt: ContinuousClock.Instant = .now, server: ServerStatistics, health: HealthStatusBoard,
             pools: [(name: String, pool: PostgresPool)] = [], queues: [JobQueue] = [],
-            caches: [(name: String, statistics: @Sendable () -> CacheStatistics)] = []
+            caches: [(name: String, statistics: @Sendable () -> CacheStatistics)] = [], metrics: MetricsRegistry = MetricsRegistry()
         ) {
             self.instanceID = instanceID
             self.startedAt = startedAt
@@ -39,6 +42,7 @@ public struct AdminService: RPCService {
             self.queues = queues
             self.caches = caches
             self.partners = nil
+            self.metrics = metrics
         }
     }
 
@@ -46,6 +50,7 @@ public struct AdminService: RPCService {
 
     public init(sources: Sources) {
         self.sources = sources
+        sources.metrics.addRefresher { [self] prefix in await refreshMetrics(prefix: prefix) }
     }
 
     public var methods: [RPCMethod] {
@@ -72,16 +77,8 @@ public struct AdminService: RPCService {
                 return response
             },
             .unary(Self.path("Metrics"), access: .admin) { (request: Tally_V1_MetricsRequest, context: ServerContext) in
-                let queues = await queueStatsIfReachable()
                 var response = Tally_V1_MetricsResponse()
-                var topups: Tally_V1_TopupStatsResponse?
-                if request.prefix.isEmpty || "tally_topup".hasPrefix(request.prefix) || request.prefix.hasPrefix("tally_topup") {
-                    topups = try? await topupStats(customer: nil, deadline: context.deadline)
-                }
-                response.metrics = (Self.metrics(
-                    instance: instanceStats(), server: sources.server.snapshot, pools: poolStats(), queues: queues, caches: cacheStats())
-                    + (topups.map(Self.topupMetrics) ?? []))
-                    .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
+                response.metrics = await metrics(prefix: request.prefix)
                 return response
             },
         ] + partnerMethods
@@ -91,7 +88,7 @@ public struct AdminService: RPCService {
 
     // MARK: snapshots
 
-    private func instanceStats() -> Tally_V1_InstanceStats {
+    func instanceStats() -> Tally_V1_InstanceStats {
         let server = sources.server.snapshot
         var instance = Tally_V1_InstanceStats()
         instance.instanceId = sources.instanceID
@@ -104,7 +101,7 @@ public struct AdminService: RPCService {
         return instance
     }
 
-    private func poolStats() -> [Tally_V1_PoolStats] {
+    func poolStats() -> [Tally_V1_PoolStats] {
         sources.pools.map { name, pool in
             let statistics = pool.statistics
             var stats = Tally_V1_PoolStats()
@@ -122,7 +119,7 @@ public struct AdminService: RPCService {
 
     /// Queue counts live in Redis: while it is unreachable (health's `tally.redis`) the rest of
     /// a snapshot still answers at once, without the queues, and `instance.degraded` says why.
-    private func queueStatsIfReachable() async -> [Tally_V1_QueueStats] {
+    func queueStatsIfReachable() async -> [Tally_V1_QueueStats] {
         guard sources.health.status(of: "tally.redis") != .notServing else { return [] }
         return (try? await queueStats(sources.queues)) ?? []
     }
@@ -147,7 +144,7 @@ public struct AdminService: RPCService {
         return result
     }
 
-    private func cacheStats() -> [Tally_V1_CacheStats] {
+    func cacheStats() -> [Tally_V1_CacheStats] {
         sources.caches.map { name, read in
             let statistics = read()
             var stats = Tally_V1_CacheStats()

@@ -263,6 +263,12 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             stream.rejectHTTP(status: 415, message: "invalid gRPC request content-type \"\(head.contentType)\"")
             return
         }
+        // A gRPC call from here on: counted in the metrics whatever its end.
+        stream.callMetrics = head.route?.metrics ?? router.unknownMethodMetrics
+        if let metrics = stream.callMetrics {
+            stream.startedAt = lastReadAt
+            metrics.callStarted()
+        }
         if head.invalidMetadata {
             stream.finish(error: RPCError(.internalError, "invalid base64 in -bin metadata"))
             return
@@ -340,6 +346,9 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     /// Every call's end passes here: log failures, count.
     func callFinished(_ stream: ServerStream, status: RPCError) {
         registry.statistics.recordCall(status.code)
+        stream.callMetrics?.callFinished(
+            status: status.code, duration: .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds) - Int64(stream.startedAt.uptimeNanoseconds)),
+            sentBytes: stream.sentMessageBytes, receivedBytes: stream.receivedMessageBytes)
         if status.code != .ok {
             logger.info(
                 "rpc failed",

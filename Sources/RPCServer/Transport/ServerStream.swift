@@ -37,6 +37,12 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// these two optionals. Each is resumed once, after being taken out of its property.
     private var receiver: UnsafeContinuation<ByteBuffer?, any Error>?
     private var receivedBytes = 0
+    /// For the call's metrics: where they go (nil: not a gRPC call yet, or metrics off), when
+    /// the request's headers arrived, and the compressed bytes of the messages received and sent.
+    var callMetrics: CallMetrics?
+    var startedAt = NIODeadline.uptimeNanoseconds(0)
+    private(set) var receivedMessageBytes = 0
+    private(set) var sentMessageBytes = 0
     private var consumedBytes = 0
     private var heldBytes = 0
 
@@ -124,6 +130,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 let before = deframer.bufferedBytes
                 guard let payload = try deframer.next() else { break }
                 let wireBytes = before - deframer.bufferedBytes
+                receivedMessageBytes += wireBytes - 5
                 inbound.append(.init(payload: payload, wireBytes: wireBytes))
                 heldBytes += wireBytes
             }
@@ -276,6 +283,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 .resourceExhausted,
                 "grpc: trying to send message larger than max (\(size) vs. \(connection.configuration.maxSendMessageSize))")
         }
+        sentMessageBytes += size
         connection.noteResponseActivity()
         switch machine.messageQueued() {
         case .startResponse: startResponse()

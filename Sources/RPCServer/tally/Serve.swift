@@ -1,4 +1,5 @@
 import ArgumentParser
+import CoreMetrics
 import Domain
 import Foundation
 import Logging
@@ -21,15 +22,19 @@ struct Serve: AsyncParsableCommand {
             _ = try await Migrate.migrate(storage.primary, product: config.product, logger: logger)
         }
 
+        // One registry for the process: the server's call metrics, the domains' and libraries'
+        // (through swift-metrics' global factory), read by /metrics and AdminService.Metrics.
+        let metrics = MetricsRegistry()
+        MetricsSystem.bootstrap(metrics.factory)
         let health = HealthStatusBoard()
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.server.eventLoops))
         let backend = config.storage.map { Backend(storage: $0, product: config.product, group: loops, health: health, logger: logger) }
         if backend == nil { logger.notice("DATABASE_URL or REDIS_URL not set: serving without the product services") }
-        var router = RPCRouter(interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors ?? []))
+        var router = RPCRouter(interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors ?? []), metrics: metrics)
         if config.benchEcho { router.register(EchoService()) }
         for service in backend?.services ?? [] { router.register(service) }
         let statistics = ServerStatistics()
-        var admin = AdminService.Sources(instanceID: config.instanceID, server: statistics, health: health)
+        var admin = AdminService.Sources(instanceID: config.instanceID, server: statistics, health: health, metrics: metrics)
         backend?.report(into: &admin)
         router.register(AdminService(sources: admin))
         router.register(HealthService(board: health))
@@ -41,6 +46,10 @@ struct Serve: AsyncParsableCommand {
         // Shutdown runs in reverse: the server drains its calls first, the workers their jobs,
         // and the database pools close last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = (backend?.lifecycle ?? []).map { .init(service: $0) }
+        if let port = config.metricsPort {
+            let endpoint = OperationsEndpoint.Configuration(host: config.server.host, port: port, instanceID: config.instanceID)
+            services.append(.init(service: OperationsEndpoint(configuration: endpoint, metrics: metrics, health: health, group: loops, logger: logger)))
+        }
         services.append(.init(service: GRPCServerService(server: grpc, health: health)))
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

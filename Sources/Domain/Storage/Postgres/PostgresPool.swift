@@ -110,7 +110,16 @@ public final class PostgresPool: Sendable {
             case .connect:
                 return try await open()
             case .wait(let id):
-                switch try await wait(id, deadline: deadline) {
+                let queuedAt = ContinuousClock.now
+                let grant: PoolState.Grant
+                do {
+                    grant = try await wait(id, deadline: deadline)
+                    state.withLock { $0.waitTime += ContinuousClock.now - queuedAt }
+                } catch {
+                    state.withLock { $0.waitTime += ContinuousClock.now - queuedAt }
+                    throw error
+                }
+                switch grant {
                 case .connection(let handle):
                     if isFresh(handle) {
                         handle.uses += 1

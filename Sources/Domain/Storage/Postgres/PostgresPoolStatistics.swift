@@ -20,10 +20,12 @@ public struct PostgresPoolStatistics: Sendable, Hashable, CustomStringConvertibl
     public var created: Int
     /// Connections closed (idle timeout, max uses, broken, shutdown).
     public var closed: Int
+    /// Time callers spent queued for a connection, all together (with `waits`, the mean wait).
+    public var waitTime: Duration = .zero
 
     public init(
         total: Int, idle: Int, inUse: Int, connecting: Int, waiting: Int, max: Int, waits: Int, timeouts: Int, created: Int,
-        closed: Int
+        closed: Int, waitTime: Duration = .zero
     ) {
         self.total = total
         self.idle = idle
@@ -35,10 +37,11 @@ public struct PostgresPoolStatistics: Sendable, Hashable, CustomStringConvertibl
         self.timeouts = timeouts
         self.created = created
         self.closed = closed
+        self.waitTime = waitTime
     }
 
     public var description: String {
         "total=\(total) idle=\(idle) inUse=\(inUse) connecting=\(connecting) waiting=\(waiting) max=\(max) "
-            + "waits=\(waits) timeouts=\(timeouts) created=\(created) closed=\(closed)"
+            + "waits=\(waits) timeouts=\(timeouts) created=\(created) closed=\(closed) waitTime=\(waitTime)"
     }
 }

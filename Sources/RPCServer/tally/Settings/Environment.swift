@@ -28,6 +28,12 @@ struct Environment {
         return value
     }
 
+    /// An integer with no default: nil when neither the flag nor the variable is set.
+    func optionalInt(_ flag: Int?, _ name: String, range: ClosedRange<Int>) throws -> Int? {
+        guard flag != nil || !(values[name] ?? "").isEmpty else { return nil }
+        return try int(flag, name, default: range.lowerBound, range: range)
+    }
+
     /// A duration given in whole milliseconds; 0 means "none" where `zeroMeansNone`.
     func milliseconds(_ flag: Int?, _ name: String, default fallback: Duration?, zeroMeansNone: Bool = false,
                       range: ClosedRange<Int> = 0...Int.max) throws -> Duration? {

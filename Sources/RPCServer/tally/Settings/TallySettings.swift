@@ -27,6 +27,9 @@ struct TallySettings: ParsableArguments {
     @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0).")
     var noMigrate = false
 
+    @Option(help: "HTTP/1.1 port of /metrics (Prometheus), /healthz and /readyz, on the server's address; off unless set (env TALLY_METRICS_PORT).")
+    var metricsPort: Int?
+
     func configuration(_ env: Environment = Environment()) throws -> TallyConfiguration {
         let level = env.string(logLevel, "LOG_LEVEL") ?? "info"
         guard let logLevel = Logger.Level(rawValue: level) else {
@@ -44,6 +47,7 @@ struct TallySettings: ParsableArguments {
             instanceID: instanceID,
             logLevel: logLevel,
             benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
+            metricsPort: try env.optionalInt(metricsPort, "TALLY_METRICS_PORT", range: 0...65_535),
             migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")
     }
 }
@@ -64,5 +68,7 @@ struct TallyConfiguration {
     var instanceID: String
     var logLevel: Logger.Level
     var benchEcho: Bool
+    /// The operations endpoint's port (nil: off).
+    var metricsPort: Int?
     var migrateAtStart: Bool
 }

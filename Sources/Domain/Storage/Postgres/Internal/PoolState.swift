@@ -39,6 +39,8 @@ struct PoolState {
 
     // Cumulative counters.
     var waits = 0
+    /// Time waiters spent queued, summed when each got its connection or gave up.
+    var waitTime = Duration.zero
     var timeouts = 0
     var created = 0
     var closed = 0
@@ -204,6 +206,6 @@ struct PoolState {
     var statistics: PostgresPoolStatistics {
         PostgresPoolStatistics(
             total: total, idle: idle.count, inUse: inUse, connecting: connecting + closing, waiting: waiters.count,
-            max: max, waits: waits, timeouts: timeouts, created: created, closed: closed)
+            max: max, waits: waits, timeouts: timeouts, created: created, closed: closed, waitTime: waitTime)
     }
 }
