@@ -37,6 +37,17 @@ public struct ServerConfiguration: Sendable {
     public var maxPingStrikes: Int
     /// Shortest interval between client PINGs that does not count as a strike.
     public var minPingInterval: Duration
+    /// Whether clients may ping while they have no call open (gRPC's
+    /// `permit_keepalive_without_calls`); when not, such a ping within two hours of the last
+    /// counts as a strike, as grpc-go counts it.
+    public var permitKeepaliveWithoutCalls = false
+    /// Connections older than this (±10% jitter, so a fleet's connections do not all end at
+    /// once) get GOAWAY, so clients reconnect and spread over instances behind a balancer
+    /// (nil: never).
+    public var maxConnectionAge: Duration? = nil
+    /// After the age's GOAWAY, how long calls in flight may finish before they are cancelled
+    /// (nil: as long as they take).
+    public var maxConnectionAgeGrace: Duration? = nil
     /// Connections idle (no open streams) this long are closed with GOAWAY (nil: never).
     public var maxConnectionIdle: Duration?
     /// On shutdown, how long in-flight calls may run before they are cancelled.

@@ -104,6 +104,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         logger.debug("connection open", metadata: ["peer": "\(peer)"])
         scheduleKeepalive()
         scheduleIdleTimer()
+        scheduleMaxAge()
         flushOutput()
     }
 
@@ -434,7 +435,7 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             return
         }
         let now = NIODeadline.now()
-        if let last = lastPingReceivedAt, now - last < .nanoseconds(configuration.minPingInterval.nanoseconds), streams.isEmpty {
+        if let last = lastPingReceivedAt, now - last < .nanoseconds(allowedPingInterval.nanoseconds) {
             pingStrikes += 1
             if pingStrikes > configuration.maxPingStrikes {
                 logger.info("too many pings, closing", metadata: ["peer": "\(peer)"])
@@ -444,6 +445,26 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             }
         }
         lastPingReceivedAt = now
+    }
+
+    /// The shortest interval between client PINGs that is not a strike: gRPC's minimum, or,
+    /// with no call open and keepalive without calls not permitted, two hours (grpc-go's rule:
+    /// such a client should not be pinging at all).
+    private var allowedPingInterval: Duration {
+        if streams.isEmpty && !configuration.permitKeepaliveWithoutCalls { return max(configuration.minPingInterval, .seconds(2 * 3600)) }
+        return configuration.minPingInterval
+    }
+
+    /// At the connection's maximum age (±10%), GOAWAY as at shutdown: no new calls, those in
+    /// flight get `maxConnectionAgeGrace`; the client reconnects, possibly to another instance.
+    private func scheduleMaxAge() {
+        guard let age = configuration.maxConnectionAge else { return }
+        let jittered = Double(age.nanoseconds) * Double.random(in: 0.9...1.1)
+        eventLoop.scheduleTask(in: .nanoseconds(Int64(jittered))) { [self] in
+            guard session != nil, !closing, !draining else { return }
+            logger.debug("connection reached its maximum age, GOAWAY", metadata: ["peer": "\(peer)"])
+            beginGracefulShutdown(grace: configuration.maxConnectionAgeGrace)
+        }
     }
 
     private func goAway(error: UInt32, reason: String) {
@@ -468,14 +489,14 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     /// GOAWAY twice, as gRPC servers do: first a notice (no new streams, please), then after a
     /// PING round trip the final GOAWAY naming the last stream that will be served. Calls in
     /// flight run to completion, or are cancelled when `grace` runs out.
-    func beginGracefulShutdown(grace: Duration) {
+    func beginGracefulShutdown(grace: Duration?) {
         guard let session, !draining, !closing else { return }
         draining = true
         nghttp2_submit_shutdown_notice(session)
         Self.drainPingData.withUnsafeBufferPointer { _ = nghttp2_submit_ping(session, 0, $0.baseAddress) }
         flushOutput()
         eventLoop.scheduleTask(in: .seconds(1)) { self.sendFinalGoAway() }
-        eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { self.forceClose() }
+        if let grace { eventLoop.scheduleTask(in: .nanoseconds(grace.nanoseconds)) { self.forceClose() } }
     }
 
     private func sendFinalGoAway() {

@@ -40,6 +40,18 @@ struct ServerSettings: ParsableArguments {
     @Option(help: "Close connections with no open stream after this long, in ms; 0 for never (env TALLY_MAX_CONNECTION_IDLE_MS, default 0).")
     var maxConnectionIdleMs: Int?
 
+    @Option(help: "Client PINGs closer together than this count as strikes (more than 2 get GOAWAY too_many_pings), in ms (env TALLY_KEEPALIVE_MIN_PING_MS, default 300000).")
+    var keepaliveMinPingMs: Int?
+
+    @Flag(help: "Let clients send keepalive PINGs while they have no call open (env TALLY_KEEPALIVE_PERMIT_WITHOUT_CALLS=1).")
+    var keepalivePermitWithoutCalls = false
+
+    @Option(help: "GOAWAY connections older than this (±10% jitter) so clients rebalance, in ms; 0 for never (env TALLY_MAX_CONNECTION_AGE_MS, default 0).")
+    var maxConnectionAgeMs: Int?
+
+    @Option(help: "After the age's GOAWAY, how long calls in flight may finish, in ms; 0 for as long as they take (env TALLY_MAX_CONNECTION_AGE_GRACE_MS, default 0).")
+    var maxConnectionAgeGraceMs: Int?
+
     @Option(help: "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled, in ms (env TALLY_SHUTDOWN_GRACE_MS, default 10000).")
     var shutdownGraceMs: Int?
 
@@ -69,6 +81,13 @@ struct ServerSettings: ParsableArguments {
             keepaliveTimeoutMs, "TALLY_KEEPALIVE_TIMEOUT_MS", default: config.keepaliveTimeout, range: 1...86_400_000) ?? config.keepaliveTimeout
         config.maxConnectionIdle = try env.milliseconds(
             maxConnectionIdleMs, "TALLY_MAX_CONNECTION_IDLE_MS", default: config.maxConnectionIdle, zeroMeansNone: true)
+        config.minPingInterval = try env.milliseconds(
+            keepaliveMinPingMs, "TALLY_KEEPALIVE_MIN_PING_MS", default: config.minPingInterval, range: 1...86_400_000) ?? config.minPingInterval
+        config.permitKeepaliveWithoutCalls = env.flag(keepalivePermitWithoutCalls, "TALLY_KEEPALIVE_PERMIT_WITHOUT_CALLS")
+        config.maxConnectionAge = try env.milliseconds(
+            maxConnectionAgeMs, "TALLY_MAX_CONNECTION_AGE_MS", default: config.maxConnectionAge, zeroMeansNone: true)
+        config.maxConnectionAgeGrace = try env.milliseconds(
+            maxConnectionAgeGraceMs, "TALLY_MAX_CONNECTION_AGE_GRACE_MS", default: config.maxConnectionAgeGrace, zeroMeansNone: true)
         config.shutdownGracePeriod = try env.milliseconds(
             shutdownGraceMs, "TALLY_SHUTDOWN_GRACE_MS", default: config.shutdownGracePeriod) ?? config.shutdownGracePeriod
         switch (env.string(tlsCert, "TALLY_TLS_CERT"), env.string(tlsKey, "TALLY_TLS_KEY")) {
