@@ -44,7 +44,7 @@ def test_stats_reports_instance_pools_queues_and_caches(admin):
 def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards):
     pb, stub = admin
     lb, board_stub = boards
-    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    board = f"tournament:{uuid.uuid4().hex[:12]}"
     board_stub.Submit(lb.SubmitRequest(board_id=board, user_id="ann", score=5), metadata=ADMIN, timeout=10)
 
     def lookups():

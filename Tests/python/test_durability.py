@@ -160,7 +160,7 @@ def two_instances():
 
 def test_watch_on_one_instance_sees_submit_on_another(stubs):
     from tally.v1 import leaderboard_pb2 as lb, leaderboard_pb2_grpc
-    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    board = f"tournament:{uuid.uuid4().hex[:12]}"
     with two_instances() as (a, b):
         updates = leaderboard_pb2_grpc.LeaderboardServiceStub(a).Watch(
             lb.WatchRequest(board_id=board, limit=5, min_interval_ms=100), timeout=30)
@@ -176,7 +176,7 @@ def test_rank_on_one_instance_follows_submits_on_another(stubs):
     # Rank is answered from the board's mirror in each instance; an improvement made on
     # another instance reaches it by pub/sub, and the mirror answers with it.
     from tally.v1 import admin_pb2, admin_pb2_grpc, leaderboard_pb2 as lb, leaderboard_pb2_grpc
-    board = f"quiz:{uuid.uuid4().hex[:12]}"
+    board = f"tournament:{uuid.uuid4().hex[:12]}"
     with two_instances() as (a, b):
         reader, writer = leaderboard_pb2_grpc.LeaderboardServiceStub(a), leaderboard_pb2_grpc.LeaderboardServiceStub(b)
         admin = admin_pb2_grpc.AdminServiceStub(a)

@@ -107,7 +107,7 @@ def test_game_ended_reaches_the_tournament_board(events, boards):
 
 def test_submit_top_pages_and_rank(boards):
     lb, stub = boards
-    board = f"quiz:{unique('q')}"
+    board = f"tournament:{unique('q')}"
     for index in range(25):
         reply = stub.Submit(lb.SubmitRequest(board_id=board, user_id=f"p{index:02}", score=1000 - index, achieved_at_ms=1000),
                             metadata=ADMIN, timeout=10)
@@ -127,9 +127,17 @@ def test_submit_top_pages_and_rank(boards):
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_submit_refuses_quiz_boards(boards):
+    # A quiz board holds each user's latest quiz score, written by QuizService with its answers.
+    lb, stub = boards
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Submit(lb.SubmitRequest(board_id=f"quiz:{unique('q')}", user_id="x", score=1), metadata=ADMIN, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "QuizService" in info.value.details()
+
+
 def test_submission_id_makes_retries_answer_the_same(boards):
     lb, stub = boards
-    board = f"quiz:{unique('q')}"
+    board = f"tournament:{unique('q')}"
     request = lb.SubmitRequest(board_id=board, user_id="r", score=10, submission_id=unique("sub"))
     assert stub.Submit(request, metadata=ADMIN, timeout=10).improved
     assert stub.Submit(request, metadata=ADMIN, timeout=10).improved
@@ -173,7 +181,7 @@ def test_join_tournament_limits_participants(boards):
 
 def test_watch_streams_changes(boards):
     lb, stub = boards
-    board = f"quiz:{unique('w')}"
+    board = f"tournament:{unique('w')}"
     updates = stub.Watch(lb.WatchRequest(board_id=board, limit=3, min_interval_ms=100), timeout=20)
     first = next(updates)
     assert first.total == 0

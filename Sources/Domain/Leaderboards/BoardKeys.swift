@@ -2,7 +2,7 @@ import Storage
 /// The Redis keys of one board (see `LeaderboardScripts`), all under one hash tag.
 ///
 /// Built per request, so only the hash tag is built up front, straight as bytes; each key is
-/// one allocation when asked for (`Rank` needs three of the six).
+/// one allocation when asked for (`Rank` needs three of them).
 struct BoardKeys {
     /// `{<namespace>:<board>}`.
     let tag: [UInt8]
@@ -34,6 +34,9 @@ struct BoardKeys {
     var nextZ: RedisArgument { key(":z:next") }
     var nextM: RedisArgument { key(":m:next") }
     var version: RedisArgument { key(":v") }
+    /// Latest-score boards only: user id -> revision of the entry in :z (and its rebuild copy).
+    var revisions: RedisArgument { key(":r") }
+    var nextRevisions: RedisArgument { key(":r:next") }
 
     func submission(_ id: String) -> RedisArgument { key(":submission:", id) }
 

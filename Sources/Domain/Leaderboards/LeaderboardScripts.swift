@@ -8,11 +8,14 @@ import Storage
 ///             re-read from the truth periodically even if an update was lost); its value
 ///             is new with every load, naming that incarnation of the board (`BoardMirror`)
 ///   :v        the board's version: +1 with every improvement merged (`BoardChange`)
-///   :z:next / :m:next   the board being rebuilt; :building marks a rebuild in progress
+///   :r        latest-score boards only: user id -> revision of their entry (`+Latest`)
+///   :z:next / :m:next / :r:next   the board being rebuilt; :building marks a rebuild in progress
 ///
-/// Every write is a max-merge of (score, earlier time) per user: submitting, loading from
-/// Postgres and replaying are commutative and idempotent, so a rebuild racing with live
-/// submits loses nothing (submits go to both the live board and the one being built).
+/// On best-score boards every write is a max-merge of (score, earlier time) per user; on
+/// latest-score boards a write replaces the user's entry when its revision is newer. Either
+/// way submitting, loading from Postgres and replaying are commutative and idempotent, so a
+/// rebuild racing with live submits loses nothing (submits go to both the live board and the
+/// one being built).
 enum LeaderboardScripts {
     /// Shared Lua: merge one (user, score, member) into a board's :z/:m if it is better.
     private static let merge = """
@@ -90,11 +93,11 @@ enum LeaderboardScripts {
         return {total, start, redis.call('ZREVRANGE', KEYS[1], start, start + limit - 1, 'WITHSCORES')}
         """)
 
-    /// KEYS: building, z:next, m:next. ARGV: lock ttl ms. Starts a rebuild: returns 0 when
-    /// one is already running (another instance loads it), else clears the staging keys.
+    /// KEYS: building, z:next, m:next, r:next. ARGV: lock ttl ms. Starts a rebuild: returns 0
+    /// when one is already running (another instance loads it), else clears the staging keys.
     static let beginLoad = RedisScript(name: "leaderboard_begin_load", source: """
         if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) == false then return 0 end
-        redis.call('DEL', KEYS[2], KEYS[3])
+        redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
         return 1
         """)
 
@@ -106,14 +109,20 @@ enum LeaderboardScripts {
         return #ARGV / 3
         """)
 
-    /// KEYS: z:next, m:next, z, m, ready, building. ARGV: ready ttl ms, the new incarnation.
-    /// Swaps the rebuilt board in and marks it loaded.
+    /// KEYS: z:next, m:next, z, m, ready, building, r:next, r. ARGV: ready ttl ms, the new
+    /// incarnation. Swaps the rebuilt board in (with its revisions on a latest-score board;
+    /// a best-score board has none) and marks it loaded.
     static let finishLoad = RedisScript(name: "leaderboard_finish_load", source: """
         if redis.call('EXISTS', KEYS[1]) == 1 then
           redis.call('RENAME', KEYS[1], KEYS[3])
           redis.call('RENAME', KEYS[2], KEYS[4])
+          if redis.call('EXISTS', KEYS[7]) == 1 then
+            redis.call('RENAME', KEYS[7], KEYS[8])
+          else
+            redis.call('DEL', KEYS[8])
+          end
         else
-          redis.call('DEL', KEYS[3], KEYS[4])
+          redis.call('DEL', KEYS[3], KEYS[4], KEYS[8])
         end
         redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[1])
         redis.call('DEL', KEYS[6])

@@ -15,7 +15,7 @@ public import Logging
 /// answers. A board missing from Redis (new, evicted by a restart, or past its `readyTTL`) is
 /// rebuilt from Postgres (the read replica when configured) by one instance while the others
 /// wait for it; writes during the rebuild land in both copies, and every write is a max-merge,
-/// so nothing is lost. With Redis down, reads are answered from Postgres (slower, same
+/// (or, on latest-score boards, a replace by revision), so nothing is lost. With Redis down, reads are answered from Postgres (slower, same
 /// results). `Rank` and `Top` on a board held in this process (`BoardMirrors`) are answered
 /// from memory.
 public final class LeaderboardStore: Sendable {
@@ -82,8 +82,10 @@ public final class LeaderboardStore: Sendable {
 
     /// Merges scores (one transaction), then into Redis; returns the updates that improved a
     /// best score. `submissionID` makes a retried call return the first call's answer.
+    /// Best-score boards only: throws `invalidArgument` for a latest-score board.
     @discardableResult
     public func submit(_ updates: [ScoreUpdate], submissionID: String? = nil, deadline: ContinuousClock.Instant? = nil) async throws -> [ScoreUpdate] {
+        try Self.refuseLatestBoards(updates)
         // Scores merge idempotently anyway; the submission id makes a retry *answer* like the
         // first call (improved or not) for a day.
         let remembered = submissionID.flatMap { id in updates.first.map { keys($0.board).submission(id) } }
@@ -102,8 +104,10 @@ public final class LeaderboardStore: Sendable {
 
     /// Writes scores to `leaderboard_scores` on an open transaction (the events worker uses
     /// its own, so an event and its score commit together), with the pending merge naming
-    /// those that improved. Call `publish` after the commit.
+    /// those that improved. Call `publish` after the commit. Best-score boards only: throws
+    /// `invalidArgument` for a latest-score board.
     public static func record(_ updates: [ScoreUpdate], on connection: PostgresConnection) async throws -> RecordedScores {
+        try refuseLatestBoards(updates)
         guard !updates.isEmpty else { return RecordedScores() }
         // One statement for the batch: unnest the arrays, keep each user's best of the batch,
         // upsert where it beats the stored best (ties: the earlier achievement), and record
@@ -144,7 +148,8 @@ public final class LeaderboardStore: Sendable {
     }
 
     /// Merges committed improvements into Redis, tells every instance, and confirms their
-    /// pending merge. A merge that fails leaves the pending merge to `LeaderboardRepair`; its
+    /// pending merge. Updates of latest-score boards carry their row's revision (see
+    /// `RecordedScores`). A merge that fails leaves the pending merge to `LeaderboardRepair`; its
     /// boards are read from Postgres here at once, and on every instance once it is overdue.
     public func publish(_ recorded: RecordedScores) async {
         guard let pendingMerge = recorded.pendingMerge else { return }
@@ -160,35 +165,31 @@ public final class LeaderboardStore: Sendable {
         }
     }
 
-    /// Merges improvements into the boards' sorted sets (max-merges: merging one twice changes
-    /// nothing), applies them to this instance's mirrors and announces them; throws when any
-    /// merge failed (the others are applied and announced).
+    /// Merges improvements into the boards' sorted sets (max-merges, or replaces by revision
+    /// on latest-score boards: merging one twice changes nothing), applies them to this
+    /// instance's mirrors and announces them; throws when any merge failed (the others are
+    /// applied and announced).
     func merge(_ improved: [ScoreUpdate]) async throws {
         guard !improved.isEmpty else { return }
         var changedBoards = Set<BoardID>()
         for update in improved {
+            precondition(!update.board.keepsLatest || update.revision != nil, "a write of a latest-score board carries its revision")
             changedBoards.insert(update.board)
             rankCache.invalidate(board: update.board)
         }
-        // Every merge in one pipelined write: with Redis' AOF fsync on each write pass, merges
-        // awaited one by one would cost a job a round trip (an fsync) per score.
-        let calls = improved.map { update in
-            let keys = keys(update.board)
-            return (keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM, keys.version],
-                    arguments: [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)])
-        }
         var changes: [BoardID: [BoardChange]] = [:]
         var failure: (any Error)?
-        let replies = try await redis.runPipelined(LeaderboardScripts.submit, calls: calls)
+        let replies = try await runMergeScripts(improved)
         for (update, reply) in zip(improved, replies) {
             do {
                 if case .error(let message) = reply { throw RedisError(.server, message) }
-                guard let version = reply.int else { throw RedisError(.unexpectedReply, LeaderboardScripts.submit.name) }
+                guard let version = reply.int else { throw RedisError(.unexpectedReply, "leaderboard merge") }
                 if version > 0 {
                     changes[update.board, default: []].append(
                         BoardChange(version: version, userID: update.userID, score: update.score, achievedAtMs: update.achievedAtMs))
                 } else if version == -1 {
-                    // Not loaded: the rebuild reads the committed score from Postgres.
+                    // Not loaded: the rebuild reads the committed score from Postgres (a
+                    // latest-score board's rebuild under way also got the write itself).
                     try await ensureLoaded(update.board)
                 }
             } catch {
@@ -316,19 +317,24 @@ public final class LeaderboardStore: Sendable {
     private func rebuildIfFree(_ board: BoardID) async throws -> Bool {
         let keys = keys(board)
         let started = try await redis.run(
-            LeaderboardScripts.beginLoad, keys: [keys.building, keys.nextZ, keys.nextM],
+            LeaderboardScripts.beginLoad, keys: [keys.building, keys.nextZ, keys.nextM, keys.nextRevisions],
             arguments: [RedisArgument(configuration.buildLockTTL.milliseconds)])
         guard started.int == 1 else { return false }
         let clock = ContinuousClock.now
         var loaded = 0
+        // Latest-score boards load each row with its revision: a row read before a live write
+        // committed loses to it in the staging copy, whichever reaches Redis first.
+        let latest = board.keepsLatest
         do {
             // Keyset pagination over the primary key: constant cost per chunk at any size.
             var afterUser = ""
             while true {
                 let rows = try await database.read { connection in
+                    // A row without a revision (written before revisions existed) is revision 0:
+                    // any revisioned write replaces it.
                     try await connection.query(
                         """
-                        SELECT user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint
+                        SELECT user_id, score, (extract(epoch FROM achieved_at) * 1000)::bigint, COALESCE(revision, 0)
                         FROM leaderboard_scores WHERE board = $1 AND user_id > $2
                         ORDER BY user_id LIMIT $3
                         """,
@@ -336,21 +342,27 @@ public final class LeaderboardStore: Sendable {
                 }
                 if rows.isEmpty { break }
                 var arguments: [RedisArgument] = []
-                arguments.reserveCapacity(rows.count * 3)
+                arguments.reserveCapacity(rows.count * (latest ? 4 : 3))
                 for row in rows {
                     let user = try row.decode(0, as: String.self)
                     let member = BoardMember(userID: user, achievedAtMs: try row.decode(2, as: Int64.self))
                     arguments.append(RedisArgument(user))
                     arguments.append(RedisArgument(try row.decode(1, as: Int64.self)))
                     arguments.append(RedisArgument(member.encoded))
+                    if latest { arguments.append(RedisArgument(try row.decode(3, as: Int64.self))) }
                     afterUser = user
                 }
-                try await redis.run(LeaderboardScripts.loadChunk, keys: [keys.nextZ, keys.nextM], arguments: arguments)
+                if latest {
+                    try await redis.run(LeaderboardScripts.loadLatestChunk, keys: [keys.nextZ, keys.nextM, keys.nextRevisions], arguments: arguments)
+                } else {
+                    try await redis.run(LeaderboardScripts.loadChunk, keys: [keys.nextZ, keys.nextM], arguments: arguments)
+                }
                 loaded += rows.count
                 if rows.count < configuration.loadChunk { break }
             }
             try await redis.run(
-                LeaderboardScripts.finishLoad, keys: [keys.nextZ, keys.nextM, keys.z, keys.m, keys.ready, keys.building],
+                LeaderboardScripts.finishLoad,
+                keys: [keys.nextZ, keys.nextM, keys.z, keys.m, keys.ready, keys.building, keys.nextRevisions, keys.revisions],
                 arguments: [RedisArgument(configuration.readyTTL.milliseconds), RedisArgument(UUID().uuidString)])
         } catch {
             _ = try? await redis.send(RedisCommand("DEL", keys.building))

@@ -56,6 +56,7 @@ public struct LeaderboardService: RPCService {
                     throw RPCError(.invalidArgument, "score: must be within ±\(EventRules.maxScore)")
                 }
                 let at = request.achievedAtMs == 0 ? Int64(Date().timeIntervalSince1970 * 1000) : request.achievedAtMs
+                // A quiz board (latest scores, written by QuizService) is refused: INVALID_ARGUMENT.
                 let improved = try await store.submit(
                     [ScoreUpdate(board: board, userID: request.userId, score: request.score, achievedAtMs: at)],
                     submissionID: request.submissionId.isEmpty ? nil : request.submissionId, deadline: context.deadline)

@@ -1,8 +1,8 @@
 import Storage
-/// An improvement of a board as announced on its pub/sub channel: the user's new best and the
-/// board's version after it.
+/// An improvement of a board as announced on its pub/sub channel: the user's new best (on a
+/// latest-score board: their new entry, better or worse) and the board's version after it.
 ///
-/// The submit script bumps the board's version (`:v`) with every improvement it merges, in
+/// The submit scripts bump the board's version (`:v`) with every change they merge, in
 /// the same atomic step, so a mirror that has applied every version up to Redis' own holds
 /// exactly the sorted set; a version it never receives (an announcement lost with a
 /// subscriber's connection, or a writer that died between the merge and the announcement)

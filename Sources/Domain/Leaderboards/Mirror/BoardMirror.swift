@@ -2,7 +2,8 @@ import Storage
 import Synchronization
 
 /// One board's copy in this process: the Redis sorted set as loaded once, plus every
-/// announced improvement since, and what is known of its freshness.
+/// announced improvement since (on a latest-score board: every announced replacement), and
+/// what is known of its freshness.
 ///
 /// It answers only while the last check against Redis (`BoardMirrors`' poll) is recent and
 /// found it complete: the incarnation it was loaded from (the `:ready` token, new with every
@@ -20,15 +21,41 @@ final class BoardMirror: Sendable {
         var expected: [(version: Int64, due: ContinuousClock.Instant)] = []
         var verifiedAt: ContinuousClock.Instant
         var lastRead: ContinuousClock.Instant
+        /// Latest-score boards only: the version of the change that last set each user here.
+        /// A user not in it is as the snapshot has them (`snapshotVersion`). Best-score
+        /// boards keep it empty: a max-merge needs no order.
+        var setAt: [ExactID: Int64] = [:]
 
         func isFresh(now: ContinuousClock.Instant, freshness: Duration) -> Bool { now - verifiedAt <= freshness }
     }
 
     let boardID: BoardID
+    /// `boardID.keepsLatest`, read once per change applied.
+    private let keepsLatest: Bool
+    /// The board's version read before its sorted set was paged in (`version` of `init`).
+    ///
+    /// On a latest-score board every entry of the snapshot counts as set at this version, and
+    /// a change replaces a user's entry only when its version is newer than the one that last
+    /// set them. That converges to Redis' board:
+    /// - The snapshot was read after the version was, so it holds every change up to
+    ///   `snapshotVersion`: an older change, whenever its announcement arrives (announcements
+    ///   of different writers can arrive out of version order, and one published before the
+    ///   subscription never arrives), would only undo a newer state, and is ignored. (Counting
+    ///   snapshot entries as version 0 instead would let such a late announcement regress a
+    ///   user for good: nothing after it corrects them.)
+    /// - An entry the paging read wrongly (a user moved while pages were read: seen twice, or
+    ///   not at all) moved by a change after `snapshotVersion`, which replaces it.
+    /// - Every version after `snapshotVersion` is delivered (buffered during the load, or
+    ///   announced after) or the mirror is declared outdated by the gap check (`check`), so
+    ///   no newer change is missed; per user the highest version wins whatever the arrival
+    ///   order, as in Redis, where a user's versions follow their revisions.
+    let snapshotVersion: Int64
     private let state: Mutex<State>
 
     init(boardID: BoardID, board: RankedBoard, incarnation: [UInt8], version: Int64, at now: ContinuousClock.Instant) {
         self.boardID = boardID
+        keepsLatest = boardID.keepsLatest
+        snapshotVersion = version
         state = Mutex(State(board: board, incarnation: incarnation, applied: version, verifiedAt: now, lastRead: now))
     }
 
@@ -61,11 +88,21 @@ final class BoardMirror: Sendable {
         state.withLock { $0.isFresh(now: now, freshness: freshness) }
     }
 
-    /// Merges announced improvements (idempotent: each is a max-merge; repeats are harmless).
+    /// Merges announced improvements (idempotent: each is a max-merge; repeats are harmless),
+    /// or on a latest-score board applies announced replacements newer than the user's entry.
     func apply(_ changes: [BoardChange]) {
         state.withLock { state in
             for change in changes {
-                state.board.merge(RankedBoard.Entry(userID: change.userID, score: change.score, achievedAtMs: change.achievedAtMs))
+                let entry = RankedBoard.Entry(userID: change.userID, score: change.score, achievedAtMs: change.achievedAtMs)
+                if keepsLatest {
+                    let user = ExactID(change.userID)
+                    if change.version > state.setAt[user] ?? snapshotVersion {
+                        state.setAt[user] = change.version
+                        state.board.replace(entry)
+                    }
+                } else {
+                    state.board.merge(entry)
+                }
                 if change.version > state.applied { state.pending.insert(change.version) }
             }
             while state.pending.remove(state.applied + 1) != nil { state.applied += 1 }

@@ -316,8 +316,9 @@ public final class BoardMirrors: Service, Sendable {
             ])
             return .tooLarge
         }
-        // Pages by rank: a user moving meanwhile may be read twice (the best copy counts) or
-        // missed; a move is an improvement, announced with a version after `version`.
+        // Pages by rank: a user moving meanwhile may be read twice (the first copy in board
+        // order counts) or missed; a move is a change announced with a version after
+        // `version`, which puts the user right (see `BoardMirror.snapshotVersion`).
         var entries: [RankedBoard.Entry] = []
         entries.reserveCapacity(Int(users) + configuration.loadChunk)
         var start = 0

@@ -1,6 +1,7 @@
 import Storage
 /// One board's users in board order, in memory: a user's rank and the entries around it in
-/// O(log n), a best score merged in O(log n + block).
+/// O(log n), a best score merged (or, on latest-score boards, an entry replaced) in
+/// O(log n + block).
 ///
 /// The order is exactly the Redis sorted set's read order (`ZREVRANGE` over
 /// `BoardMember.encoded`): score high to low, then the earlier achievement (the time as the
@@ -26,7 +27,8 @@ struct RankedBoard {
     private var blocks: [[Entry]] = []
     /// `blocks[i].count`, contiguous: summing a prefix of it is the hot part of `rank`.
     private var sizes: [Int] = []
-    /// Each user's place in the order (by the id's bytes, as Redis tells users apart).
+    /// Each user's place in the order (by the id's bytes, as Redis tells users apart): their
+    /// best, or on a latest-score board their latest.
     private var best: [ExactID: Key] = [:]
 
     private struct Key {
@@ -93,6 +95,19 @@ struct RankedBoard {
         insert(entry)
         best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
         return true
+    }
+
+    /// Replaces the user's entry, better or worse (latest-score boards; `BoardMirror` decides
+    /// which write is newer).
+    mutating func replace(_ entry: Entry) {
+        var entry = entry
+        entry.achievedAtMs = BoardMember.clampedTime(entry.achievedAtMs)
+        let user = ExactID(entry.userID)
+        if let key = best[user] {
+            remove(Entry(userID: entry.userID, score: key.score, achievedAtMs: key.achievedAtMs))
+        }
+        insert(entry)
+        best[user] = Key(score: entry.score, achievedAtMs: entry.achievedAtMs)
     }
 
     /// The user's 0-based rank; nil when they have no score here.

@@ -45,7 +45,7 @@ extension LeaderboardStore {
         return overdue
     }
 
-    /// Merges the best scores named by overdue pending merges into Redis and deletes those
+    /// Merges the scores named by overdue pending merges into Redis and deletes those
     /// merges, a locked chunk per transaction (other instances skip it); returns how many.
     func repairOverdue() async throws -> Int {
         var repaired = 0
@@ -54,7 +54,7 @@ extension LeaderboardStore {
                 let claim = try await PendingMerges.claimOverdue(
                     olderThan: configuration.repairAfter, limit: Self.repairChunk, on: connection)
                 guard !claim.ids.isEmpty else { return 0 }
-                try await merge(try await PendingMerges.bestScores(of: claim, on: connection))
+                try await merge(try await PendingMerges.currentScores(of: claim, on: connection))
                 try await PendingMerges.delete(claim.ids, on: connection)
                 return claim.ids.count
             }

@@ -1,7 +1,8 @@
 import Storage
 /// The SQL of `leaderboard_pending_merges`: improvements committed to Postgres whose merge
 /// into Redis is not confirmed (see migration 0005). Rows are written by
-/// `LeaderboardStore.record` in the scores' own transaction.
+/// `LeaderboardStore.record` (and, for latest-score boards, their owner) in the scores' own
+/// transaction.
 enum PendingMerges {
     /// A claimed chunk of overdue rows: their ids, and the (board, user) pairs they name.
     struct Claim {
@@ -55,18 +56,23 @@ enum PendingMerges {
         var user: ExactID
     }
 
-    /// The best scores in `leaderboard_scores` of the claimed pairs: what Redis must hold.
-    static func bestScores(of claim: Claim, on connection: PostgresConnection) async throws -> [ScoreUpdate] {
+    /// The rows in `leaderboard_scores` of the claimed pairs: what Redis must hold. On
+    /// latest-score boards with their revision (0 for a row without one, as a rebuild loads
+    /// it), so merging them again replaces only an older entry and repeats change nothing.
+    static func currentScores(of claim: Claim, on connection: PostgresConnection) async throws -> [ScoreUpdate] {
         let rows = try await connection.query(
             """
-            SELECT s.board, s.user_id, s.score, (extract(epoch FROM s.achieved_at) * 1000)::bigint
+            SELECT s.board, s.user_id, s.score, (extract(epoch FROM s.achieved_at) * 1000)::bigint, COALESCE(s.revision, 0)
             FROM leaderboard_scores s JOIN unnest($1::text[], $2::text[]) AS p(board, user_id) USING (board, user_id)
             """,
             [PostgresArray(claim.boards), PostgresArray(claim.users)])
         return try rows.map { row in
-            ScoreUpdate(
-                board: try BoardID(parsing: try row.decode(0, as: String.self)), userID: try row.decode(1, as: String.self),
-                score: try row.decode(2, as: Int64.self), achievedAtMs: try row.decode(3, as: Int64.self))
+            let board = try BoardID(parsing: try row.decode(0, as: String.self))
+            let revision = try row.decode(4, as: Int64.self)
+            return ScoreUpdate(
+                board: board, userID: try row.decode(1, as: String.self),
+                score: try row.decode(2, as: Int64.self), achievedAtMs: try row.decode(3, as: Int64.self),
+                revision: board.keepsLatest ? revision : nil)
         }
     }
 

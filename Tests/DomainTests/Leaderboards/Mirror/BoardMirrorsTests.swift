@@ -82,7 +82,7 @@ struct BoardMirrorsTests {
         let instances = try (0..<count).map { _ in try Instance(database: database, redisURL: redisURL, maxUsers: maxUsers, maxBoards: maxBoards, boards: boards) }
         var failure: (any Error)?
         do {
-            try await body(instances, database, .quiz("m-\(UUID().uuidString.prefix(12))"))
+            try await body(instances, database, .tournament("m-\(UUID().uuidString.prefix(12))"))
         } catch {
             failure = error
         }
@@ -224,7 +224,7 @@ struct BoardMirrorsTests {
     func boardLimit() async throws {
         try await Self.withInstances(count: 1, maxBoards: 2) { instances, _, board in
             let a = instances[0]
-            let boards = [board] + (1...3).map { BoardID.quiz("\(board)-\($0)") }
+            let boards = [board] + (1...3).map { BoardID.tournament("m-\(UUID().uuidString.prefix(8))-\($0)") }
             for other in boards { try await a.store.submit([Self.update(other, "u", 1, at: 1)]) }
             #expect(try await a.mirror(boards[0], user: "u"))
             #expect(try await a.mirror(boards[1], user: "u"))

@@ -80,6 +80,21 @@ struct RankedBoardTests {
         Self.expectAgrees(RankedBoard((model.ordered + older).shuffled(using: &random)), model, neighbours: 2)
     }
 
+    @Test("replacing entries, better or worse, in any order gives Redis' order, ranks and windows", arguments: [(200, 2_000), (3_000, 8_000)])
+    func replacesAsRedis(users: Int, writes: Int) {
+        var random = SplitMix64(seed: UInt64(users) &+ 1)
+        var board = RankedBoard()
+        var model = Model()
+        for step in 1...writes {
+            let entry = Self.entry(&random, users: users)
+            var clamped = entry
+            clamped.achievedAtMs = BoardMember.clampedTime(entry.achievedAtMs)
+            model.best[Array(entry.userID.utf8)] = clamped  // the latest write, not the best
+            board.replace(entry)
+            if step % (writes / 4) == 0 { Self.expectAgrees(board, model, neighbours: 3) }
+        }
+    }
+
     @Test("an empty board and unknown users have no rank")
     func empty() {
         var board = RankedBoard()
