@@ -175,3 +175,43 @@ def test_readyz_is_503_while_draining(stubs):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_calls_trace_id_is_in_its_log_lines_and_its_jobs(stubs):
+    """LOG_FORMAT=json, LOG_LEVEL=debug: the call sent with a traceparent logs with its trace id,
+    and so does the worker that persists the events it queued (a Redis of the test's own, so
+    this instance's worker takes the job); a call without one gets a trace of its own."""
+    import time
+    import uuid
+    from tally.v1 import events_pb2 as pb, events_pb2_grpc
+    trace_id = uuid.uuid4().hex
+    parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    with private_services("redis") as (urls, _):
+        proc, port, log = start_tally(env=dict(PRODUCT_ENV, REDIS_URL=urls["REDIS_URL"], LOG_FORMAT="json", LOG_LEVEL="debug"))
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = events_pb2_grpc.EventServiceStub(channel)
+                event = pb.Event(id=uuid.uuid4().hex, type="app_launched", user_id="trace-user", client_time_ms=int(time.time() * 1000))
+                stub.Track(pb.TrackRequest(events=[event]), metadata=(("traceparent", parent),), timeout=10)
+                stub.Track(pb.TrackRequest(events=[pb.Event(id=uuid.uuid4().hex, type="app_launched", user_id="trace-user",
+                                                            client_time_ms=int(time.time() * 1000))]), timeout=10)
+
+            def lines():
+                found = []
+                for text in open(log).read().splitlines():
+                    try:
+                        found.append(json.loads(text))
+                    except ValueError:
+                        pass
+                return found
+
+            def traced(message):
+                return [line for line in lines() if line.get("trace_id") == trace_id and line.get("message") == message]
+            assert eventually(lambda: traced("rpc") and traced("job done"), timeout=20), "no call and job lines with the trace"
+            assert traced("job done")[0]["queue"] == "events"
+            calls = [line for line in lines() if line.get("message") == "rpc" and line.get("path") == "/tally.v1.EventService/Track"]
+            others = {line["trace_id"] for line in calls} - {trace_id}
+            assert len(others) == 1 and len(others.pop()) == 32, "the call without a traceparent got no trace of its own"
+            assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines())
+        finally:
+            assert stop_tally(proc) == 0, open(log).read()

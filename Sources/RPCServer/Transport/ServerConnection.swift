@@ -1,5 +1,6 @@
 internal import CNGHTTP2
 import Codec
+import ServiceContextModule
 import Logging
 import NIOCore
 import Storage  // Duration in whole units, saturating
@@ -52,6 +53,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     private var keepaliveAckTimer: Scheduled<Void>?
     private var lastPingReceivedAt: NIODeadline?
     private var pingStrikes = 0
+    /// Trace and span ids of this connection's calls.
+    private var traceIDs = TraceIDGenerator()
     private var idleTimer: Scheduled<Void>?
 
     // Graceful shutdown.
@@ -264,7 +267,8 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
             stream.rejectHTTP(status: 415, message: "invalid gRPC request content-type \"\(head.contentType)\"")
             return
         }
-        // A gRPC call from here on: counted in the metrics whatever its end.
+        // A gRPC call from here on: traced, and counted in the metrics whatever its end.
+        stream.trace = CallTrace(metadata: head.metadata, random: &traceIDs)
         stream.callMetrics = head.route?.metrics ?? router.unknownMethodMetrics
         if let metrics = stream.callMetrics {
             stream.startedAt = lastReadAt
@@ -321,8 +325,9 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
     func startIfReady(_ stream: ServerStream) {
         guard let method = stream.method, stream.startHandler() else { return }
         pingStrikes = 0
+        let context = stream.trace?.serviceContext ?? .topLevel
         let task = Task.immediate(executorPreference: executor) {
-            await method.body(stream)
+            await ServiceContext.withValue(context) { await method.body(stream) }
             stream.handlerReturned()
         }
         // A handler that never suspended has already returned: keeping its task would only
@@ -344,18 +349,21 @@ final class ServerConnection: ChannelInboundHandler, RemovableChannelHandler, @u
         }
     }
 
-    /// Every call's end passes here: log failures, count.
+    /// Every call's end passes here: its metrics, its log line (failures at info, every call at
+    /// debug, with its trace), the counters.
     func callFinished(_ stream: ServerStream, status: RPCError) {
         registry.statistics.recordCall(status.code)
         stream.callMetrics?.callFinished(
             status: status.code, duration: .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds) - Int64(stream.startedAt.uptimeNanoseconds)),
             sentBytes: stream.sentMessageBytes, receivedBytes: stream.receivedMessageBytes)
-        if status.code != .ok {
+        if status.code == .ok {
+            logger.debug("rpc", metadata: ["path": "\(stream.request.path)", "peer": "\(peer)", "trace_id": "\(stream.trace?.traceID ?? "-")"])
+        } else {
             logger.info(
                 "rpc failed",
                 metadata: [
                     "path": "\(stream.request.path)", "code": "\(status.code.name)", "message": "\(status.message)",
-                    "peer": "\(peer)",
+                    "peer": "\(peer)", "trace_id": "\(stream.trace?.traceID ?? "-")",
                 ])
         }
     }

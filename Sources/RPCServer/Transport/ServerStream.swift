@@ -40,6 +40,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// For the call's metrics: where they go (nil: not a gRPC call yet, or metrics off), when
     /// the request's headers arrived, and the compressed bytes of the messages received and sent.
     var callMetrics: CallMetrics?
+    /// The call's trace (its handler runs in it; its failure is logged with it).
+    var trace: CallTrace?
     var startedAt = NIODeadline.uptimeNanoseconds(0)
     private(set) var receivedMessageBytes = 0
     private(set) var sentMessageBytes = 0

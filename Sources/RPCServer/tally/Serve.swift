@@ -16,6 +16,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try settings.configuration()
+        config.logOutput.bootstrap()
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
         if config.migrateAtStart, let storage = config.storage {

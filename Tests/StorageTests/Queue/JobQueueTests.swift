@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOPosix
 import Synchronization
+import ServiceContextModule
 import Testing
 
 @testable import Storage
@@ -116,6 +117,32 @@ struct JobQueueTests {
             #expect(stats.failed == 2)
             #expect(stats.deadLettered == 1)
             #expect(stats.dead == 1)
+        }
+    }
+
+    @Test("a job carries the trace of the work that queued it through claims and retries; its payload stays whole")
+    func traceTravels() async throws {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        try await Self.withQueueAndRedis({ $0.backoffBase = .milliseconds(1); $0.backoffJitter = 0 }) { queue, redis async throws in
+            // From the current task's context by default; a payload holding ':' and ';' is untouched.
+            try await ServiceContext.withValue(.tracing(traceParent: parent)) {
+                try await queue.enqueue(NewJob(id: "traced", payload: Self.payload("a:b;c")))
+            }
+            try await queue.enqueue(NewJob(id: "untraced", payload: Self.payload("x"), traceParent: nil))
+            let first = try await queue.claim(max: 2)
+            #expect(Set(first.map { "\($0.id)=\($0.traceParent ?? "none")" }) == ["traced=\(parent)", "untraced=none"])
+            #expect(first.first { $0.id == "traced" }?.payload == Self.payload("a:b;c"))
+            // A failed attempt rewrites the stored meta; the trace and payload stay.
+            let traced = try #require(first.first { $0.id == "traced" })
+            guard case .retry = try await queue.fail(traced, error: "again") else { Issue.record("not retried"); return }
+            try await Self.makeDue(["traced"], in: queue, redis: redis)
+            var again: [Job] = []
+            for _ in 0..<100 where again.isEmpty {
+                again = try await queue.claim(max: 1)
+                if again.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let retried = try #require(again.first)
+            #expect(retried.attempt == 2 && retried.traceParent == parent && retried.payload == Self.payload("a:b;c"))
         }
     }
 

@@ -1,3 +1,5 @@
+public import ServiceContextModule
+
 /// A job to enqueue.
 public struct NewJob: Sendable, Hashable {
     /// The idempotency key: enqueueing an id the queue already holds (in any state, until
@@ -10,13 +12,18 @@ public struct NewJob: Sendable, Hashable {
     public var delay: Duration
     /// Overrides the queue's `maxAttempts` for this job.
     public var maxAttempts: Int?
+    /// The W3C `traceparent` of the work that queued it (by default the current task's), so
+    /// the job's log lines name the trace of the call that caused them.
+    public var traceParent: String?
 
-    public init(id: String, payload: [UInt8], priority: Int = 0, delay: Duration = .zero, maxAttempts: Int? = nil) {
+    public init(id: String, payload: [UInt8], priority: Int = 0, delay: Duration = .zero, maxAttempts: Int? = nil,
+                traceParent: String? = ServiceContext.currentTraceParent) {
         self.id = id
         self.payload = payload
         self.priority = min(9, max(0, priority))
         self.delay = delay
         self.maxAttempts = maxAttempts
+        self.traceParent = traceParent
     }
 }
 
@@ -29,6 +36,8 @@ public struct Job: Sendable, Hashable {
     public var maxAttempts: Int
     /// The lease token of the claim (completions by another token are ignored).
     public var lease: String
+    /// The trace of the work that queued it (`NewJob.traceParent`).
+    public var traceParent: String? = nil
 }
 
 /// What became of a failed attempt.

@@ -34,7 +34,7 @@ public final class JobQueue: Sendable {
         for job in jobs {
             let meta = meta(of: job)
             arguments.append(RedisArgument(job.id))
-            arguments.append(Self.packed(meta: meta, payload: job.payload))
+            arguments.append(Self.packed(meta: meta, traceParent: job.traceParent, payload: job.payload))
             arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
         }
@@ -63,7 +63,7 @@ public final class JobQueue: Sendable {
         for marked in jobs {
             let meta = meta(of: marked.job)
             arguments.append(RedisArgument(marked.job.id))
-            arguments.append(Self.packed(meta: meta, payload: marked.job.payload))
+            arguments.append(Self.packed(meta: meta, traceParent: marked.job.traceParent, payload: marked.job.payload))
             arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
@@ -84,19 +84,24 @@ public final class JobQueue: Sendable {
         let reply = try await redis.run(
             JobQueueScripts.claim, keys: [prefix],
             arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
-        // Flat: id, "<meta>:<payload>" per job (no nested array per job to decode).
+        // Flat: id, "<meta>[;<traceparent>]:<payload>" per job (no nested array per job to decode).
         let fields = reply.array ?? []
         guard fields.count % 2 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
         var jobs: [Job] = []
         jobs.reserveCapacity(fields.count / 2)
         for start in stride(from: 0, to: fields.count, by: 2) {
             guard let id = fields[start].string, let packed = fields[start + 1].bytes,
-                let colon = packed.firstIndex(of: UInt8(ascii: ":")),
-                let meta = Int(String(decoding: packed[..<colon], as: UTF8.self))
+                let colon = packed.firstIndex(of: UInt8(ascii: ":"))
             else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job") }
+            let head = packed[..<colon]
+            let semicolon = head.firstIndex(of: UInt8(ascii: ";"))
+            guard let meta = Int(String(decoding: head[..<(semicolon ?? colon)], as: UTF8.self)) else {
+                throw RedisError(.unexpectedReply, "queue \(name): malformed claimed job")
+            }
             // meta = finished attempts * 1e8 + max attempts * 10 + priority (see JobQueueScripts).
             jobs.append(Job(id: id, payload: Array(packed[(colon + 1)...]), attempt: meta / 100_000_000 + 1,
-                            maxAttempts: meta % 100_000_000 / 10, lease: lease))
+                            maxAttempts: meta % 100_000_000 / 10, lease: lease,
+                            traceParent: semicolon.map { String(decoding: head[($0 + 1)...], as: UTF8.self) }))
         }
         return jobs
     }
@@ -188,9 +193,15 @@ public final class JobQueue: Sendable {
         return maxAttempts * 10 + min(9, max(0, job.priority))
     }
 
-    /// The `:payload` value of a new job: its meta, a colon, the payload.
-    private static func packed(meta: Int, payload: [UInt8]) -> RedisArgument {
-        var bytes = Array("\(meta):".utf8)
+    /// The `:payload` value of a new job: its meta, its trace (`;traceparent`, when it has
+    /// one), a colon, the payload. (A traceparent holds neither `;` nor `:`.)
+    private static func packed(meta: Int, traceParent: String?, payload: [UInt8]) -> RedisArgument {
+        var bytes = Array("\(meta)".utf8)
+        if let traceParent, !traceParent.utf8.contains(where: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ";") }) {
+            bytes.append(UInt8(ascii: ";"))
+            bytes.append(contentsOf: traceParent.utf8)
+        }
+        bytes.append(UInt8(ascii: ":"))
         bytes.append(contentsOf: payload)
         return RedisArgument(bytes: bytes)
     }

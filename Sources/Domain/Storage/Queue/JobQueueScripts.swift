@@ -18,7 +18,7 @@
 ///                     trimmed. An attempt counts once it fails or its lease expires, so a claim
 ///                     writes nothing here (the running attempt is the next one) and release or
 ///                     postpone have nothing to undo
-///   :payload    HASH  id -> "<meta>:<payload>" (dropped on completion): the job's meta travels
+///   :payload    HASH  id -> "<meta>[;<traceparent>]:<payload>" (dropped on completion): the job's meta travels
 ///                     with its payload, so a claim reads one field per job
 ///   :error      HASH  id -> last failure message
 ///   :stats      HASH  totals (enqueued, completed, processing_ms, failed, dead, ...)
@@ -108,8 +108,9 @@ enum JobQueueScripts {
           local meta, payload = {}, {}
           for i = 1, #ids do
             meta[2 * i - 1], meta[2 * i] = ids[i], metas[i]
+            -- The new meta, then everything after the old one's digits (trace and payload).
             local old = packed[i] or ':'
-            payload[2 * i - 1], payload[2 * i] = ids[i], metas[i] .. string.sub(old, string.find(old, ':', 1, true) or 1)
+            payload[2 * i - 1], payload[2 * i] = ids[i], metas[i] .. string.sub(old, string.find(old, '[^%d]') or 1)
           end
           batch('HSET', P .. ':meta', meta)
           batch('HSET', P .. ':payload', payload)

@@ -1,3 +1,4 @@
+import ServiceContextModule
 import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -134,9 +135,18 @@ public final class JobWorker: Service, Sendable {
         await completeFinished(lease: lease)
     }
 
+    /// Runs the handler in the trace of the call that queued the job, so its log lines (and
+    /// the jobs it queues in turn) carry that trace.
     private func perform(_ job: Job) async {
+        await ServiceContext.withValue(.tracing(traceParent: job.traceParent)) {
+            await performTraced(job)
+        }
+    }
+
+    private func performTraced(_ job: Job) async {
         do {
             try await handler(job)
+            logger.debug("job done", metadata: ["queue": "\(queue.name)", "job": "\(job.id)", "attempt": "\(job.attempt)"])
             progress.withLock { progress in
                 progress.running[job.id] = nil
                 progress.finished.append(job.id)

@@ -21,6 +21,9 @@ struct TallySettings: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL, default info).")
     var logLevel: String?
 
+    @Option(help: "Log lines as text or json, one object per line for log shippers (env LOG_FORMAT, default text).")
+    var logFormat: String?
+
     @Flag(help: "Also serve bench.v1.Echo, the benchmark service (env TALLY_BENCH_ECHO=1).")
     var benchEcho = false
 
@@ -35,6 +38,10 @@ struct TallySettings: ParsableArguments {
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw SettingsError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
         }
+        let format = env.string(logFormat, "LOG_FORMAT") ?? "text"
+        guard let logOutput = LogOutput(rawValue: format) else {
+            throw SettingsError("LOG_FORMAT must be text or json, got \"\(format)\"")
+        }
         let stores = try storage.configuration(env)
         let instanceID = env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         var product = try product.configuration(env)
@@ -46,6 +53,7 @@ struct TallySettings: ParsableArguments {
             adminKey: env.string(adminKey, "ADMIN_KEY"),
             instanceID: instanceID,
             logLevel: logLevel,
+            logOutput: logOutput,
             benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
             metricsPort: try env.optionalInt(metricsPort, "TALLY_METRICS_PORT", range: 0...65_535),
             migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")
@@ -67,6 +75,7 @@ struct TallyConfiguration {
     var adminKey: String?
     var instanceID: String
     var logLevel: Logger.Level
+    var logOutput: LogOutput
     var benchEcho: Bool
     /// The operations endpoint's port (nil: off).
     var metricsPort: Int?
