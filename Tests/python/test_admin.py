@@ -110,6 +110,10 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert [p["name"] for p in report["pools"]] == [p.name for p in expected.pools]
     assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events", "topups"]
     assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror", "api_keys"}
+    # The calls per method are the metrics' numbers: Stats was called at least twice (above).
+    calls = {c["method"]: c for c in report["calls"]}
+    assert calls["tally.v1.AdminService/Stats"]["calls"] > calls["tally.v1.AdminService/Stats"]["errors"]
+    assert 0 < calls["tally.v1.AdminService/Stats"]["p50Ms"] <= calls["tally.v1.AdminService/Stats"]["p99Ms"]
     topups = stub.TopupStats(pb.TopupStatsRequest(), metadata=ADMIN, timeout=10)
     assert report["topups"]["limitMode"] == "redis"
     assert report["topups"]["total"]["todayCount"] >= topups.total.today_count
@@ -119,6 +123,7 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     lines = table.stdout.splitlines()
     assert lines[0].startswith(f"instance {expected.instance.instance_id} ")
     assert any(line.split()[:3] == ["pool", "total", "idle"] for line in lines)
+    assert any(line.split()[:1] == ["tally.v1.AdminService/Stats"] for line in lines)
     assert any(line.split()[0] == "events" for line in lines if line.strip())
     assert any(line.split()[:3] == ["customer", "pending", "processing"] for line in lines)
     assert any(line.startswith("provider: ") and line.endswith("limit decided by redis") for line in lines)

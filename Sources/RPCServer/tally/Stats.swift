@@ -4,7 +4,8 @@ import Foundation
 import GRPCClient
 import NIOPosix
 
-/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`), as tables or JSON, once or
+/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`, and its calls per method from
+/// `Metrics`: the numbers `/metrics` serves), as tables or JSON, once or
 /// every `--interval-ms` with `--watch`.
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a running instance's stats (AdminService.Stats).")
@@ -51,7 +52,15 @@ struct Stats: AsyncParsableCommand {
                     "/tally.v1.AdminService/TopupStats", Tally_V1_TopupStatsRequest(), as: Tally_V1_TopupStatsResponse.self,
                     metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
                 ).message
-                print(json ? try StatsReport.json(stats, topups: topups) : StatsReport.table(stats, topups: topups) + (watch ? "\n" : ""))
+                var callMetrics = Tally_V1_MetricsRequest()
+                callMetrics.prefix = "grpc_server_call_duration"
+                let metrics = try await connection.unary(
+                    "/tally.v1.AdminService/Metrics", callMetrics,
+                    as: Tally_V1_MetricsResponse.self, metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
+                ).message
+                let calls = CallsReport(metrics.metrics)
+                print(json ? try StatsReport.json(stats, topups: topups, calls: calls)
+                           : StatsReport.table(stats, topups: topups, calls: calls) + (watch ? "\n" : ""))
                 if watch { try await Task.sleep(for: .milliseconds(intervalMs)) }
             } while watch
         } catch let error as CallError {

@@ -4,7 +4,7 @@ import Foundation
 /// `AdminService.Stats` as a person reads it (aligned tables) or as a program does (JSON with
 /// the proto's lowerCamelCase field names).
 enum StatsReport {
-    static func table(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil) -> String {
+    static func table(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil, calls: CallsReport? = nil) -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
         var lines = [
             "instance \(instance.instanceId)  up \(instance.uptimeSeconds) s  connections \(instance.openConnections)"
@@ -22,6 +22,11 @@ enum StatsReport {
             })
         lines += section(
             "caches", ["cache", "entries", "hits", "misses"], stats.caches.map { [$0.name, "\($0.entries)", "\($0.hits)", "\($0.misses)"] })
+        if let calls {
+            lines += section(
+                "calls (since start; latency bounds from the histogram buckets)", ["method", "calls", "not OK", "p50 ms <=", "p99 ms <="],
+                calls.methods.map { [$0.method, "\($0.calls)", "\($0.errors)", CallsReport.milliseconds($0.p50Ms), CallsReport.milliseconds($0.p99Ms)] })
+        }
         if let topups { lines += table(topups) }
         return lines.joined(separator: "\n")
     }
@@ -58,7 +63,7 @@ enum StatsReport {
         return ["", line(header)] + rows.map(line)
     }
 
-    static func json(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil) throws -> String {
+    static func json(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil, calls: CallsReport? = nil) throws -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
         var object: [String: Any] = [
             "instance": [
@@ -77,6 +82,14 @@ enum StatsReport {
             },
             "caches": stats.caches.map { ["name": $0.name, "entries": $0.entries, "hits": $0.hits, "misses": $0.misses] as [String: Any] },
         ]
+        if let calls {
+            object["calls"] = calls.methods.map { method -> [String: Any] in
+                var fields: [String: Any] = ["method": method.method, "calls": method.calls, "errors": method.errors]
+                if let p50 = method.p50Ms, p50.isFinite { fields["p50Ms"] = p50 }
+                if let p99 = method.p99Ms, p99.isFinite { fields["p99Ms"] = p99 }
+                return fields
+            }
+        }
         if let topups {
             func customer(_ stats: Tally_V1_CustomerTopupStats) -> [String: Any] {
                 func amounts(_ list: [Tally_V1_CurrencyAmount]) -> [[String: Any]] {
