@@ -84,13 +84,13 @@ struct SettingsTests {
             "TOPUP_QUEUE_CONCURRENCY", "TOPUP_SWEEP_AFTER_MS", "TOPUP_PROVIDER", "TOPUP_PROVIDER_URL", "TOPUP_SANDBOX_LATENCY_MS",
             "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS", "QUIZ_BATCH_MAX", "QUIZ_STREAM_MAX_ANSWERS", "QUIZ_REWARDS_MAX",
             "TALLY_METRICS_PORT", "TALLY_KEEPALIVE_MIN_PING_MS", "TALLY_KEEPALIVE_PERMIT_WITHOUT_CALLS", "TALLY_MAX_CONNECTION_AGE_MS",
-            "TALLY_MAX_CONNECTION_AGE_GRACE_MS", "LOG_FORMAT",
+            "TALLY_MAX_CONNECTION_AGE_GRACE_MS", "LOG_FORMAT", "TALLY_CALL_METRICS",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 66)
+        #expect(options.count == 67)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.server.eventLoops))
         let backend = config.storage.map { Backend(storage: $0, product: config.product, group: loops, health: health, logger: logger) }
         if backend == nil { logger.notice("DATABASE_URL or REDIS_URL not set: serving without the product services") }
-        var router = RPCRouter(interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors ?? []), metrics: metrics)
+        var router = RPCRouter(interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors ?? []), metrics: config.callMetrics ? metrics : nil)
         if config.benchEcho { router.register(EchoService()) }
         for service in backend?.services ?? [] { router.register(service) }
         let statistics = ServerStatistics()

@@ -30,6 +30,9 @@ struct TallySettings: ParsableArguments {
     @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0).")
     var noMigrate = false
 
+    @Flag(help: "Record no per-call metrics (grpc_server_call_*), e.g. to measure what they cost (env TALLY_CALL_METRICS=0).")
+    var noCallMetrics = false
+
     @Option(help: "HTTP/1.1 port of /metrics (Prometheus), /healthz and /readyz, on the server's address; off unless set (env TALLY_METRICS_PORT).")
     var metricsPort: Int?
 
@@ -56,6 +59,7 @@ struct TallySettings: ParsableArguments {
             logOutput: logOutput,
             benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
             metricsPort: try env.optionalInt(metricsPort, "TALLY_METRICS_PORT", range: 0...65_535),
+            callMetrics: !noCallMetrics && env.values["TALLY_CALL_METRICS"] != "0",
             migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")
     }
 }
@@ -79,5 +83,7 @@ struct TallyConfiguration {
     var benchEcho: Bool
     /// The operations endpoint's port (nil: off).
     var metricsPort: Int?
+    /// Whether calls are counted and timed per method (`grpc_server_call_*`).
+    var callMetrics: Bool
     var migrateAtStart: Bool
 }
