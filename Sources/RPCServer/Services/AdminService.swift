@@ -25,6 +25,8 @@ public struct AdminService: RPCService {
         public var caches: [(name: String, statistics: @Sendable () -> CacheStatistics)]
         /// Partners' keys and top-ups, when the product runs.
         public var partners: (keys: ApiKeys, topups: Topups, limiter: SlidingWindowLimiter)?
+        /// Outbound notifications, when the product runs.
+        public var notifications: Notifications?
 
         public init(
             instanceID: String, startedAt: ContinuousClock.Instant = .now, server: ServerStatistics, health: HealthStatusBoard,
@@ -39,6 +41,7 @@ public struct AdminService: RPCService {
             self.queues = queues
             self.caches = caches
             self.partners = nil
+            self.notifications = nil
         }
     }
 
@@ -84,7 +87,7 @@ public struct AdminService: RPCService {
                     .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
                 return response
             },
-        ] + partnerMethods
+        ] + partnerMethods + notificationMethods
     }
 
     static func path(_ method: String) -> String { "/tally.v1.AdminService/\(method)" }

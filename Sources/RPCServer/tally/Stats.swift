@@ -4,7 +4,7 @@ import Foundation
 import GRPCClient
 import NIOPosix
 
-/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`), as tables or JSON, once or
+/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`, `NotificationStats`), as tables or JSON, once or
 /// every `--interval-ms` with `--watch`.
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a running instance's stats (AdminService.Stats).")
@@ -51,7 +51,12 @@ struct Stats: AsyncParsableCommand {
                     "/tally.v1.AdminService/TopupStats", Tally_V1_TopupStatsRequest(), as: Tally_V1_TopupStatsResponse.self,
                     metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
                 ).message
-                print(json ? try StatsReport.json(stats, topups: topups) : StatsReport.table(stats, topups: topups) + (watch ? "\n" : ""))
+                let notifications = try? await connection.unary(
+                    "/tally.v1.AdminService/NotificationStats", Tally_V1_NotificationStatsRequest(),
+                    as: Tally_V1_NotificationStatsResponse.self, metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
+                ).message
+                print(json ? try StatsReport.json(stats, topups: topups, notifications: notifications)
+                      : StatsReport.table(stats, topups: topups, notifications: notifications) + (watch ? "\n" : ""))
                 if watch { try await Task.sleep(for: .milliseconds(intervalMs)) }
             } while watch
         } catch let error as CallError {

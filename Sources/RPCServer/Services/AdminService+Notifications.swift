@@ -1,0 +1,33 @@
+import Codec
+import Domain
+
+/// Notification statistics: the queue and the outbox.
+extension AdminService {
+    var notificationMethods: [RPCMethod] {
+        guard let notifications = sources.notifications else { return [] }
+        return [
+            .unary(Self.path("NotificationStats"), access: .admin) { (_: Tally_V1_NotificationStatsRequest, _: ServerContext) in
+                try await Self.notificationStats(notifications)
+            },
+        ]
+    }
+
+    static func notificationStats(_ notifications: Notifications) async throws -> Tally_V1_NotificationStatsResponse {
+        let statistics = try await notifications.statistics
+        var response = Tally_V1_NotificationStatsResponse()
+        response.waiting = Int64(statistics.waiting)
+        response.delayed = Int64(statistics.delayed)
+        response.inFlight = Int64(statistics.inFlight)
+        response.pending = statistics.pending
+        response.delivered = statistics.delivered
+        response.dead = statistics.dead
+        response.failedAttempts = Int64(statistics.failedAttempts)
+        response.deadLettered = Int64(statistics.deadLettered)
+        response.pausedDestinations = Int64(statistics.pausedDestinations)
+        response.deliveredPerSecond = statistics.deliveredPerSecond
+        response.ratePerDestination = notifications.configuration.ratePerDestinationPerSecond
+        response.rateGlobal = notifications.configuration.globalRatePerSecond
+        response.sink = notifications.configuration.sink.name
+        return response
+    }
+}
