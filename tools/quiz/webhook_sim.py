@@ -35,11 +35,13 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "topups"))
+from provider_sim import BackgroundServer, serve  # noqa: E402
 
 MODES = {"ok", "throttle", "fail", "reject", "slow"}
 MAX_BODY = 256 * 1024
@@ -213,16 +215,11 @@ class WebhookServer(ThreadingHTTPServer):
         self.verbose = verbose
 
 
-class WebhookSimulator:
+class WebhookSimulator(BackgroundServer):
     """The simulator in a background thread of this process, for pytest."""
 
     def __init__(self, port: int = 0, secret: str = "test-secret", verbose: bool = False):
-        self._server = WebhookServer(port, secret, verbose)
-        self._thread = None
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
+        super().__init__(WebhookServer(port, secret, verbose), "webhook-sim")
 
     @property
     def url(self) -> str:
@@ -231,23 +228,6 @@ class WebhookSimulator:
     @property
     def log(self) -> Log:
         return self._server.log
-
-    def start(self) -> "WebhookSimulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="webhook-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def main() -> int:
@@ -258,25 +238,7 @@ def main() -> int:
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = parser.parse_args()
-    # A launcher may hand down a mask blocking SIGTERM/SIGINT (Swift Foundation's Process does);
-    # unblocked, they stop the simulator as they would any command.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-
-    server = WebhookServer(args.port, args.secret, args.verbose)
-    if args.port_file:
-        # Written whole under a temporary name, then renamed, so a reader polling for the file
-        # never sees half a number.
-        temporary = args.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{server.server_address[1]}\n")
-        os.replace(temporary, args.port_file)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve(WebhookServer(args.port, args.secret, args.verbose), args.port_file)
 
 
 if __name__ == "__main__":
