@@ -75,6 +75,9 @@ struct NotificationPacer: Sendable {
         await turns.enter()
         defer { turns.leave() }
         while true {
+            // Cancelled while waiting for the turn (shutting down): take no slot; the worker
+            // releases the job.
+            guard !Task.isCancelled else { return .milliseconds(1) }
             // Both at once: they reach Redis in one turn of its event loop and share one AOF
             // fsync, where one after the other would make the slot wait for two.
             async let destinationDecision = limiter.decide(key: destinationKey, limit: perDestination)
@@ -87,8 +90,7 @@ struct NotificationPacer: Sendable {
             if all.allowed { return nil }
             _ = await limiter.decide(key: destinationKey, limit: perDestination, cost: -1)
             let wait = max(all.retryAfter, .microseconds(100))
-            guard ContinuousClock.now + wait <= holdUntil, !Task.isCancelled else { return wait }
-            // Cancelled (shutting down): the worker releases the job.
+            guard ContinuousClock.now + wait <= holdUntil else { return wait }
             try? await Task.sleep(for: wait)
         }
     }
