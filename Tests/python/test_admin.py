@@ -117,6 +117,9 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert report["notifications"]["sink"] == notifications.sink == "log"
     assert report["notifications"]["rateGlobal"] == notifications.rate_global == 30
     assert report["notifications"]["delivered"] >= 0 and report["notifications"]["pausedDestinations"] >= 0
+    metrics = stub.Metrics(pb.MetricsRequest(prefix="tally_notification"), metadata=ADMIN, timeout=10).metrics
+    assert {m.labels["status"] for m in metrics if m.name == "tally_notifications"} == {"pending", "delivered", "dead"}
+    assert any(m.name == "tally_notification_paused_destinations" for m in metrics)
 
     table = stats()
     assert table.returncode == 0, table.stderr

@@ -30,4 +30,25 @@ extension AdminService {
         response.sink = notifications.configuration.sink.name
         return response
     }
+
+    /// `tally_notifications{status}` (outbox rows), `tally_notification_jobs{state}` (the
+    /// queue), `tally_notification_paused_destinations`.
+    static func notificationMetrics(_ stats: Tally_V1_NotificationStatsResponse) -> [Tally_V1_Metric] {
+        func metric(_ name: String, _ value: Int64, _ labels: [String: String] = [:]) -> Tally_V1_Metric {
+            var metric = Tally_V1_Metric()
+            metric.name = name
+            metric.value = Double(value)
+            metric.labels = labels
+            return metric
+        }
+        return [
+            metric("tally_notifications", stats.pending, ["status": "pending"]),
+            metric("tally_notifications", stats.delivered, ["status": "delivered"]),
+            metric("tally_notifications", stats.dead, ["status": "dead"]),
+            metric("tally_notification_jobs", stats.waiting, ["state": "waiting"]),
+            metric("tally_notification_jobs", stats.delayed, ["state": "delayed"]),
+            metric("tally_notification_jobs", stats.inFlight, ["state": "in_flight"]),
+            metric("tally_notification_paused_destinations", stats.pausedDestinations),
+        ]
+    }
 }

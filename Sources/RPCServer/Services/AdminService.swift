@@ -81,9 +81,14 @@ public struct AdminService: RPCService {
                 if request.prefix.isEmpty || "tally_topup".hasPrefix(request.prefix) || request.prefix.hasPrefix("tally_topup") {
                     topups = try? await topupStats(customer: nil, deadline: context.deadline)
                 }
+                var notifications: Tally_V1_NotificationStatsResponse?
+                if let source = sources.notifications,
+                   request.prefix.isEmpty || "tally_notification".hasPrefix(request.prefix) || request.prefix.hasPrefix("tally_notification") {
+                    notifications = try? await Self.notificationStats(source)
+                }
                 response.metrics = (Self.metrics(
                     instance: instanceStats(), server: sources.server.snapshot, pools: poolStats(), queues: queues, caches: cacheStats())
-                    + (topups.map(Self.topupMetrics) ?? []))
+                    + (topups.map(Self.topupMetrics) ?? []) + (notifications.map(Self.notificationMetrics) ?? []))
                     .filter { request.prefix.isEmpty || $0.name.hasPrefix(request.prefix) }
                 return response
             },
