@@ -24,8 +24,9 @@ import Storage
 /// limit refuses, the destination's slot is handed back (a cost of -1) before sleeping,
 /// so a message waiting for the global limit holds back no other message to its destination
 /// and its send, when it comes, is spaced from the previous one. The hand-back follows the
-/// taking by one round trip, far inside the destination's interval, so no other send to it can
-/// have been allowed in between.
+/// taking by one round trip, far inside the destination's interval at per-user rates (a
+/// second at the default), so no other send to it can have been allowed in between; at rates
+/// of hundreds a second per destination the two could cross, and a window hold one send more.
 ///
 /// A refusal by the global limit is waited out in process, up to `holdLimit`: putting the
 /// message back in the queue would add a round trip and a poll interval to every wait, slots
