@@ -90,7 +90,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Storage"],
-            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations"), .process("Topups/Migrations"), .process("Quiz/Migrations")],
+            resources: [.process("Events/Migrations"), .process("Leaderboards/Migrations"), .process("Topups/Migrations"), .process("Quiz/Migrations"),
+                        .process("Notifications/Migrations")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -30,6 +30,7 @@ public struct Product: Sendable {
         public var rewards: RewardRules
         /// Names this instance in leases and logs.
         public var instanceID: String
+        public var notifications: NotificationsConfiguration
 
         /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
         public static var defaults: Configuration {
@@ -40,7 +41,8 @@ public struct Product: Sendable {
 
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
                     queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
-                    topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String) {
+                    topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String,
+                    notifications: NotificationsConfiguration = .defaults) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -54,6 +56,7 @@ public struct Product: Sendable {
             self.quiz = quiz
             self.rewards = rewards
             self.instanceID = instanceID
+            self.notifications = notifications
         }
     }
 
@@ -72,6 +75,8 @@ public struct Product: Sendable {
     public let topupLimiter: SlidingWindowLimiter
     public let quizzes: Quizzes
     let provider: any TopupProvider
+    /// Outbound notifications (the quiz's rewards): record in a transaction, dispatch after it.
+    public let notifications: Notifications
     /// Every queue, for stats.
     public let queues: [JobQueue]
     /// The long-running parts, in start order (a service group stops them in reverse, so the
@@ -94,7 +99,9 @@ public struct Product: Sendable {
 
         let queue = JobQueue(name: EventIngestor.queueName, redis: redis, configuration: configuration.queue)
         let topupQueue = JobQueue(name: Topups.queueName, redis: redis, configuration: configuration.queue)
-        queues = [queue, topupQueue]
+        notifications = Notifications(database: database, redis: redis, sink: configuration.notifications.sink.make(group: group),
+                                      configuration: configuration.notifications, instanceCount: configuration.instanceCount, logger: logger)
+        queues = [queue, topupQueue, notifications.jobQueue]
         apiKeys = ApiKeys(database: database, redis: redis, subscriber: subscriber, cacheTTL: configuration.topups.keyCacheTTL, logger: logger)
         topups = Topups(database: database, queue: topupQueue, changes: TopupChanges(redis: redis, subscriber: subscriber),
                         configuration: configuration.topups, logger: logger)
@@ -121,12 +128,13 @@ public struct Product: Sendable {
             apiKeys,
             topupProcessor.worker(queue: topupQueue),
             TopupSweeper(topups: topups, logger: logger),
-        ]
+        ] + notifications.services
     }
 
     /// Closes the Redis connections and the pools, after `lifecycle` has stopped.
     public func shutdown() async {
         await provider.shutdown()
+        await notifications.shutdown()
         await subscriber.shutdown()
         await redis.shutdown()
         await database.shutdown()

@@ -50,6 +50,22 @@ struct SettingsTests {
         #expect(config.logLevel == .debug && config.benchEcho && !config.migrateAtStart)
     }
 
+    @Test("notification settings reach their configuration; a webhook URL picks the webhook sink")
+    func notificationSettings() throws {
+        let env = Self.storage.merging([
+            "NOTIFY_CONCURRENCY": "4", "NOTIFY_RATE_PER_DESTINATION_PER_SEC": "0.5", "NOTIFY_RATE_GLOBAL_PER_SEC": "100",
+            "NOTIFY_MAX_ATTEMPTS": "7", "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9100/notify", "NOTIFY_WEBHOOK_SECRET": "s",
+            "NOTIFY_WEBHOOK_TIMEOUT_MS": "250", "NOTIFY_SWEEP_AFTER_MS": "5000",
+        ]) { $1 }
+        let notifications = try Self.configuration([], env).product.notifications
+        #expect(notifications.workers == 4 && notifications.ratePerDestinationPerSecond == 0.5 && notifications.globalRatePerSecond == 100)
+        #expect(notifications.maxAttempts == 7 && notifications.sweepAfter == .seconds(5))
+        #expect(notifications.sink == .webhook(url: "http://127.0.0.1:9100/notify", secret: "s", timeout: .milliseconds(250)))
+        let flagged = try Self.configuration(["--notify-sink", "log", "--notify-concurrency", "2"], env).product.notifications
+        #expect(flagged.sink == .log && flagged.workers == 2)
+        #expect(try Self.configuration([], Self.storage).product.notifications.sink == .log)
+    }
+
     @Test("a bad value stops the start with one line naming the setting", arguments: [
         (["DB_POOL_MAX": "-3"], "DB_POOL_MAX must be between 1 and 10000, got -3"),
         (["DB_POOL_MIN": "20", "DB_POOL_MAX": "5"], "DB_POOL_MIN (20) must not exceed DB_POOL_MAX (5)"),
@@ -60,6 +76,9 @@ struct SettingsTests {
         (["TALLY_TLS_CERT": "/etc/hostname"], "TLS needs both a certificate (TALLY_TLS_CERT) and a key (TALLY_TLS_KEY)"),
         (["LOG_LEVEL": "loud"], "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical, got \"loud\""),
         (["QUEUE_LEASE_MS": "5"], "QUEUE_LEASE_MS must be between 100 and 86400000, got 5"),
+        (["NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/notify"], "the webhook sink needs NOTIFY_WEBHOOK_SECRET"),
+        (["NOTIFY_SINK": "webhook"], "NOTIFY_SINK=webhook needs NOTIFY_WEBHOOK_URL"),
+        (["NOTIFY_RATE_GLOBAL_PER_SEC": "fast"], "NOTIFY_RATE_GLOBAL_PER_SEC must be a number, got \"fast\""),
     ])
     func refused(bad: [String: String], message: String) {
         let error = #expect(throws: SettingsError.self) { try Self.configuration([], Self.storage.merging(bad) { $1 }) }
@@ -85,12 +104,15 @@ struct SettingsTests {
             "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS", "QUIZ_BATCH_MAX", "QUIZ_STREAM_MAX_ANSWERS", "QUIZ_REWARDS_MAX",
             "TALLY_METRICS_PORT", "TALLY_KEEPALIVE_MIN_PING_MS", "TALLY_KEEPALIVE_PERMIT_WITHOUT_CALLS", "TALLY_MAX_CONNECTION_AGE_MS",
             "TALLY_MAX_CONNECTION_AGE_GRACE_MS", "LOG_FORMAT", "TALLY_CALL_METRICS",
+            "NOTIFY_CONCURRENCY", "NOTIFY_RATE_PER_DESTINATION_PER_SEC",
+            "NOTIFY_RATE_GLOBAL_PER_SEC", "NOTIFY_MAX_ATTEMPTS", "NOTIFY_SINK", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET",
+            "NOTIFY_WEBHOOK_TIMEOUT_MS", "NOTIFY_SWEEP_AFTER_MS",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 67)
+        #expect(options.count == 76)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

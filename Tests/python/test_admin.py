@@ -18,7 +18,7 @@ def admin(stubs, channel):
 def test_every_method_needs_the_admin_key(admin):
     pb, stub = admin
     for call, request in ((stub.Stats, pb.StatsRequest()), (stub.Metrics, pb.MetricsRequest()),
-                          (stub.QueueStats, pb.QueueStatsRequest())):
+                          (stub.QueueStats, pb.QueueStatsRequest()), (stub.NotificationStats, pb.NotificationStatsRequest())):
         with pytest.raises(grpc.RpcError) as info:
             call(request, timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -37,7 +37,7 @@ def test_stats_reports_instance_pools_queues_and_caches(admin):
     assert instance.calls_succeeded >= first.instance.calls_succeeded + 1
     primary = {p.name: p for p in second.pools}["primary"]
     assert primary.max >= 1 and primary.total >= primary.idle + primary.in_use
-    assert [q.name for q in second.queues] == ["events", "topups"]
+    assert [q.name for q in second.queues] == ["events", "topups", "notifications"]
     assert [c.name for c in second.caches] == ["rank", "board_mirror", "api_keys"]
 
 
@@ -61,7 +61,7 @@ def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards
 def test_queue_stats_one_all_and_unknown(admin, events):
     pb, stub = admin
     ev, event_stub = events
-    assert [q.name for q in stub.QueueStats(pb.QueueStatsRequest(), metadata=ADMIN, timeout=10).queues] == ["events", "topups"]
+    assert [q.name for q in stub.QueueStats(pb.QueueStatsRequest(), metadata=ADMIN, timeout=10).queues] == ["events", "topups", "notifications"]
     before = stub.QueueStats(pb.QueueStatsRequest(queue="events"), metadata=ADMIN, timeout=10).queues[0].completed
     event = ev.Event(id=f"adm-{uuid.uuid4().hex}", type="app_launched", user_id="u", client_time_ms=int(time.time() * 1000))
     assert list(event_stub.Track(ev.TrackRequest(events=[event]), timeout=10).accepted_ids) == [event.id]
@@ -71,7 +71,7 @@ def test_queue_stats_one_all_and_unknown(admin, events):
     with pytest.raises(grpc.RpcError) as info:
         stub.QueueStats(pb.QueueStatsRequest(queue="nope"), metadata=ADMIN, timeout=10)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    assert info.value.details() == 'unknown queue "nope" (queues: events, topups)'
+    assert info.value.details() == 'unknown queue "nope" (queues: events, topups, notifications)'
 
 
 def test_metrics_flatten_the_snapshot_and_filter_by_prefix(admin):
@@ -108,7 +108,7 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert report["instance"]["instanceId"] == expected.instance.instance_id
     assert report["instance"]["callsSucceeded"] >= expected.instance.calls_succeeded + 1, "the RPC just made is counted"
     assert [p["name"] for p in report["pools"]] == [p.name for p in expected.pools]
-    assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events", "topups"]
+    assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events", "topups", "notifications"]
     assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror", "api_keys"}
     # The calls per method are the metrics' numbers: Stats was called at least twice (above).
     calls = {c["method"]: c for c in report["calls"]}
@@ -117,6 +117,13 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     topups = stub.TopupStats(pb.TopupStatsRequest(), metadata=ADMIN, timeout=10)
     assert report["topups"]["limitMode"] == "redis"
     assert report["topups"]["total"]["todayCount"] >= topups.total.today_count
+    notifications = stub.NotificationStats(pb.NotificationStatsRequest(), metadata=ADMIN, timeout=10)
+    assert report["notifications"]["sink"] == notifications.sink == "log"
+    assert report["notifications"]["rateGlobal"] == notifications.rate_global == 30
+    assert report["notifications"]["delivered"] >= 0 and report["notifications"]["pausedDestinations"] >= 0
+    metrics = stub.Metrics(pb.MetricsRequest(prefix="tally_notification"), metadata=ADMIN, timeout=10).metrics
+    assert {m.labels["status"] for m in metrics if m.name == "tally_notifications"} == {"pending", "delivered", "dead"}
+    assert any(m.name == "tally_notification_paused_destinations" for m in metrics)
 
     table = stats()
     assert table.returncode == 0, table.stderr
@@ -127,6 +134,8 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert any(line.split()[0] == "events" for line in lines if line.strip())
     assert any(line.split()[:3] == ["customer", "pending", "processing"] for line in lines)
     assert any(line.startswith("provider: ") and line.endswith("limit decided by redis") for line in lines)
+    assert any(line.split()[:3] == ["waiting", "delayed", "in"] for line in lines)
+    assert any(line.startswith("notification limits: 1/s per destination, 30/s in all; sink log") for line in lines)
 
     refused = stats(key="wrong")
     assert refused.returncode != 0 and refused.stdout == ""

@@ -263,28 +263,21 @@ class ProviderServer(ThreadingHTTPServer):
         self.verbose = verbose
 
 
-class ProviderSimulator:
-    """The simulator in a background thread of this process, for pytest."""
+class BackgroundServer:
+    """An HTTP server of this process served from a background thread, for pytest (shared with
+    tools/quiz/webhook_sim.py)."""
 
-    def __init__(self, port: int = 0, verbose: bool = False, ledger: "Ledger | None" = None):
-        """`ledger`: another simulator's, to restart on its port keeping what it counted."""
-        self._server = ProviderServer(port, verbose, ledger)
+    def __init__(self, server, name: str):
+        self._server = server
+        self._name = name
         self._thread = None
 
     @property
     def port(self) -> int:
         return self._server.server_address[1]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._server.ledger
-
-    def start(self) -> "ProviderSimulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="provider-sim", daemon=True)
+    def start(self):
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self._name, daemon=True)
         self._thread.start()
         return self
 
@@ -301,24 +294,35 @@ class ProviderSimulator:
         self.stop()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Mobile-top-up provider simulator for Tally's tests.")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--port-file", help="write the bound port here once listening")
-    parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    args = parser.parse_args()
+class ProviderSimulator(BackgroundServer):
+    """The simulator in a background thread of this process, for pytest."""
+
+    def __init__(self, port: int = 0, verbose: bool = False, ledger: "Ledger | None" = None):
+        """`ledger`: another simulator's, to restart on its port keeping what it counted."""
+        super().__init__(ProviderServer(port, verbose, ledger), "provider-sim")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._server.ledger
+
+
+def serve(server, port_file: "str | None") -> int:
+    """Runs `server` until SIGTERM/SIGINT, writing its bound port to `port_file` once listening
+    (the command line of the simulators)."""
     # A launcher may hand down a mask blocking SIGTERM/SIGINT (Swift Foundation's Process does);
     # unblocked, they stop the simulator as they would any command.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-
-    server = ProviderServer(args.port, args.verbose)
-    if args.port_file:
+    if port_file:
         # Written whole under a temporary name, then renamed, so a reader polling for the file
         # never sees half a number.
-        temporary = args.port_file + ".tmp"
+        temporary = port_file + ".tmp"
         with open(temporary, "w") as f:
             f.write(f"{server.server_address[1]}\n")
-        os.replace(temporary, args.port_file)
+        os.replace(temporary, port_file)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -326,6 +330,15 @@ def main() -> int:
     finally:
         server.server_close()
     return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Mobile-top-up provider simulator for Tally's tests.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    args = parser.parse_args()
+    return serve(ProviderServer(args.port, args.verbose), args.port_file)
 
 
 if __name__ == "__main__":

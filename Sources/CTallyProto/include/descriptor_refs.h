@@ -62,6 +62,8 @@ const ProtobufCMessageDescriptor *tally__v1__metric__labels_entry__descriptor_re
 const ProtobufCMessageDescriptor *tally__v1__metrics_request__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__metrics_response__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__money__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__notification_stats_request__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__notification_stats_response__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__pool_stats__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__presence_change__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__presence_client_message__descriptor_ref(void);

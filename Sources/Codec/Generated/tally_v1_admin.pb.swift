@@ -236,6 +236,39 @@ public struct Tally_V1_TopupStatsResponse: Sendable, Hashable {
     public init() {}
 }
 
+public struct Tally_V1_NotificationStatsRequest: Sendable, Hashable {
+
+    public init() {}
+}
+
+/// The notification queue (Redis) beside the outbox (Postgres), for the whole fleet.
+public struct Tally_V1_NotificationStatsResponse: Sendable, Hashable {
+    /// Queued and due now; queued but not due (backoff, a limit's or a pause's re-delay);
+    /// claimed by a worker now.
+    public var waiting: Int64 = 0
+    public var delayed: Int64 = 0
+    public var inFlight: Int64 = 0
+    /// Outbox rows by status.
+    public var pending: Int64 = 0
+    public var delivered: Int64 = 0
+    public var dead: Int64 = 0
+    /// Failed sends that were retried, since the queue was created.
+    public var failedAttempts: Int64 = 0
+    /// Jobs in the queue's dead-letter set now.
+    public var deadLettered: Int64 = 0
+    /// Destinations a sink has paused (429 with retry_after) now.
+    public var pausedDestinations: Int64 = 0
+    /// Deliveries per second over the last minute.
+    public var deliveredPerSecond: Double = 0
+    /// The configured limits, per second.
+    public var ratePerDestination: Double = 0
+    public var rateGlobal: Double = 0
+    /// "log" or "webhook".
+    public var sink: String = ""
+
+    public init() {}
+}
+
 extension Tally_V1_StatsRequest: ProtobufMessage {
     public static let protoName = "tally.v1.StatsRequest"
 
@@ -1204,6 +1237,89 @@ extension Tally_V1_TopupStatsResponse: ProtobufMessage {
     public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
         self = try ProtobufC.decode(bytes, descriptor: tally__v1__topup_stats_response__descriptor_ref(), name: Self.protoName) {
             Self(c: $0.assumingMemoryBound(to: Tally__V1__TopupStatsResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_NotificationStatsRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.NotificationStatsRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__NotificationStatsRequest>) {
+        self.init()
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__NotificationStatsRequest> {
+        let c = arena.allocate(Tally__V1__NotificationStatsRequest.self)
+        tally__v1__notification_stats_request__init(c)
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__notification_stats_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__NotificationStatsRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_NotificationStatsResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.NotificationStatsResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__NotificationStatsResponse>) {
+        self.init()
+        let c = pointer.pointee
+        self.waiting = c.waiting
+        self.delayed = c.delayed
+        self.inFlight = c.in_flight
+        self.pending = c.pending
+        self.delivered = c.delivered
+        self.dead = c.dead
+        self.failedAttempts = c.failed_attempts
+        self.deadLettered = c.dead_lettered
+        self.pausedDestinations = c.paused_destinations
+        self.deliveredPerSecond = c.delivered_per_second
+        self.ratePerDestination = c.rate_per_destination
+        self.rateGlobal = c.rate_global
+        self.sink = ProtobufC.string(c.sink)
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__NotificationStatsResponse> {
+        let c = arena.allocate(Tally__V1__NotificationStatsResponse.self)
+        tally__v1__notification_stats_response__init(c)
+        c.pointee.waiting = waiting
+        c.pointee.delayed = delayed
+        c.pointee.in_flight = inFlight
+        c.pointee.pending = pending
+        c.pointee.delivered = delivered
+        c.pointee.dead = dead
+        c.pointee.failed_attempts = failedAttempts
+        c.pointee.dead_lettered = deadLettered
+        c.pointee.paused_destinations = pausedDestinations
+        c.pointee.delivered_per_second = deliveredPerSecond
+        c.pointee.rate_per_destination = ratePerDestination
+        c.pointee.rate_global = rateGlobal
+        if !sink.isEmpty { c.pointee.sink = arena.string(sink) }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__notification_stats_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__NotificationStatsResponse.self))
         }
     }
 

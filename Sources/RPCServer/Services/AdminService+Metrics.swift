@@ -65,6 +65,10 @@ extension AdminService {
             pulled.counter("tally_cache_misses_total", Int(cache.misses), name)
         }
 
+        if let notifications = sources.notifications, MetricsRegistry.wants(prefix, "tally_notification"),
+            let stats = try? await Self.notificationStats(notifications) {
+            refreshNotificationMetrics(stats)
+        }
         if sources.partners != nil, MetricsRegistry.wants(prefix, "tally_topup"), let stats = try? await topupStats(customer: nil, deadline: .now + .seconds(5)) {
             refreshTopupMetrics(stats)
         }

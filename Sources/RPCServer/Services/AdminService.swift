@@ -28,6 +28,8 @@ public struct AdminService: RPCService {
         /// The registry `Metrics` reads (the one `/metrics` serves); this service writes the
         /// values above into it before each read.
         public var metrics: MetricsRegistry
+        /// Outbound notifications, when the product runs.
+        public var notifications: Notifications?
 
         public init(
             instanceID: String, startedAt: ContinuousClock.Instant = .now, server: ServerStatistics, health: HealthStatusBoard,
@@ -43,6 +45,7 @@ public struct AdminService: RPCService {
             self.caches = caches
             self.partners = nil
             self.metrics = metrics
+            self.notifications = nil
         }
     }
 
@@ -81,7 +84,7 @@ public struct AdminService: RPCService {
                 response.metrics = await metrics(prefix: request.prefix)
                 return response
             },
-        ] + partnerMethods
+        ] + partnerMethods + notificationMethods
     }
 
     static func path(_ method: String) -> String { "/tally.v1.AdminService/\(method)" }

@@ -36,6 +36,7 @@ struct Backend {
             ("api_keys", { [keys = product.apiKeys] in keys.cacheStatistics }),
         ]
         sources.partners = (product.apiKeys, product.topups, product.topupLimiter)
+        sources.notifications = product.notifications
     }
 
     /// What calls pass before their handlers: partners' keys, then their per-customer limit.

@@ -4,8 +4,8 @@ import Foundation
 import GRPCClient
 import NIOPosix
 
-/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`, and its calls per method from
-/// `Metrics`: the numbers `/metrics` serves), as tables or JSON, once or
+/// `tally stats`: a running instance's `AdminService.Stats` (and `TopupStats`, `NotificationStats`, and its calls per
+/// method from `Metrics`: the numbers `/metrics` serves), as tables or JSON, once or
 /// every `--interval-ms` with `--watch`.
 struct Stats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a running instance's stats (AdminService.Stats).")
@@ -52,6 +52,10 @@ struct Stats: AsyncParsableCommand {
                     "/tally.v1.AdminService/TopupStats", Tally_V1_TopupStatsRequest(), as: Tally_V1_TopupStatsResponse.self,
                     metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
                 ).message
+                let notifications = try? await connection.unary(
+                    "/tally.v1.AdminService/NotificationStats", Tally_V1_NotificationStatsRequest(),
+                    as: Tally_V1_NotificationStatsResponse.self, metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
+                ).message
                 var callMetrics = Tally_V1_MetricsRequest()
                 callMetrics.prefix = "grpc_server_call_duration"
                 let metrics = try await connection.unary(
@@ -59,8 +63,8 @@ struct Stats: AsyncParsableCommand {
                     as: Tally_V1_MetricsResponse.self, metadata: ["x-admin-key": .string(key)], timeout: .seconds(10)
                 ).message
                 let calls = CallsReport(metrics.metrics)
-                print(json ? try StatsReport.json(stats, topups: topups, calls: calls)
-                           : StatsReport.table(stats, topups: topups, calls: calls) + (watch ? "\n" : ""))
+                print(json ? try StatsReport.json(stats, topups: topups, notifications: notifications, calls: calls)
+                           : StatsReport.table(stats, topups: topups, notifications: notifications, calls: calls) + (watch ? "\n" : ""))
                 if watch { try await Task.sleep(for: .milliseconds(intervalMs)) }
             } while watch
         } catch let error as CallError {

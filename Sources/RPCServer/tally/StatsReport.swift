@@ -4,7 +4,8 @@ import Foundation
 /// `AdminService.Stats` as a person reads it (aligned tables) or as a program does (JSON with
 /// the proto's lowerCamelCase field names).
 enum StatsReport {
-    static func table(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil, calls: CallsReport? = nil) -> String {
+    static func table(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil,
+                      notifications: Tally_V1_NotificationStatsResponse? = nil, calls: CallsReport? = nil) -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
         var lines = [
             "instance \(instance.instanceId)  up \(instance.uptimeSeconds) s  connections \(instance.openConnections)"
@@ -28,6 +29,7 @@ enum StatsReport {
                 calls.methods.map { [$0.method, "\($0.calls)", "\($0.errors)", CallsReport.milliseconds($0.p50Ms), CallsReport.milliseconds($0.p99Ms)] })
         }
         if let topups { lines += table(topups) }
+        if let notifications { lines += table(notifications) }
         return lines.joined(separator: "\n")
     }
 
@@ -50,6 +52,15 @@ enum StatsReport {
                       topups.providerLatencyP99Ms, topups.limitMode)]
     }
 
+    /// The notification queue and outbox in one row, then the limits and the sink.
+    static func table(_ stats: Tally_V1_NotificationStatsResponse) -> [String] {
+        section("notifications", ["waiting", "delayed", "in flight", "pending", "delivered", "dead", "retried", "paused dest.", "sent/s"],
+                [["\(stats.waiting)", "\(stats.delayed)", "\(stats.inFlight)", "\(stats.pending)", "\(stats.delivered)", "\(stats.dead)",
+                  "\(stats.failedAttempts)", "\(stats.pausedDestinations)", String(format: "%.1f", stats.deliveredPerSecond)]])
+            + [String(format: "notification limits: %g/s per destination, %g/s in all; sink %@",
+                      stats.ratePerDestination, stats.rateGlobal, stats.sink)]
+    }
+
     /// A titled table, columns padded to their widest cell (names left, numbers right).
     private static func section(_ title: String, _ header: [String], _ rows: [[String]]) -> [String] {
         guard !rows.isEmpty else { return ["", "\(title): none"] }
@@ -63,7 +74,8 @@ enum StatsReport {
         return ["", line(header)] + rows.map(line)
     }
 
-    static func json(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil, calls: CallsReport? = nil) throws -> String {
+    static func json(_ stats: Tally_V1_StatsResponse, topups: Tally_V1_TopupStatsResponse? = nil,
+                     notifications: Tally_V1_NotificationStatsResponse? = nil, calls: CallsReport? = nil) throws -> String {
         let instance = stats.instance ?? Tally_V1_InstanceStats()
         var object: [String: Any] = [
             "instance": [
@@ -103,6 +115,15 @@ enum StatsReport {
                 "providerCallsLastHour": topups.providerCallsLastHour, "providerLatencyP50Ms": topups.providerLatencyP50Ms,
                 "providerLatencyP90Ms": topups.providerLatencyP90Ms, "providerLatencyP99Ms": topups.providerLatencyP99Ms,
                 "limitMode": topups.limitMode,
+            ] as [String: Any]
+        }
+        if let notifications {
+            object["notifications"] = [
+                "waiting": notifications.waiting, "delayed": notifications.delayed, "inFlight": notifications.inFlight,
+                "pending": notifications.pending, "delivered": notifications.delivered, "dead": notifications.dead,
+                "failedAttempts": notifications.failedAttempts, "deadLettered": notifications.deadLettered,
+                "pausedDestinations": notifications.pausedDestinations, "deliveredPerSecond": notifications.deliveredPerSecond,
+                "ratePerDestination": notifications.ratePerDestination, "rateGlobal": notifications.rateGlobal, "sink": notifications.sink,
             ] as [String: Any]
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -1138,6 +1138,96 @@ void   tally__v1__topup_stats_response__free_unpacked
   assert(message->base.descriptor == &tally__v1__topup_stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   tally__v1__notification_stats_request__init
+                     (Tally__V1__NotificationStatsRequest         *message)
+{
+  static const Tally__V1__NotificationStatsRequest init_value = TALLY__V1__NOTIFICATION_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__notification_stats_request__get_packed_size
+                     (const Tally__V1__NotificationStatsRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__notification_stats_request__pack
+                     (const Tally__V1__NotificationStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__notification_stats_request__pack_to_buffer
+                     (const Tally__V1__NotificationStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__NotificationStatsRequest *
+       tally__v1__notification_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__NotificationStatsRequest *)
+     protobuf_c_message_unpack (&tally__v1__notification_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__notification_stats_request__free_unpacked
+                     (Tally__V1__NotificationStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__notification_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__notification_stats_response__init
+                     (Tally__V1__NotificationStatsResponse         *message)
+{
+  static const Tally__V1__NotificationStatsResponse init_value = TALLY__V1__NOTIFICATION_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__notification_stats_response__get_packed_size
+                     (const Tally__V1__NotificationStatsResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__notification_stats_response__pack
+                     (const Tally__V1__NotificationStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__notification_stats_response__pack_to_buffer
+                     (const Tally__V1__NotificationStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__notification_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__NotificationStatsResponse *
+       tally__v1__notification_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__NotificationStatsResponse *)
+     protobuf_c_message_unpack (&tally__v1__notification_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__notification_stats_response__free_unpacked
+                     (Tally__V1__NotificationStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__notification_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 #define tally__v1__stats_request__field_descriptors NULL
 #define tally__v1__stats_request__field_indices_by_name NULL
 #define tally__v1__stats_request__number_ranges NULL
@@ -2860,7 +2950,219 @@ const ProtobufCMessageDescriptor tally__v1__topup_stats_response__descriptor =
   (ProtobufCMessageInit) tally__v1__topup_stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor tally__v1__admin_service__method_descriptors[8] =
+#define tally__v1__notification_stats_request__field_descriptors NULL
+#define tally__v1__notification_stats_request__field_indices_by_name NULL
+#define tally__v1__notification_stats_request__number_ranges NULL
+const ProtobufCMessageDescriptor tally__v1__notification_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.NotificationStatsRequest",
+  "NotificationStatsRequest",
+  "Tally__V1__NotificationStatsRequest",
+  "tally.v1",
+  sizeof(Tally__V1__NotificationStatsRequest),
+  0,
+  tally__v1__notification_stats_request__field_descriptors,
+  tally__v1__notification_stats_request__field_indices_by_name,
+  0,  tally__v1__notification_stats_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__notification_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__notification_stats_response__field_descriptors[13] =
+{
+  {
+    "waiting",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, waiting),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delayed",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, delayed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "in_flight",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, in_flight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pending",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, pending),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delivered",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, delivered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, dead),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed_attempts",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, failed_attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead_lettered",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, dead_lettered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "paused_destinations",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, paused_destinations),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delivered_per_second",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, delivered_per_second),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rate_per_destination",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, rate_per_destination),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rate_global",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, rate_global),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sink",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__NotificationStatsResponse, sink),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__notification_stats_response__field_indices_by_name[] = {
+  5,   /* field[5] = dead */
+  7,   /* field[7] = dead_lettered */
+  1,   /* field[1] = delayed */
+  4,   /* field[4] = delivered */
+  9,   /* field[9] = delivered_per_second */
+  6,   /* field[6] = failed_attempts */
+  2,   /* field[2] = in_flight */
+  8,   /* field[8] = paused_destinations */
+  3,   /* field[3] = pending */
+  11,   /* field[11] = rate_global */
+  10,   /* field[10] = rate_per_destination */
+  12,   /* field[12] = sink */
+  0,   /* field[0] = waiting */
+};
+static const ProtobufCIntRange tally__v1__notification_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 13 }
+};
+const ProtobufCMessageDescriptor tally__v1__notification_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.NotificationStatsResponse",
+  "NotificationStatsResponse",
+  "Tally__V1__NotificationStatsResponse",
+  "tally.v1",
+  sizeof(Tally__V1__NotificationStatsResponse),
+  13,
+  tally__v1__notification_stats_response__field_descriptors,
+  tally__v1__notification_stats_response__field_indices_by_name,
+  1,  tally__v1__notification_stats_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__notification_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor tally__v1__admin_service__method_descriptors[9] =
 {
   { "Stats", &tally__v1__stats_request__descriptor, &tally__v1__stats_response__descriptor },
   { "Metrics", &tally__v1__metrics_request__descriptor, &tally__v1__metrics_response__descriptor },
@@ -2870,11 +3172,13 @@ static const ProtobufCMethodDescriptor tally__v1__admin_service__method_descript
   { "RevokeApiKey", &tally__v1__revoke_api_key_request__descriptor, &tally__v1__revoke_api_key_response__descriptor },
   { "RotateApiKey", &tally__v1__rotate_api_key_request__descriptor, &tally__v1__rotate_api_key_response__descriptor },
   { "TopupStats", &tally__v1__topup_stats_request__descriptor, &tally__v1__topup_stats_response__descriptor },
+  { "NotificationStats", &tally__v1__notification_stats_request__descriptor, &tally__v1__notification_stats_response__descriptor },
 };
 const unsigned tally__v1__admin_service__method_indices_by_name[] = {
   3,        /* CreateApiKey */
   4,        /* ListApiKeys */
   1,        /* Metrics */
+  8,        /* NotificationStats */
   2,        /* QueueStats */
   5,        /* RevokeApiKey */
   6,        /* RotateApiKey */
@@ -2888,7 +3192,7 @@ const ProtobufCServiceDescriptor tally__v1__admin_service__descriptor =
   "AdminService",
   "Tally__V1__AdminService",
   "tally.v1",
-  8,
+  9,
   tally__v1__admin_service__method_descriptors,
   tally__v1__admin_service__method_indices_by_name
 };
@@ -2955,6 +3259,14 @@ void tally__v1__admin_service__topup_stats(ProtobufCService *service,
 {
   assert(service->descriptor == &tally__v1__admin_service__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__admin_service__notification_stats(ProtobufCService *service,
+                                                  const Tally__V1__NotificationStatsRequest *input,
+                                                  Tally__V1__NotificationStatsResponse_Closure closure,
+                                                  void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__admin_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
                                      Tally__V1__AdminService_ServiceDestroy destroy)

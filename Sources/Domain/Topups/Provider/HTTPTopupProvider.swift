@@ -99,27 +99,10 @@ public final class HTTPTopupProvider: TopupProvider {
         } catch {
             return .failure(DeliveryFailure(error))
         }
-        let body = await Self.collect(response.body, until: deadline)
+        let body = await response.body.collect(upTo: Self.maxReplyBytes, until: deadline)
         return .success(ProviderReply(
             statusCode: Int(response.status.code),
             body: body.flatMap { ChargeReplyBody(json: Data($0.readableBytesView)) }
         ))
-    }
-
-    /// The body, or nil when it is over `maxReplyBytes`, breaks off, or is still arriving at
-    /// `deadline`: AsyncHTTPClient's deadline ends with the response head, so a provider
-    /// trickling its body would otherwise hold the call open.
-    private static func collect(_ body: HTTPClientResponse.Body, until deadline: ContinuousClock.Instant) async -> ByteBuffer? {
-        await withTaskGroup(of: ByteBuffer?.self) { group in
-            group.addTask { try? await body.collect(upTo: maxReplyBytes) }
-            group.addTask {
-                try? await Task.sleep(until: deadline)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            // Cancelling the unfinished collect closes the connection under it.
-            group.cancelAll()
-            return first
-        }
     }
 }

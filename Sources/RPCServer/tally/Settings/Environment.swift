@@ -34,6 +34,22 @@ struct Environment {
         return try int(flag, name, default: range.lowerBound, range: range)
     }
 
+    func double(_ flag: Double?, _ name: String, default fallback: Double, range: ClosedRange<Double>) throws -> Double {
+        let value: Double
+        if let flag {
+            value = flag
+        } else if let text = values[name], !text.isEmpty {
+            guard let parsed = Double(text), parsed.isFinite else { throw SettingsError("\(name) must be a number, got \"\(text)\"") }
+            value = parsed
+        } else {
+            return fallback
+        }
+        guard range.contains(value) else {
+            throw SettingsError("\(name) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
     /// A duration given in whole milliseconds; 0 means "none" where `zeroMeansNone`.
     func milliseconds(_ flag: Int?, _ name: String, default fallback: Duration?, zeroMeansNone: Bool = false,
                       range: ClosedRange<Int> = 0...Int.max) throws -> Duration? {

@@ -41,6 +41,8 @@ typedef struct Tally__V1__CurrencyAmount Tally__V1__CurrencyAmount;
 typedef struct Tally__V1__CustomerTopupStats Tally__V1__CustomerTopupStats;
 typedef struct Tally__V1__TopupStatsRequest Tally__V1__TopupStatsRequest;
 typedef struct Tally__V1__TopupStatsResponse Tally__V1__TopupStatsResponse;
+typedef struct Tally__V1__NotificationStatsRequest Tally__V1__NotificationStatsRequest;
+typedef struct Tally__V1__NotificationStatsResponse Tally__V1__NotificationStatsResponse;
 
 
 /* --- enums --- */
@@ -450,6 +452,65 @@ struct  Tally__V1__TopupStatsResponse
 #define TALLY__V1__TOPUP_STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__topup_stats_response__descriptor) \
     , NULL, 0,NULL, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Tally__V1__NotificationStatsRequest
+{
+  ProtobufCMessage base;
+};
+#define TALLY__V1__NOTIFICATION_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__notification_stats_request__descriptor) \
+     }
+
+
+/*
+ * The notification queue (Redis) beside the outbox (Postgres), for the whole fleet.
+ */
+struct  Tally__V1__NotificationStatsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Queued and due now; queued but not due (backoff, a limit's or a pause's re-delay);
+   * claimed by a worker now.
+   */
+  int64_t waiting;
+  int64_t delayed;
+  int64_t in_flight;
+  /*
+   * Outbox rows by status.
+   */
+  int64_t pending;
+  int64_t delivered;
+  int64_t dead;
+  /*
+   * Failed sends that were retried, since the queue was created.
+   */
+  int64_t failed_attempts;
+  /*
+   * Jobs in the queue's dead-letter set now.
+   */
+  int64_t dead_lettered;
+  /*
+   * Destinations a sink has paused (429 with retry_after) now.
+   */
+  int64_t paused_destinations;
+  /*
+   * Deliveries per second over the last minute.
+   */
+  double delivered_per_second;
+  /*
+   * The configured limits, per second.
+   */
+  double rate_per_destination;
+  double rate_global;
+  /*
+   * "log" or "webhook".
+   */
+  char *sink;
+};
+#define TALLY__V1__NOTIFICATION_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__notification_stats_response__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /* Tally__V1__StatsRequest methods */
@@ -930,6 +991,44 @@ Tally__V1__TopupStatsResponse *
 void   tally__v1__topup_stats_response__free_unpacked
                      (Tally__V1__TopupStatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Tally__V1__NotificationStatsRequest methods */
+void   tally__v1__notification_stats_request__init
+                     (Tally__V1__NotificationStatsRequest         *message);
+size_t tally__v1__notification_stats_request__get_packed_size
+                     (const Tally__V1__NotificationStatsRequest   *message);
+size_t tally__v1__notification_stats_request__pack
+                     (const Tally__V1__NotificationStatsRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__notification_stats_request__pack_to_buffer
+                     (const Tally__V1__NotificationStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__NotificationStatsRequest *
+       tally__v1__notification_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__notification_stats_request__free_unpacked
+                     (Tally__V1__NotificationStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__NotificationStatsResponse methods */
+void   tally__v1__notification_stats_response__init
+                     (Tally__V1__NotificationStatsResponse         *message);
+size_t tally__v1__notification_stats_response__get_packed_size
+                     (const Tally__V1__NotificationStatsResponse   *message);
+size_t tally__v1__notification_stats_response__pack
+                     (const Tally__V1__NotificationStatsResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__notification_stats_response__pack_to_buffer
+                     (const Tally__V1__NotificationStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__NotificationStatsResponse *
+       tally__v1__notification_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__notification_stats_response__free_unpacked
+                     (Tally__V1__NotificationStatsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Tally__V1__StatsRequest_Closure)
@@ -1010,6 +1109,12 @@ typedef void (*Tally__V1__TopupStatsRequest_Closure)
 typedef void (*Tally__V1__TopupStatsResponse_Closure)
                  (const Tally__V1__TopupStatsResponse *message,
                   void *closure_data);
+typedef void (*Tally__V1__NotificationStatsRequest_Closure)
+                 (const Tally__V1__NotificationStatsRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__NotificationStatsResponse_Closure)
+                 (const Tally__V1__NotificationStatsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1049,6 +1154,10 @@ struct Tally__V1__AdminService_Service
                       const Tally__V1__TopupStatsRequest *input,
                       Tally__V1__TopupStatsResponse_Closure closure,
                       void *closure_data);
+  void (*notification_stats)(Tally__V1__AdminService_Service *service,
+                             const Tally__V1__NotificationStatsRequest *input,
+                             Tally__V1__NotificationStatsResponse_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Tally__V1__AdminService_ServiceDestroy)(Tally__V1__AdminService_Service *);
 void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
@@ -1064,7 +1173,8 @@ void tally__v1__admin_service__init (Tally__V1__AdminService_Service *service,
       function_prefix__ ## list_api_keys,\
       function_prefix__ ## revoke_api_key,\
       function_prefix__ ## rotate_api_key,\
-      function_prefix__ ## topup_stats  }
+      function_prefix__ ## topup_stats,\
+      function_prefix__ ## notification_stats  }
 void tally__v1__admin_service__stats(ProtobufCService *service,
                                      const Tally__V1__StatsRequest *input,
                                      Tally__V1__StatsResponse_Closure closure,
@@ -1097,6 +1207,10 @@ void tally__v1__admin_service__topup_stats(ProtobufCService *service,
                                            const Tally__V1__TopupStatsRequest *input,
                                            Tally__V1__TopupStatsResponse_Closure closure,
                                            void *closure_data);
+void tally__v1__admin_service__notification_stats(ProtobufCService *service,
+                                                  const Tally__V1__NotificationStatsRequest *input,
+                                                  Tally__V1__NotificationStatsResponse_Closure closure,
+                                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1126,6 +1240,8 @@ extern const ProtobufCMessageDescriptor tally__v1__currency_amount__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__customer_topup_stats__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__topup_stats_request__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__topup_stats_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__notification_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__notification_stats_response__descriptor;
 extern const ProtobufCServiceDescriptor tally__v1__admin_service__descriptor;
 
 PROTOBUF_C__END_DECLS
