@@ -112,7 +112,7 @@ public struct Product: Sendable {
         ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
-        quizzes = Quizzes(database: database, leaderboards: leaderboards, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
+        quizzes = Quizzes(database: database, leaderboards: leaderboards, notifications: notifications, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))

@@ -271,3 +271,68 @@ def test_two_instances_distributing_at_once_never_reward_a_user_twice(stubs, tal
             assert sorted(everyone) == [f"user-{i:03}" for i in range(100)]
     finally:
         assert stop_tally(second) == 0, open(log).read()
+
+
+def test_rewards_notify_every_winner_through_the_webhook_within_the_limits(stubs):
+    """A 300-winner distribution on an instance with the webhook sink (a Redis of the test's
+    own, so its workers are the only ones): every winner's message arrives signed, the instance
+    is killed mid-run and restarted and nothing is lost, a throttled destination is paused, and
+    arrivals never beat the global or per-destination limit."""
+    import json
+    import signal
+    import sys
+    import time
+    from conftest import ROOT
+    from test_durability import private_services
+    from tally.v1 import quiz_pb2, quiz_pb2_grpc
+    sys.path.insert(0, str(ROOT / "tools" / "quiz"))
+    from webhook_sim import WebhookSimulator
+    secret = "s3cret-for-the-webhook"
+    rate = 40
+    simulator = WebhookSimulator(secret=secret).start()
+    base = f"http://127.0.0.1:{simulator.port}"
+
+    def http(path, body=None):
+        import urllib.request
+        request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None,
+                                         method="POST" if body is not None else "GET")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    try:
+        with private_services("redis") as (urls, _):
+            env = dict(PRODUCT_ENV, REDIS_URL=urls["REDIS_URL"], NOTIFY_WEBHOOK_URL=simulator.url, NOTIFY_WEBHOOK_SECRET=secret,
+                       NOTIFY_RATE_GLOBAL_PER_SEC=str(rate), NOTIFY_RATE_PER_DESTINATION_PER_SEC="1", QUEUE_LEASE_MS="1000",
+                       NOTIFY_SWEEP_AFTER_MS="2000")
+            proc, port, log = start_tally(env=env)
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                q = Quiz(quiz_pb2, quiz_pb2_grpc.QuizServiceStub(channel), None, None)
+                q.submit([q.answer(f"winner-{i:03}", "q1", points=1000 - i, ms=10) for i in range(300)])
+                http("/control", {"mode": "throttle", "count": 2, "retry_after": 2, "destination": "winner-000"})
+                rewards = q.distribute("payout", (1, 300, "coins", False)).rewards
+                assert len(rewards) == 300
+            expected = {f"reward:{q.id}:payout:winner-{i:03}" for i in range(300)}
+            assert eventually(lambda: len(http("/stats")["delivered"]) >= 60, timeout=30)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc, port, log = start_tally(env=env)
+            try:
+                assert eventually(lambda: set(http("/stats")["delivered"]) >= expected, timeout=90), \
+                    f"{len(expected - set(http('/stats')['delivered']))} messages never delivered"
+            finally:
+                assert stop_tally(proc) == 0, open(log).read()
+            stats = http("/stats")
+            assert stats["invalid_signatures"] == 0
+            bodies = [a for a in stats["arrivals"] if a["status"] == 200]
+            assert sum(1 for a in stats["arrivals"] if a["status"] == 429) == 2
+            times = sorted(a["time"] for a in bodies)
+            # Never more than the global rate in any second (0.95 s windows: the limit is decided on
+            # Redis' clock and arrivals are stamped a send later).
+            assert max(sum(1 for t in times[i:i + rate + 1] if t - times[i] < 0.95) for i in range(len(times))) <= rate
+            per_user = {}
+            for arrival in bodies:
+                per_user.setdefault(arrival["destination"], []).append(arrival["time"])
+            for user, stamps in per_user.items():
+                stamps.sort()
+                assert all(b - a >= 0.95 for a, b in zip(stamps, stamps[1:])), user
+    finally:
+        simulator.stop()

@@ -14,11 +14,15 @@ public final class Quizzes: Sendable {
     let leaderboards: LeaderboardStore
     public let rules: QuizRules
     public let rewardRules: RewardRules
+    /// Each reward queues a message to its user.
+    let notifications: Notifications?
     let logger: Logger
 
-    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, rules: QuizRules, rewardRules: RewardRules, logger: Logger) {
+    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, notifications: Notifications?, rules: QuizRules,
+                rewardRules: RewardRules, logger: Logger) {
         self.database = database
         self.leaderboards = leaderboards
+        self.notifications = notifications
         self.rules = rules
         self.rewardRules = rewardRules
         self.logger = logger
@@ -64,12 +68,21 @@ public final class Quizzes: Sendable {
         async throws -> (rewards: [Reward], replayed: Bool) {
         _ = try rules.board(ofQuiz: quizID)
         let ordered = try rewardRules.validate(tiers, distributionID: distributionID)
-        let outcome = try await database.withTransaction(deadline: deadline) { connection in
-            try await RewardLedger.distribute(quizID: quizID, distributionID: distributionID, tiers: ordered, on: connection)
+        // The messages commit with the rewards (the outbox), so a reward is never without its
+        // message, and are queued after the commit.
+        let (outcome, messages) = try await database.withTransaction(deadline: deadline) { connection in
+            let outcome = try await RewardLedger.distribute(quizID: quizID, distributionID: distributionID, tiers: ordered, on: connection)
+            guard case .distributed(let rewards) = outcome, notifications != nil else { return (outcome, [NotificationMessage]()) }
+            let messages = rewards.map { RewardMessage.message(for: $0, quizID: quizID, distributionID: distributionID) }
+            try await Notifications.record(messages, on: connection)
+            return (outcome, messages)
         }
         switch outcome {
-        case .distributed(let rewards): return (rewards, false)
-        case .replayed(let rewards): return (rewards, true)
+        case .distributed(let rewards):
+            await notifications?.dispatch(messages)
+            return (rewards, false)
+        case .replayed(let rewards):
+            return (rewards, true)
         }
     }
 }
