@@ -30,6 +30,7 @@ public struct Product: Sendable {
         public var rewards: RewardRules
         /// Names this instance in leases and logs.
         public var instanceID: String
+        public var presence: PresenceConfiguration
 
         /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
         public static var defaults: Configuration {
@@ -40,7 +41,8 @@ public struct Product: Sendable {
 
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
                     queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
-                    topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String) {
+                    topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String,
+                    presence: PresenceConfiguration = .defaults) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -54,6 +56,7 @@ public struct Product: Sendable {
             self.quiz = quiz
             self.rewards = rewards
             self.instanceID = instanceID
+            self.presence = presence
         }
     }
 
@@ -71,6 +74,7 @@ public struct Product: Sendable {
     /// Top-ups per customer, exact across instances.
     public let topupLimiter: SlidingWindowLimiter
     public let quizzes: Quizzes
+    public let presence: Presence
     let provider: any TopupProvider
     /// Every queue, for stats.
     public let queues: [JobQueue]
@@ -106,6 +110,7 @@ public struct Product: Sendable {
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
         quizzes = Quizzes(database: database, leaderboards: leaderboards, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
+        presence = Presence(redis: redis, subscriber: subscriber, configuration: configuration.presence, logger: logger)
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
@@ -121,6 +126,7 @@ public struct Product: Sendable {
             apiKeys,
             topupProcessor.worker(queue: topupQueue),
             TopupSweeper(topups: topups, logger: logger),
+            presence,
         ]
     }
 

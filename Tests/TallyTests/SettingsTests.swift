@@ -82,13 +82,14 @@ struct SettingsTests {
             "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_MIGRATE", "TOPUP_RATE_PER_MIN", "TOPUP_LIMIT_WHEN_REDIS_DOWN",
             "TOPUP_IDEMPOTENCY_RETENTION_H", "TOPUP_MAX_ATTEMPTS", "TOPUP_RETRY_BASE_MS", "TOPUP_RETRY_MAX_MS", "TOPUP_PROVIDER_TIMEOUT_MS",
             "TOPUP_QUEUE_CONCURRENCY", "TOPUP_SWEEP_AFTER_MS", "TOPUP_PROVIDER", "TOPUP_PROVIDER_URL", "TOPUP_SANDBOX_LATENCY_MS",
-            "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS",
+            "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS", "QUIZ_BATCH_MAX", "QUIZ_STREAM_MAX_ANSWERS", "QUIZ_REWARDS_MAX",
+            "PRESENCE_TIMEOUT_MS", "PRESENCE_INTERVAL_MS", "PRESENCE_MAX_STREAMS", "PRESENCE_MAX_DEVICES", "TALLY_SESSION_SECRET",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 57)
+        #expect(options.count == 65)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -7,6 +7,7 @@ struct ProductSettings: ParsableArguments {
     @OptionGroup var events: EventSettings
     @OptionGroup var topups: TopupSettings
     @OptionGroup var quiz: QuizSettings
+    @OptionGroup var presence: PresenceSettings
 
     @Option(help: "Jobs persisted at once; 0 for 3/4 of DB_POOL_MAX (env QUEUE_CONCURRENCY, default 0).")
     var queueConcurrency: Int?
@@ -48,6 +49,7 @@ struct ProductSettings: ParsableArguments {
         product.instanceCount = try env.int(instanceCount, "TALLY_INSTANCE_COUNT", default: 1, range: 1...10_000)
         (product.topups, product.provider) = try topups.configuration(env, queueConcurrency: concurrency)
         (product.quiz, product.rewards) = try quiz.configuration(env)
+        product.presence = try presence.configuration(env)
         return product
     }
 }
