@@ -31,6 +31,7 @@ public struct Product: Sendable {
         /// Names this instance in leases and logs.
         public var instanceID: String
         public var notifications: NotificationsConfiguration
+        public var presence: PresenceConfiguration
 
         /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
         public static var defaults: Configuration {
@@ -42,7 +43,7 @@ public struct Product: Sendable {
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
                     queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
                     topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String,
-                    notifications: NotificationsConfiguration = .defaults) {
+                    notifications: NotificationsConfiguration = .defaults, presence: PresenceConfiguration = .defaults) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -57,6 +58,7 @@ public struct Product: Sendable {
             self.rewards = rewards
             self.instanceID = instanceID
             self.notifications = notifications
+            self.presence = presence
         }
     }
 
@@ -74,6 +76,7 @@ public struct Product: Sendable {
     /// Top-ups per customer, exact across instances.
     public let topupLimiter: SlidingWindowLimiter
     public let quizzes: Quizzes
+    public let presence: Presence
     let provider: any TopupProvider
     /// Outbound notifications (the quiz's rewards): record in a transaction, dispatch after it.
     public let notifications: Notifications
@@ -113,6 +116,7 @@ public struct Product: Sendable {
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
         quizzes = Quizzes(database: database, leaderboards: leaderboards, notifications: notifications, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
+        presence = Presence(redis: redis, subscriber: subscriber, configuration: configuration.presence, logger: logger)
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
@@ -128,6 +132,7 @@ public struct Product: Sendable {
             apiKeys,
             topupProcessor.worker(queue: topupQueue),
             TopupSweeper(topups: topups, logger: logger),
+            presence,
         ] + notifications.services
     }
 

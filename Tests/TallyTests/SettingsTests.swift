@@ -107,12 +107,13 @@ struct SettingsTests {
             "NOTIFY_CONCURRENCY", "NOTIFY_RATE_PER_DESTINATION_PER_SEC",
             "NOTIFY_RATE_GLOBAL_PER_SEC", "NOTIFY_MAX_ATTEMPTS", "NOTIFY_SINK", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET",
             "NOTIFY_WEBHOOK_TIMEOUT_MS", "NOTIFY_SWEEP_AFTER_MS",
+            "PRESENCE_TIMEOUT_MS", "PRESENCE_INTERVAL_MS", "PRESENCE_MAX_STREAMS", "PRESENCE_MAX_DEVICES", "TALLY_SESSION_SECRET",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 76)
+        #expect(options.count == 81)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -29,4 +29,12 @@ public protocol RPCCall: AnyObject, Sendable {
 
     /// Sends the only response message and ends the call OK, in one go (unary fast path).
     func finish(with message: some ProtobufMessage)
+
+    /// Ends the call from any task or thread, OK when `error` is nil, else with the status it
+    /// maps to: the handler is cancelled and a `send` waiting for output room fails.
+    func end(from elsewhere: (any Error)?)
+}
+
+extension RPCCall {
+    public func end(from elsewhere: (any Error)?) { finish(error: elsewhere) }
 }

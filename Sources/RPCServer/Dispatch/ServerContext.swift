@@ -35,6 +35,13 @@ public struct ServerContext: Sendable {
         call.addTrailingMetadata(metadata)
     }
 
+    /// Ends the call, OK when `error` is nil, else with the status it maps to, from any task or
+    /// thread (a timer, another stream): the handler is cancelled, a write waiting for the
+    /// client fails.
+    public func endCall(_ error: (any Error)?) {
+        call.end(from: error)
+    }
+
     /// Time left before the deadline (zero once passed), nil without a deadline.
     public var timeRemaining: Duration? {
         deadline.map { max(.zero, $0 - .now) }

@@ -7,6 +7,9 @@ public enum RPCAccess: Sendable, Hashable {
     /// Partners' backends: an API key in `x-api-key` (or `authorization: Bearer`); the
     /// handler sees its customer in `ServerContext.caller`.
     case partner
+    /// End users (mobile apps): a session token in `authorization: Bearer`; the handler sees
+    /// its user in `ServerContext.caller` (anonymous when the server has no session secret).
+    case endUser
 }
 
 /// Who the interceptors found the caller to be.
@@ -16,10 +19,18 @@ public enum Caller: Sendable, Hashable {
     case admin
     /// A partner's key: its customer, and the customer's top-up limit (nil: the server default).
     case partner(customerID: String, keyID: String, ratePerMinute: Int?)
+    /// An end user's session token: its user.
+    case endUser(userID: String)
 
     /// The partner's customer, nil for other callers.
     public var customerID: String? {
         if case .partner(let customer, _, _) = self { return customer }
+        return nil
+    }
+
+    /// The end user a session token named, nil for other callers.
+    public var endUserID: String? {
+        if case .endUser(let user) = self { return user }
         return nil
     }
 }

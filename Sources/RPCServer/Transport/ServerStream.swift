@@ -316,6 +316,10 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
         end(machine.finish(), error: error)
     }
 
+    func end(from elsewhere: (any Error)?) {
+        connection.eventLoop.execute { self.finish(error: elsewhere) }
+    }
+
     /// Sends the status the way the machine said, then cancels the handler if it said so.
     private func end(_ action: ServerStreamStateMachine.OnEnd, error: (any Error)?) {
         let trailersOnly: Bool

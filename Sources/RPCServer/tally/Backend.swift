@@ -22,6 +22,7 @@ struct Backend {
             LeaderboardService(store: product.leaderboards, watch: product.watch, tournaments: product.tournaments),
             TopupService(topups: product.topups),
             QuizService(quizzes: product.quizzes),
+            PresenceService(presence: product.presence),
         ]
         lifecycle = product.lifecycle + [DependencyMonitor(product: product, health: health, logger: logger)]
     }
@@ -34,14 +35,17 @@ struct Backend {
             ("rank", { [leaderboards = product.leaderboards] in leaderboards.rankCacheStatistics }),
             ("board_mirror", { [leaderboards = product.leaderboards] in leaderboards.mirrorStatistics }),
             ("api_keys", { [keys = product.apiKeys] in keys.cacheStatistics }),
+            ("presence", { [presence = product.presence] in presence.cacheStatistics }),
         ]
         sources.partners = (product.apiKeys, product.topups, product.topupLimiter)
         sources.notifications = product.notifications
     }
 
-    /// What calls pass before their handlers: partners' keys, then their per-customer limit.
-    var interceptors: [any ServerInterceptor] {
+    /// What calls pass before their handlers: partners' keys, then their per-customer limit;
+    /// end users' session tokens.
+    func interceptors(sessionTokens: SessionTokens?) -> [any ServerInterceptor] {
         [
+            EndUserAuthentication(tokens: sessionTokens),
             PartnerAuthentication(keys: product.apiKeys),
             CustomerRateLimit(limiter: product.topupLimiter, defaultPerMinute: product.topups.configuration.ratePerMinute),
         ]

@@ -31,7 +31,15 @@ struct Serve: AsyncParsableCommand {
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.server.eventLoops))
         let backend = config.storage.map { Backend(storage: $0, product: config.product, group: loops, health: health, logger: logger) }
         if backend == nil { logger.notice("DATABASE_URL or REDIS_URL not set: serving without the product services") }
-        var router = RPCRouter(interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors ?? []), metrics: config.callMetrics ? metrics : nil)
+        var tokens: SessionTokens?
+        if let secret = config.sessionSecret {
+            tokens = await SessionTokens(secret: secret)
+        } else if backend != nil {
+            logger.notice("TALLY_SESSION_SECRET not set: presence streams trust Hello.user_id (development only)")
+        }
+        var router = RPCRouter(
+            interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors(sessionTokens: tokens) ?? []),
+            metrics: config.callMetrics ? metrics : nil)
         if config.benchEcho { router.register(EchoService()) }
         for service in backend?.services ?? [] { router.register(service) }
         let statistics = ServerStatistics()

@@ -10,7 +10,7 @@ struct Tally: AsyncParsableCommand {
             Every option can also be set with the environment variable named in its help \
             (a flag wins over the environment).
             """,
-        subcommands: [Serve.self, Migrate.self, Stats.self, Keys.self],
+        subcommands: [Serve.self, Migrate.self, Stats.self, Keys.self, Token.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -1,5 +1,6 @@
 public import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Redis pub/sub for cross-instance notifications (leaderboard changes, presence).
 ///
@@ -28,6 +29,19 @@ public final class RedisSubscriber: Sendable {
         return stream
     }
 
+    /// A listener for a changing set of channels with one handler, for many channels at once
+    /// (presence: one channel per watched user). `handler` runs on the subscriber's loop for
+    /// each message on a channel of the set; `resubscribed` after a lost connection came back
+    /// (messages published meanwhile are lost: reread the truth).
+    public func channelSet(
+        _ handler: @escaping @Sendable (_ channel: String, _ payload: [UInt8]) -> Void,
+        resubscribed: @escaping @Sendable () -> Void = {}
+    ) -> RedisChannelSet {
+        let set = RedisChannelSet(state: state)
+        state.eventLoop.execute { self.state.value.addSink(set.id, handler: handler, resubscribed: resubscribed) }
+        return set
+    }
+
     /// Resolves once the subscription to every listened channel is confirmed by Redis, or
     /// the timeout passed (Redis unreachable).
     public func waitUntilSubscribed(timeout: Duration = .seconds(5)) async {
@@ -44,11 +58,50 @@ public final class RedisSubscriber: Sendable {
     }
 }
 
+/// Channels added and removed in batches, delivered to one handler (see
+/// `RedisSubscriber.channelSet`). Only its channels reach its handler.
+public final class RedisChannelSet: Sendable {
+    private static let ids = Atomic<Int>(0)
+    let id: Int
+    private let state: NIOLoopBoundBox<SubscriberState>
+
+    init(state: NIOLoopBoundBox<SubscriberState>) {
+        self.state = state
+        id = Self.ids.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Subscribes to `channels` (queued on the subscriber's loop in call order, so a caller
+    /// holding a lock orders its subscribes and unsubscribes); the future completes once Redis
+    /// confirmed each (or the connection is down: then they are subscribed when it comes back).
+    public func subscribe(_ channels: [String]) -> EventLoopFuture<Void> {
+        let state = self.state
+        guard !channels.isEmpty else { return state.eventLoop.makeSucceededVoidFuture() }
+        let id = self.id
+        let confirmed = state.eventLoop.makePromise(of: Void.self)
+        state.eventLoop.execute { state.value.subscribe(channels, sink: id, confirmed: confirmed) }
+        return confirmed.futureResult
+    }
+
+    /// Unsubscribes from `channels` (no waiting: later messages on them are dropped).
+    public func unsubscribe(_ channels: [String]) {
+        guard !channels.isEmpty else { return }
+        let state = self.state
+        let id = self.id
+        state.eventLoop.execute { state.value.unsubscribe(channels, sink: id) }
+    }
+}
+
 /// The subscriber's loop-bound state: listeners per channel and the connection.
 final class SubscriberState {
     private let configuration: RedisConfiguration
     private let loop: any EventLoop
     private var listeners: [String: [Int: AsyncStream<[UInt8]>.Continuation]] = [:]
+    /// Channel sets: their handlers, and which set listens to each channel.
+    private var sinks: [Int: (handler: @Sendable (String, [UInt8]) -> Void, resubscribed: @Sendable () -> Void)] = [:]
+    private var sinkChannels: [String: Int] = [:]
+    /// Subscriptions waiting for Redis' confirmation: per channel, the waits it completes.
+    private var confirmations: [String: [Int]] = [:]
+    private var pendingConfirmations: [Int: (remaining: Int, promise: EventLoopPromise<Void>)] = [:]
     private var confirmed: Set<String> = []
     private var nextID = 0
     private var connection: RedisConnection?
@@ -64,6 +117,61 @@ final class SubscriberState {
 
     var allConfirmed: Bool { Set(listeners.keys).isSubset(of: confirmed) }
 
+    func addSink(_ id: Int, handler: @escaping @Sendable (String, [UInt8]) -> Void, resubscribed: @escaping @Sendable () -> Void) {
+        sinks[id] = (handler, resubscribed)
+    }
+
+    func subscribe(_ channels: [String], sink: Int, confirmed promise: EventLoopPromise<Void>) {
+        var fresh: [String] = []
+        for channel in channels where sinkChannels[channel] == nil {
+            sinkChannels[channel] = sink
+            if listeners[channel] == nil { fresh.append(channel) }
+        }
+        guard !fresh.isEmpty, !isShutDown else { return promise.succeed() }
+        guard let connection else {
+            connect()
+            return promise.succeed()  // subscribed on connect; the caller reads the truth anyway
+        }
+        nextID += 1
+        pendingConfirmations[nextID] = (fresh.count, promise)
+        for channel in fresh { confirmations[channel, default: []].append(nextID) }
+        connection.sendWithoutReply(RedisCommand("SUBSCRIBE", fresh.map { RedisArgument($0) }))
+    }
+
+    func unsubscribe(_ channels: [String], sink: Int) {
+        var gone: [String] = []
+        for channel in channels where sinkChannels[channel] == sink {
+            sinkChannels[channel] = nil
+            if listeners[channel] == nil {
+                gone.append(channel)
+                confirmed.remove(channel)
+            }
+        }
+        if !gone.isEmpty { connection?.sendWithoutReply(RedisCommand("UNSUBSCRIBE", gone.map { RedisArgument($0) })) }
+    }
+
+    private func confirm(_ channel: String) {
+        confirmed.insert(channel)
+        guard let waits = confirmations.removeValue(forKey: channel) else { return }
+        for wait in waits {
+            guard var pending = pendingConfirmations[wait] else { continue }
+            pending.remaining -= 1
+            if pending.remaining == 0 {
+                pendingConfirmations[wait] = nil
+                pending.promise.succeed()
+            } else {
+                pendingConfirmations[wait] = pending
+            }
+        }
+    }
+
+    /// The connection is gone: nobody waits for a confirmation that cannot come.
+    private func releaseConfirmations() {
+        for pending in pendingConfirmations.values { pending.promise.succeed() }
+        pendingConfirmations = [:]
+        confirmations = [:]
+    }
+
     func add(_ continuation: AsyncStream<[UInt8]>.Continuation, channel: String) -> Int {
         nextID += 1
         let isNewChannel = listeners[channel] == nil
@@ -71,7 +179,7 @@ final class SubscriberState {
         if isShutDown {
             continuation.finish()
         } else if let connection {
-            if isNewChannel { connection.sendWithoutReply(RedisCommand("SUBSCRIBE", RedisArgument(channel))) }
+            if isNewChannel && sinkChannels[channel] == nil { connection.sendWithoutReply(RedisCommand("SUBSCRIBE", RedisArgument(channel))) }
         } else {
             connect()
         }
@@ -82,6 +190,7 @@ final class SubscriberState {
         listeners[channel]?[id] = nil
         if listeners[channel]?.isEmpty == true {
             listeners[channel] = nil
+            guard sinkChannels[channel] == nil else { return }
             confirmed.remove(channel)
             connection?.sendWithoutReply(RedisCommand("UNSUBSCRIBE", RedisArgument(channel)))
         }
@@ -92,6 +201,8 @@ final class SubscriberState {
         connection?.close()
         for channel in listeners.values { for continuation in channel.values { continuation.finish() } }
         listeners = [:]
+        sinkChannels = [:]
+        releaseConfirmations()
     }
 
     private func connect() {
@@ -122,6 +233,7 @@ final class SubscriberState {
             guard let self else { return }
             self.connection = nil
             self.confirmed = []
+            self.releaseConfirmations()
             self.scheduleReconnect()
         }
         if let password = configuration.password {
@@ -130,9 +242,13 @@ final class SubscriberState {
             connection.sendWithoutReply(RedisCommand("AUTH", arguments))
         }
         connection.onPush = { [weak self] value in self?.received(value) }
-        let channels = Array(listeners.keys)
+        let channels = Set(listeners.keys).union(sinkChannels.keys)
         if !channels.isEmpty {
             connection.sendWithoutReply(RedisCommand("SUBSCRIBE", channels.map { RedisArgument($0) }))
+        }
+        if !sinkChannels.isEmpty {
+            // After the SUBSCRIBE: each set rereads what it may have missed while away.
+            for sink in sinks.values { sink.resubscribed() }
         }
     }
 
@@ -142,15 +258,16 @@ final class SubscriberState {
         case "message" where parts.count == 3:
             guard let channel = parts[1].string, let payload = parts[2].bytes else { return }
             for continuation in (listeners[channel] ?? [:]).values { continuation.yield(payload) }
+            if let sink = sinkChannels[channel] { sinks[sink]?.handler(channel, payload) }
         case "subscribe" where parts.count >= 2:
-            if let channel = parts[1].string { confirmed.insert(channel) }
+            if let channel = parts[1].string { confirm(channel) }
         default:
             break  // unsubscribe confirmations, AUTH's +OK
         }
     }
 
     private func scheduleReconnect() {
-        guard !isShutDown, !listeners.isEmpty else { return }
+        guard !isShutDown, !listeners.isEmpty || !sinkChannels.isEmpty else { return }
         let delay = reconnectDelay
         reconnectDelay = min(reconnectDelay * 2, TimeAmount(configuration.maxReconnectDelay))
         loop.assumeIsolated().scheduleTask(in: delay) { self.connect() }

@@ -8,6 +8,7 @@ struct ProductSettings: ParsableArguments {
     @OptionGroup var topups: TopupSettings
     @OptionGroup var quiz: QuizSettings
     @OptionGroup var notifications: NotificationSettings
+    @OptionGroup var presence: PresenceSettings
 
     @Option(help: "Jobs persisted at once; 0 for 3/4 of DB_POOL_MAX (env QUEUE_CONCURRENCY, default 0).")
     var queueConcurrency: Int?
@@ -50,6 +51,7 @@ struct ProductSettings: ParsableArguments {
         (product.topups, product.provider) = try topups.configuration(env, queueConcurrency: concurrency)
         (product.quiz, product.rewards) = try quiz.configuration(env)
         product.notifications = try notifications.configuration(env)
+        product.presence = try presence.configuration(env)
         return product
     }
 }

@@ -47,13 +47,14 @@ struct TallySettings: ParsableArguments {
         }
         let stores = try storage.configuration(env)
         let instanceID = env.string(instanceId, "TALLY_INSTANCE_ID") ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        var product = try product.configuration(env)
+        var product = try self.product.configuration(env)
         product.instanceID = instanceID
         return TallyConfiguration(
             server: try server.configuration(env),
             storage: stores.map { TallyConfiguration.Stores(primary: $0.primary, replica: $0.replica, redis: $0.redis) },
             product: product,
             adminKey: env.string(adminKey, "ADMIN_KEY"),
+            sessionSecret: try self.product.presence.secret(env),
             instanceID: instanceID,
             logLevel: logLevel,
             logOutput: logOutput,
@@ -77,6 +78,8 @@ struct TallyConfiguration {
     var storage: Stores?
     var product: Product.Configuration
     var adminKey: String?
+    /// End users' session tokens are signed with it; nil: presence trusts Hello.
+    var sessionSecret: String?
     var instanceID: String
     var logLevel: Logger.Level
     var logOutput: LogOutput
