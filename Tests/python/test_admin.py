@@ -38,7 +38,7 @@ def test_stats_reports_instance_pools_queues_and_caches(admin):
     primary = {p.name: p for p in second.pools}["primary"]
     assert primary.max >= 1 and primary.total >= primary.idle + primary.in_use
     assert [q.name for q in second.queues] == ["events", "topups", "notifications"]
-    assert [c.name for c in second.caches] == ["rank", "board_mirror", "api_keys"]
+    assert [c.name for c in second.caches] == ["rank", "board_mirror", "api_keys", "presence"]
 
 
 def test_rank_lookups_count_as_mirror_hits_or_cache_hits_or_misses(admin, boards):
@@ -109,7 +109,7 @@ def test_tally_stats_prints_the_instance_as_json_and_as_tables(admin, tally):
     assert report["instance"]["callsSucceeded"] >= expected.instance.calls_succeeded + 1, "the RPC just made is counted"
     assert [p["name"] for p in report["pools"]] == [p.name for p in expected.pools]
     assert [q["name"] for q in report["queues"]] == [q.name for q in expected.queues] == ["events", "topups", "notifications"]
-    assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror", "api_keys"}
+    assert {c["name"] for c in report["caches"]} == {"rank", "board_mirror", "api_keys", "presence"}
     # The calls per method are the metrics' numbers: Stats was called at least twice (above).
     calls = {c["method"]: c for c in report["calls"]}
     assert calls["tally.v1.AdminService/Stats"]["calls"] > calls["tally.v1.AdminService/Stats"]["errors"]

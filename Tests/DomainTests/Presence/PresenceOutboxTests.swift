@@ -49,16 +49,19 @@ struct PresenceOutboxTests {
 
     @Test func aWriterThatNeverComesBackEndsTheStream() async throws {
         let ended = Mutex<RPCError?>(nil)
-        let outbox = PresenceOutbox(interval: .milliseconds(10), stallLimit: .seconds(1)) { error in ended.withLock { $0 = error } }
+        // Times are given to the ticker relative to when the writer took its message (the
+        // stall is measured from then), with wide margins: a loaded machine cannot move them.
+        let outbox = PresenceOutbox(interval: .milliseconds(10), stallLimit: .seconds(10)) { error in ended.withLock { $0 = error } }
         let ticker = PresenceTicker()
         let first = Task { await outbox.next() }
         if outbox.offer(Self.state(1), of: "ann") { ticker.schedule(outbox) }
         _ = await first.value  // the writer took it and is stuck writing it
+        let taken = ContinuousClock.now
         for version in Int64(2)...100 where outbox.offer(Self.state(version), of: "ann") { ticker.schedule(outbox) }
         #expect(outbox.queued == 1, "coalesced while the writer is stuck")
-        ticker.flush(.now + .milliseconds(500))
+        ticker.flush(taken + .seconds(2))
         #expect(ended.withLock { $0 } == nil)
-        ticker.flush(.now + .seconds(2))
+        ticker.flush(taken + .seconds(20))
         #expect(ended.withLock { $0?.code } == .resourceExhausted)
         #expect(await outbox.next() == nil)
     }
