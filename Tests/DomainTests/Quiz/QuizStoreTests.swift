@@ -63,6 +63,40 @@ struct QuizStoreTests {
         }
     }
 
+    @Test("concurrent batches replacing the same answers keep every score equal to the sum of its stored answers")
+    func concurrentReplacements() async throws {
+        try await Self.withDatabase { database in
+            let users = ["ann", "bob", "cid", "dan"]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for batch in 0..<24 {
+                    group.addTask {
+                        // Every batch replaces the shared question with its own points, and adds one of its own.
+                        let order = batch % 2 == 0 ? users : users.reversed()
+                        let answers = order.flatMap { user in
+                            [QuizRulesTests.answer(user, "shared", points: Int32(batch + 1), ms: Int32(10 * (batch + 1))),
+                             QuizRulesTests.answer(user, "q\(batch)", points: 1, ms: 5)]
+                        }
+                        _ = try await Self.save(answers, on: database)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let mismatches = try await database.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT s.user_id FROM quiz_scores s JOIN (
+                      SELECT user_id, sum(points) AS points, count(*) FILTER (WHERE correct) AS correct,
+                             sum(response_time_ms) AS time_ms, count(*) AS answers
+                      FROM quiz_answers WHERE quiz_id = 'q' GROUP BY user_id
+                    ) a USING (user_id)
+                    WHERE s.quiz_id = 'q' AND (s.points, s.correct, s.total_time_ms, s.answers) <> (a.points, a.correct, a.time_ms, a.answers)
+                    """).count
+            }
+            #expect(mismatches == 0)
+            #expect(try await Self.totals(database).count == 4)
+        }
+    }
+
     @Test("concurrent batches of the same users never lose an answer's points, and the last revision holds the totals")
     func concurrentBatches() async throws {
         try await Self.withDatabase { database in
