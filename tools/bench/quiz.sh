@@ -91,8 +91,11 @@ WITH input AS (
   FROM generate_series(0, $ANSWERS - 1) AS i
 ),
 replaced AS (
-  SELECT q.user_id, q.question_id, q.correct, q.points, q.response_time_ms
-  FROM quiz_answers q JOIN input i ON q.quiz_id = 'bench-pg-full' AND q.user_id = i.user_id AND q.question_id = i.question_id
+  SELECT i.user_id, i.question_id, r.correct, r.points, r.response_time_ms
+  FROM input i CROSS JOIN LATERAL (
+    SELECT correct, points, response_time_ms FROM quiz_answers q
+    WHERE q.quiz_id = 'bench-pg-full' AND q.user_id = i.user_id AND q.question_id = i.question_id LIMIT 1
+  ) r
 ),
 saved AS (
   INSERT INTO quiz_answers AS q (quiz_id, user_id, question_id, answer, correct, points, response_time_ms, answered_at)

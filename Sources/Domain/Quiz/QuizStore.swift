@@ -43,9 +43,14 @@ enum QuizStore {
                   SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bool[], $6::int[], $7::int[], $8::bigint[])
                     AS a(user_id, question_id, answer, correct, points, response_time_ms, at_ms)
                 ),
+                -- One primary-key lookup per answer (LIMIT keeps the planner from turning this
+                -- into a join over every answer of the quiz).
                 replaced AS (
-                  SELECT q.user_id, q.question_id, q.correct, q.points, q.response_time_ms
-                  FROM quiz_answers q JOIN input i ON q.quiz_id = $1 AND q.user_id = i.user_id AND q.question_id = i.question_id
+                  SELECT i.user_id, i.question_id, r.correct, r.points, r.response_time_ms
+                  FROM input i CROSS JOIN LATERAL (
+                    SELECT correct, points, response_time_ms FROM quiz_answers q
+                    WHERE q.quiz_id = $1 AND q.user_id = i.user_id AND q.question_id = i.question_id LIMIT 1
+                  ) r
                 ),
                 saved AS (
                   INSERT INTO quiz_answers AS q (quiz_id, user_id, question_id, answer, correct, points, response_time_ms, answered_at)
