@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 
 /// The product's counters, through swift-metrics' global factory: the executable bootstraps it
 /// with its Prometheus registry before it builds the product (so these handles, made on first

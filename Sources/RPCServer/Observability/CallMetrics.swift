@@ -1,5 +1,5 @@
 import Codec
-public import CoreMetrics
+import CoreMetrics
 import Synchronization
 
 /// gRPC's server call metrics (the OpenTelemetry names of the gRPC metrics specification, A66),

@@ -1,5 +1,5 @@
 import Codec
-public import ServiceContextModule
+import ServiceContextModule
 import Storage
 import W3CTraceContext
 

@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import NIOCore
 import NIOHTTP1
-public import NIOPosix
+import NIOPosix
 public import ServiceLifecycle
 
 /// The operator's HTTP/1.1 port (`--metrics-port`): `GET /metrics` (Prometheus text),
@@ -146,6 +146,9 @@ final class HTTPProbeHandler: ChannelInboundHandler, @unchecked Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        if !keepAlive {
+            let channel = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in channel.value.close(promise: nil) }
+        }
     }
 }

@@ -17,8 +17,13 @@ final class PulledMetrics: Sendable {
         self.registry = registry
     }
 
+    /// The name as given (no unit suffix added), without help text.
+    private static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: "")
+    }
+
     func gauge(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
-        registry.makeGauge(name: name, labels: labels).set(value)
+        registry.makeGauge(descriptor: Self.descriptor(name), labels: labels).set(value)
     }
 
     func counter(_ name: String, _ value: Int, _ labels: [(String, String)] = []) {
@@ -27,7 +32,7 @@ final class PulledMetrics: Sendable {
 
     func counter(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
         let series = Series(name: name, labels: labels.flatMap { [$0.0, $0.1] })
-        let counter = registry.makeCounter(name: name, labels: labels)
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name), labels: labels)
         lastCounts.withLock { last in
             let previous = last[series] ?? 0
             // An owner that started over (a queue's counters after FLUSHALL) restarts the series.

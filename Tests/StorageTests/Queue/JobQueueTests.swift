@@ -125,7 +125,7 @@ struct JobQueueTests {
         let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         try await Self.withQueueAndRedis({ $0.backoffBase = .milliseconds(1); $0.backoffJitter = 0 }) { queue, redis async throws in
             // From the current task's context by default; a payload holding ':' and ';' is untouched.
-            try await ServiceContext.withValue(.tracing(traceParent: parent)) {
+            _ = try await ServiceContext.withValue(.tracing(traceParent: parent)) {
                 try await queue.enqueue(NewJob(id: "traced", payload: Self.payload("a:b;c")))
             }
             try await queue.enqueue(NewJob(id: "untraced", payload: Self.payload("x"), traceParent: nil))
