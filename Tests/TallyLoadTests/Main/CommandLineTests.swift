@@ -22,10 +22,15 @@ struct CommandLineTests {
         (["tally.v1.TopupService/Topup", "--retry-share", "1"], "--retry-share"),
         (["tally.v1.TopupService/Topup", "--retry-share", "-0.1"], "--retry-share"),
         ([], "give an RPC"),
+        (["presence", "--subscriptions", "501"], "--subscriptions"),
+        (["presence", "--streams", "0"], "--streams"),
+        (["presence", "--target", "127.0.0.1:1,nohost"], "--target"),
+        (["presence", "--first-user", "10", "--streams", "5", "--users", "12"], "--users"),
+        (["presence", "--interval", "0s"], "--interval"),
     ])
     func badFlags(_ arguments: [String], _ named: String) {
         do {
-            _ = try TallyLoadCommand.parseAsRoot(arguments)
+            _ = try TallyLoadMain.parse(arguments)
             Issue.record("accepted \(arguments)")
         } catch {
             #expect(TallyLoadCommand.exitCode(for: error).rawValue == 64)
@@ -68,5 +73,26 @@ struct CommandLineTests {
         let quiet = try #require(try TallyLoadCommand.parseAsRoot(["bench.v1.Echo/Echo", "--count-field", ""]) as? TallyLoadCommand)
         let echo = try quiet.makeConfiguration(catalog: .standard)
         #expect(echo.retryShare == 0 && echo.countedField == nil)
+    }
+
+    @Test("presence: its own command, shown in tally-load --help; targets repeated or comma-separated")
+    func presenceFlags() throws {
+        #expect(TallyLoadCommand.helpMessage().contains("presence"))
+        let parsed = try TallyLoadMain.parse([
+            "presence", "--streams", "20", "--streams-per-connection", "3", "--first-user", "40", "--users", "100",
+            "--subscriptions", "7", "--changes-per-sec", "250", "-z", "3s", "--ramp-up", "1s", "--interval", "500ms",
+            "--target", "127.0.0.1:1, 127.0.0.1:2", "--target", "127.0.0.1:3",
+        ])
+        let command = try #require(parsed as? TallyLoadPresenceCommand)
+        let configuration = try command.makeConfiguration()
+        #expect(configuration.targets.map(\.port) == [1, 2, 3])
+        #expect(configuration.streams == 20 && configuration.streamsPerConnection == 3 && configuration.connections == 7)
+        #expect(configuration.firstUser == 40 && configuration.users == 100 && configuration.subscriptions == 7)
+        #expect(configuration.changesPerSecond == 250)
+        #expect(configuration.duration == .seconds(3) && configuration.rampUp == .seconds(1))
+        #expect(configuration.interval == .milliseconds(500) && configuration.bar == .milliseconds(600))
+        let defaults = try #require(try TallyLoadMain.parse(["presence"]) as? TallyLoadPresenceCommand).makeConfiguration()
+        #expect(defaults.targets == [.init(host: "127.0.0.1", port: 50051)])
+        #expect(defaults.users == 100 && defaults.heartbeat == .seconds(10))
     }
 }

@@ -4,14 +4,15 @@ import Logging
 import RPCServer
 
 /// An in-process Tally server on 127.0.0.1 and a free port with the counting services and a
-/// recording TopupService/Topup; every other RPC answers UNIMPLEMENTED.
+/// recording TopupService/Topup and a fake PresenceService/Connect (`FakePresenceService`);
+/// every other RPC answers UNIMPLEMENTED.
 struct LoadTestServer {
     let server: GRPCServer
     let port: Int
     let counts: ServerCounts
     let topups: TopupLedger
 
-    static func with<R>(_ body: (LoadTestServer) async throws -> R) async throws -> R {
+    static func with<R>(presence: FakePresenceHub = FakePresenceHub(), _ body: (LoadTestServer) async throws -> R) async throws -> R {
         var configuration = ServerConfiguration.defaults
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -22,6 +23,7 @@ struct LoadTestServer {
         router.register(CountingServices(counts: counts))
         let topups = TopupLedger()
         router.register(RecordingTopupService(ledger: topups))
+        router.register(FakePresenceService(hub: presence))
         var logger = Logger(label: "load-test")
         logger.logLevel = .critical
         let server = GRPCServer(configuration: configuration, router: router, logger: logger)

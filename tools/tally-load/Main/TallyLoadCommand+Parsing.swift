@@ -82,7 +82,7 @@ extension TallyLoadCommand {
         writeStandardError(text + "\n")
     }
 
-    private static func writeStandardError(_ text: String) {
+    static func writeStandardError(_ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {

@@ -11,8 +11,7 @@ import Darwin
 
 /// `tally-load`: drives any Tally RPC over the wire and reports throughput, latency and
 /// status codes. Exit codes: 0 success; 1 error rate above `--max-error-rate`; 2 target
-/// unreachable; 64 usage error.
-@main
+/// unreachable; 64 usage error. `TallyLoadMain` runs it (or the presence load).
 struct TallyLoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-load",
@@ -25,6 +24,9 @@ struct TallyLoadCommand: AsyncParsableCommand {
               tally-load grpc.health.v1.Health/Watch --stream-messages 1 -n 100
               tally-load tally.v1.TopupService/Topup -H "x-api-key: $KEY" --retry-share 0.1 -n 2000 -c 20
               tally-load --scenario mix.json -z 1m -c 200 --format json
+
+            Presence (delivery latency and lost changes over many streams; `tally-load presence --help`):
+              tally-load presence --streams 2000 --subscriptions 10 --changes-per-sec 2000 -z 30s --target 127.0.0.1:50051,127.0.0.1:50052
 
             Templates (-d/-D, scenario "data") are proto3 JSON with generators: {{seq}} {{msg}} {{uuid}} {{runId}} {{now}}
             {{randomUser}} {{randomInt A B}} {{randomScore}} {{randomBytes N}} {{randomString N}} {{randomBool}}

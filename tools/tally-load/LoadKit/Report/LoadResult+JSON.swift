@@ -1,3 +1,5 @@
+import Histogram
+
 /// The machine-readable report (`--format json`): the same numbers as the text report,
 /// latencies in milliseconds.
 extension LoadResult {
@@ -23,20 +25,24 @@ extension LoadResult {
         return .object(members)
     }
 
+    /// Mean, min, p50, p90, p99, p99.9 and max of a latency histogram in nanoseconds, as
+    /// milliseconds (the presence report's too).
+    static func percentiles(_ h: Histogram<UInt64>, mean: Double) -> [JSONValue.Member] {
+        func ms(_ nanoseconds: UInt64) -> JSONValue { .double(Double(nanoseconds) / 1e6, digits: 6) }
+        return [
+            .init("mean", .double(mean / 1e6, digits: 6)), .init("min", ms(h.min)), .init("p50", ms(h.valueAtPercentile(50))),
+            .init("p90", ms(h.valueAtPercentile(90))), .init("p99", ms(h.valueAtPercentile(99))),
+            .init("p99_9", ms(h.valueAtPercentile(99.9))), .init("max", ms(h.max)),
+        ]
+    }
+
     static func json(_ statistics: RPCStatistics, rate: (Int) -> Double) -> JSONValue {
         let h = statistics.latency
         func ms(_ nanoseconds: UInt64) -> JSONValue { .double(Double(nanoseconds) / 1e6, digits: 6) }
         let latency: JSONValue =
             statistics.calls == 0
             ? .null
-            : .object([
-                .init("mean", .double(statistics.meanLatency / 1e6, digits: 6)),
-                .init("min", ms(h.min)),
-                .init("p50", ms(h.valueAtPercentile(50))),
-                .init("p90", ms(h.valueAtPercentile(90))),
-                .init("p99", ms(h.valueAtPercentile(99))),
-                .init("p99_9", ms(h.valueAtPercentile(99.9))),
-                .init("max", ms(h.max)),
+            : .object(percentiles(h, mean: statistics.meanLatency) + [
                 // Open loop: the mean lateness of sends behind schedule (included above), and
                 // the mean from the actual send (how h2load and ghz time a call).
                 .init("send_delay_mean", .double(statistics.meanSendDelay / 1e6, digits: 6)),

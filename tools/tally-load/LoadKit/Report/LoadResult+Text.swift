@@ -1,3 +1,5 @@
+import Histogram
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -61,9 +63,13 @@ extension LoadResult {
     }
 
     static func latencyLine(_ statistics: RPCStatistics) -> String {
-        let h = statistics.latency
-        func ms(_ nanoseconds: UInt64) -> String { fixed(Double(nanoseconds) / 1e6, 3) }
-        return "mean \(fixed(statistics.meanLatency / 1e6, 3))  min \(ms(h.min))  p50 \(ms(h.valueAtPercentile(50)))  "
+        latencyLine(statistics.latency, mean: statistics.meanLatency)
+    }
+
+    /// Mean, min and percentiles of a latency histogram in nanoseconds, as milliseconds.
+    static func latencyLine(_ h: Histogram<UInt64>, mean: Double, digits: Int = 3) -> String {
+        func ms(_ nanoseconds: UInt64) -> String { fixed(Double(nanoseconds) / 1e6, digits) }
+        return "mean \(fixed(mean / 1e6, digits))  min \(ms(h.min))  p50 \(ms(h.valueAtPercentile(50)))  "
             + "p90 \(ms(h.valueAtPercentile(90)))  p99 \(ms(h.valueAtPercentile(99)))  p99.9 \(ms(h.valueAtPercentile(99.9)))  max \(ms(h.max))"
     }
 

@@ -16,7 +16,7 @@ public struct RPCStatistics: Sendable {
     public var calls = 0
     public var statuses: [String: StatusTally] = [:]
     /// Call latency in nanoseconds (whole stream for streaming calls).
-    public var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: Self.maxLatency, numberOfSignificantValueDigits: .three)
+    public var latency = Self.latencyHistogram()
     /// Exact sum, for an exact mean (the histogram rounds to 3 significant digits).
     public var latencySum: UInt64 = 0
     /// Open loop: how late calls were sent after their scheduled time (the client's own
@@ -41,6 +41,11 @@ public struct RPCStatistics: Sendable {
     public static let maxLatency: UInt64 = 100_000_000_000
 
     public init() {}
+
+    /// An empty latency histogram in nanoseconds: 1 ns to `maxLatency`, 3 significant digits.
+    static func latencyHistogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: maxLatency, numberOfSignificantValueDigits: .three)
+    }
 
     public var errors: Int {
         statuses.reduce(0) { $0 + (Self.isSuccess($1.key) ? 0 : $1.value.count) }
