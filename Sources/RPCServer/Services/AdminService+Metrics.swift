@@ -32,18 +32,17 @@ extension AdminService {
         pulled.counter("tally_calls_deadline_exceeded_total", server.callsDeadlineExceeded)
         for (name, value) in ProcessFigures.read() { pulled.gauge(name, value) }
 
-        for (name, pool) in sources.pools {
-            pulled.counter("tally_db_pool_wait_seconds_total", pool.statistics.waitTime.inSeconds, [("pool", name)])
-        }
-        for pool in poolStats() {
-            let name = [("pool", pool.name)]
-            pulled.gauge("tally_db_pool_connections", Double(pool.total), name)
-            pulled.gauge("tally_db_pool_connections_idle", Double(pool.idle), name)
-            pulled.gauge("tally_db_pool_connections_in_use", Double(pool.inUse), name)
-            pulled.gauge("tally_db_pool_connections_max", Double(pool.max), name)
-            pulled.gauge("tally_db_pool_waiting", Double(pool.waiting), name)
-            pulled.counter("tally_db_pool_waits_total", Int(pool.waits), name)
-            pulled.counter("tally_db_pool_timeouts_total", Int(pool.timeouts), name)
+        for (poolName, pool) in sources.pools {
+            let statistics = pool.statistics
+            let name = [("pool", poolName)]
+            pulled.gauge("tally_db_pool_connections", Double(statistics.total), name)
+            pulled.gauge("tally_db_pool_connections_idle", Double(statistics.idle), name)
+            pulled.gauge("tally_db_pool_connections_in_use", Double(statistics.inUse), name)
+            pulled.gauge("tally_db_pool_connections_max", Double(statistics.max), name)
+            pulled.gauge("tally_db_pool_waiting", Double(statistics.waiting), name)
+            pulled.counter("tally_db_pool_waits_total", statistics.waits, name)
+            pulled.counter("tally_db_pool_timeouts_total", statistics.timeouts, name)
+            pulled.counter("tally_db_pool_wait_seconds_total", statistics.waitTime.inSeconds, name)
         }
 
         let queues = MetricsRegistry.wants(prefix, "tally_queue") ? await queueStatsIfReachable() : []

@@ -10,19 +10,7 @@ import Testing
 @Suite("Quiz store")
 struct QuizStoreTests {
     static func withDatabase<T>(_ body: (PostgresDatabase) async throws -> T) async throws -> T {
-        let testDatabase = try await TestDatabase.create()
-        let database = PostgresDatabase(primary: testDatabase.configuration(max: 8))
-        _ = try await Migrator(pool: database.primary).migrate()
-        do {
-            let result = try await body(database)
-            await database.shutdown()
-            await testDatabase.drop()
-            return result
-        } catch {
-            await database.shutdown()
-            await testDatabase.drop()
-            throw error
-        }
+        try await MigratedDatabase.with(maxConnections: 8, body)
     }
 
     static func save(_ answers: [QuizAnswer], on database: PostgresDatabase) async throws -> QuizStore.Saved {

@@ -11,19 +11,7 @@ import Testing
 @Suite("Top-up store")
 struct TopupStoreTests {
     static func withDatabase<T>(_ body: (PostgresDatabase) async throws -> T) async throws -> T {
-        let testDatabase = try await TestDatabase.create()
-        let database = PostgresDatabase(primary: testDatabase.configuration(max: 4))
-        _ = try await Migrator(pool: database.primary).migrate()
-        do {
-            let result = try await body(database)
-            await database.shutdown()
-            await testDatabase.drop()
-            return result
-        } catch {
-            await database.shutdown()
-            await testDatabase.drop()
-            throw error
-        }
+        try await MigratedDatabase.with(maxConnections: 4, body)
     }
 
     static func request(_ key: String, customer: String = "acme", minor: Int64 = 1500) -> TopupCreations.Request {
