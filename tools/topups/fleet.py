@@ -18,88 +18,20 @@ Prints one line per check and exits non-zero when one fails.
 import argparse
 import concurrent.futures
 import json
-import os
 import pathlib
 import random
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "topups"))
+sys.path.insert(0, str(ROOT / "tools" / "chaos"))
 import provider_sim  # noqa: E402
+from harness import Instance, Services, stubs  # noqa: E402
 
 ADMIN = (("x-admin-key", "fleet-admin"),)
-
-
-def stubs():
-    from grpc_tools import protoc
-    import grpc_tools
-    out = tempfile.mkdtemp(prefix="tally-fleet-stubs-")
-    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    files = ["tally/v1/common.proto", "tally/v1/topup.proto", "tally/v1/admin.proto"]
-    assert protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", *files]) == 0
-    sys.path.insert(0, out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Services:
-    def __init__(self):
-        self.state = tempfile.mkdtemp(prefix="tally-fleet-")
-        os.chmod(self.state, 0o755)
-        self.env = dict(os.environ, TALLY_STATE_DIR=self.state)
-        subprocess.run(["bash", str(ROOT / "tools" / "services.sh"), "start"], env=self.env, check=True, capture_output=True)
-        self.urls = dict(line.split("=", 1) for line in pathlib.Path(self.state, "services.env").read_text().splitlines())
-
-    def psql(self, sql):
-        return subprocess.run(["psql", self.urls["DATABASE_URL"], "-Atc", sql], check=True, capture_output=True, text=True).stdout
-
-    def stop(self):
-        subprocess.run(["bash", str(ROOT / "tools" / "services.sh"), "stop"], env=self.env, capture_output=True)
-        shutil.rmtree(self.state, ignore_errors=True)
-
-
-class Instance:
-    def __init__(self, binary, env, index):
-        self.binary, self.env, self.index = binary, env, index
-        self.port = free_port()
-        self.start()
-
-    def start(self):
-        self.log = open(tempfile.mktemp(prefix=f"tally-fleet-{self.index}-", suffix=".log"), "w")
-        self.proc = subprocess.Popen([self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"instance {self.index} did not start: {self.log.name}")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class Fleet:
@@ -191,39 +123,31 @@ def load(fleet, count, workers, faults):
     return acknowledged, mismatched
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--topups", type=int, default=100_000)
-    parser.add_argument("--instances", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=48, help="client threads")
-    parser.add_argument("--binary", default=str(ROOT / ".build" / "release" / "tally"))
-    args = parser.parse_args()
-    stubs()
-    services = Services()
+def run_fleet(services, binary, topups, instance_count=3, workers=48):
+    """The limit check, the load through the faults, and the audit: [(ok, line)]."""
     simulator = provider_sim.ProviderSimulator().start()
     sim_port = simulator.port
     current = {"simulator": simulator}  # the restarted one after the provider fault
     instances = []
     results = []
     try:
-        env = dict(os.environ, **{k: services.urls[k] for k in ("DATABASE_URL", "REDIS_URL")}, ADMIN_KEY="fleet-admin",
-                   LOG_LEVEL="warning", TALLY_INSTANCE_COUNT=str(args.instances), TOPUP_PROVIDER="http",
+        env = dict(services.tally_env("fleet-admin"), TALLY_INSTANCE_COUNT=str(instance_count), TOPUP_PROVIDER="http",
                    TOPUP_PROVIDER_URL=simulator.url, TOPUP_PROVIDER_TIMEOUT_MS="1000", TOPUP_RETRY_BASE_MS="100",
                    TOPUP_RETRY_MAX_MS="1000", TOPUP_MAX_ATTEMPTS="10", QUEUE_LEASE_MS="5000", TOPUP_SWEEP_AFTER_MS="3000")
-        subprocess.run([args.binary, "migrate"], env=env, check=True, capture_output=True)
-        instances = [Instance(args.binary, env, i) for i in range(args.instances)]
+        services.migrate(binary)
+        instances = [Instance(binary, env, i) for i in range(instance_count)]
         fleet = Fleet(instances)
         results.append(limit_check(fleet))
 
         fired = set()
 
         def faults(done):
-            if done >= args.topups * 0.3 and "kill" not in fired:
+            if done >= topups * 0.3 and "kill" not in fired:
                 fired.add("kill")
                 victim = instances[1]
                 victim.kill()
                 threading.Timer(1.0, victim.start).start()
-            if done >= args.topups * 0.6 and "provider" not in fired:
+            if done >= topups * 0.6 and "provider" not in fired:
                 fired.add("provider")
                 simulator.stop()
                 time.sleep(0.5)
@@ -231,7 +155,7 @@ def main():
                 current["simulator"] = provider_sim.ProviderSimulator(sim_port, ledger=simulator.ledger).start()
 
         started = time.monotonic()
-        acknowledged, mismatched = load(fleet, args.topups, args.workers, faults)
+        acknowledged, mismatched = load(fleet, topups, workers, faults)
         elapsed = time.monotonic() - started
         results.append((not mismatched, f"load: {len(acknowledged)} keys acknowledged in {elapsed:.1f} s "
                                         f"({len(acknowledged) / elapsed:.0f}/s with resends), {len(mismatched)} keys answered with two top-ups; "
@@ -272,8 +196,23 @@ def main():
     finally:
         for instance in instances:
             instance.stop()
-        services.stop()
         current["simulator"].stop()
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--topups", type=int, default=100_000)
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=48, help="client threads")
+    parser.add_argument("--binary", default=str(ROOT / ".build" / "release" / "tally"))
+    args = parser.parse_args()
+    stubs("tally/v1/common.proto", "tally/v1/topup.proto", "tally/v1/admin.proto")
+    services = Services(prefix="tally-fleet-")
+    try:
+        results = run_fleet(services, args.binary, args.topups, args.instances, args.workers)
+    finally:
+        services.stop()
     for ok, line in results:
         print(("PASS  " if ok else "FAIL  ") + line)
     passed = sum(ok for ok, _ in results)
