@@ -18,6 +18,8 @@ public struct Product: Sendable {
         /// Jobs persisted at once; nil: three quarters of the primary pool, so RPC reads always
         /// find a connection and no job waits for one.
         public var workerConcurrency: Int?
+        /// How many queued event batches one transaction persists.
+        public var eventPersistence: EventProcessor.Limits = .defaults
         /// Monthly `events` partitions created ahead of time.
         public var partitionsAhead: Int
         /// Days of events kept; nil keeps them forever.
@@ -120,7 +122,7 @@ public struct Product: Sendable {
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
-        let processor = EventProcessor(database: database, leaderboards: leaderboards, logger: logger)
+        let processor = EventProcessor(database: database, leaderboards: leaderboards, limits: configuration.eventPersistence, logger: logger)
         let partitions = EventPartitions(pool: database.primary, monthsAhead: configuration.partitionsAhead,
                                          retentionDays: configuration.retentionDays)
         lifecycle = [

@@ -36,6 +36,19 @@ package enum TestRedis {
         return result
     }
 
+    /// Every lease of `queue` expired, as if its lease time had passed: each claim's expiry (in
+    /// `:active` and `:claims`, see `JobQueueScripts`) moved to the past. Tests move the queue's
+    /// stored time instead of waiting for it (a loaded machine makes real waits unpredictable).
+    package static func expireLeases(of queue: JobQueue, redis: RedisClient) async throws {
+        for key in ["active", "claims"] {
+            let set = RedisArgument("{q:\(queue.name)}:\(key)")
+            for member in try await redis.send(RedisCommand("ZRANGE", set, "0", "-1")).array ?? [] {
+                guard let bytes = member.bytes else { throw ReplyError("a member of \(key) is not a string") }
+                _ = try await redis.send(RedisCommand("ZADD", set, "XX", "1", RedisArgument(bytes: bytes)))
+            }
+        }
+    }
+
     package struct ReplyError: Error, CustomStringConvertible {
         package var description: String
         init(_ description: String) { self.description = description }

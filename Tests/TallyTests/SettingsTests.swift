@@ -36,6 +36,7 @@ struct SettingsTests {
             "DATABASE_READ_URL": "postgresql://reader@replica/tally", "DB_POOL_MIN": "2", "DB_MAX_USES": "0",
             "DB_STATEMENT_TIMEOUT_MS": "0", "QUEUE_CONCURRENCY": "5", "QUEUE_MAX_ATTEMPTS": "9",
             "EVENT_USER_RATE_PER_MIN": "0", "EVENT_DEDUPE_WINDOW_S": "0", "EVENT_RETENTION_DAYS": "0", "EVENT_PARTITIONS_AHEAD": "6",
+            "EVENT_PERSIST_MAX_JOBS": "7", "EVENT_PERSIST_MAX_ROWS": "900", "EVENT_PERSIST_MAX_BYTES": "65536",
             "LEADERBOARD_MIRROR_MAX_USERS": "0", "LEADERBOARD_REPAIR_AFTER_MS": "750", "TALLY_INSTANCE_COUNT": "3",
             "ADMIN_KEY": "k", "TALLY_INSTANCE_ID": "a-1", "LOG_LEVEL": "debug", "TALLY_BENCH_ECHO": "1", "TALLY_MIGRATE": "0",
         ]) { $1 }
@@ -45,6 +46,8 @@ struct SettingsTests {
         #expect(config.product.workerConcurrency == 5 && config.product.queue.maxAttempts == 9)
         #expect(config.product.events.perUserLimit == nil && config.product.events.dedupeWindow == .zero)
         #expect(config.product.retentionDays == nil && config.product.partitionsAhead == 6)
+        let persistence = config.product.eventPersistence
+        #expect(persistence.jobs == 7 && persistence.rows == 900 && persistence.bytes == 65536)
         #expect(config.product.mirrors.maxUsers == 0 && config.product.leaderboards.repairAfter == .milliseconds(750))
         #expect(config.product.instanceCount == 3 && config.adminKey == "k" && config.instanceID == "a-1")
         #expect(config.logLevel == .debug && config.benchEcho && !config.migrateAtStart)
@@ -107,13 +110,14 @@ struct SettingsTests {
             "NOTIFY_CONCURRENCY", "NOTIFY_RATE_PER_DESTINATION_PER_SEC",
             "NOTIFY_RATE_GLOBAL_PER_SEC", "NOTIFY_MAX_ATTEMPTS", "NOTIFY_SINK", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET",
             "NOTIFY_WEBHOOK_TIMEOUT_MS", "NOTIFY_SWEEP_AFTER_MS",
+            "EVENT_PERSIST_MAX_JOBS", "EVENT_PERSIST_MAX_ROWS", "EVENT_PERSIST_MAX_BYTES",
             "PRESENCE_TIMEOUT_MS", "PRESENCE_INTERVAL_MS", "PRESENCE_MAX_STREAMS", "PRESENCE_MAX_DEVICES", "TALLY_SESSION_SECRET",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 81)
+        #expect(options.count == 84)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Events and leaderboards benchmarks (release build) against the local PostgreSQL and Redis:
-#   1. ingest: events/s acknowledged over bidi streams (batches of 100), then how fast the
-#      workers persist them (the queue drains, every event in Postgres);
+#   1. ingest and persist: events/s acknowledged over bidi streams (batches of 100), then how
+#      fast Tally's workers persist the backlog once the ingest has stopped (nothing else
+#      running), beside Postgres' own insert of the same rows into the same table with the
+#      same indexes (one INSERT ... SELECT, the ceiling) and the ratio, and Postgres' CPU per
+#      persisted event; then a sustained ingest (Track, 100-event batches) at 0.8x the measured
+#      persist rate for SUSTAIN_SECONDS (default 60): the queue's waiting jobs at start and
+#      end, and Track's latency percentiles;
 #   2. Track of 100-event batches at a fixed 1,000 batches/s: latency percentiles;
 #   3. Rank with 5 neighbours on a board of 1,000,000 users: max requests/s, then latency at
 #      a fixed 20,000 requests/s, answered from the board's mirror in Tally, and the same from
@@ -12,11 +17,13 @@
 #   tools/bench/events.sh [SECONDS per phase, default 10]
 #   PHASES=3 tools/bench/events.sh    only the listed phases (e.g. "3" or "1 2"; default all)
 #   TALLY_BIN=path tools/bench/events.sh   another tally binary (A/B runs of two builds)
+#   BIN_DIR=dir tools/bench/events.sh      tally and tally-load from dir, nothing built
 #   EVENT_DEDUPE_WINDOW_S=0 PHASES=1 tools/bench/events.sh   ingest without Redis dedupe marks
 #                                     (any of tally's settings passes through the environment)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
+SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
 PHASES=${PHASES:-1 2 3}
 runs() { [[ " $PHASES " == *" $1 "* ]]; }
 # A set of services of its own (emptied Redis): keys and AOF rewrites left by tests would
@@ -25,9 +32,11 @@ export TALLY_STATE_DIR=$PWD/.tally/bench
 bash tools/services.sh start > /dev/null
 set -a; source "$TALLY_STATE_DIR/services.env"; set +a
 redis-cli -p "$TALLY_REDIS_PORT" flushall > /dev/null
-swift build -c release --product tally > /dev/null
-swift build -c release --product tally-load > /dev/null
-BIN=$(swift build -c release --show-bin-path)
+if [[ -z ${BIN_DIR:-} ]]; then
+  swift build -c release --product tally > /dev/null
+  swift build -c release --product tally-load > /dev/null
+fi
+BIN=${BIN_DIR:-$(swift build -c release --show-bin-path)}
 PSQL=(psql "$DATABASE_URL" -tAq)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)
@@ -36,7 +45,8 @@ EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench QUEUE_CONCUR
   "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$PORT" --log-level info > "$LOG" 2>&1 &
 SERVER=$!
 REFERENCE=
-trap 'kill -TERM $SERVER $REFERENCE 2> /dev/null; wait $SERVER $REFERENCE 2> /dev/null || true' EXIT
+SAMPLER=
+trap 'kill -TERM $SERVER $REFERENCE $SAMPLER 2> /dev/null; wait $SERVER $REFERENCE 2> /dev/null || true' EXIT
 listening() { for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && break; sleep 0.1; done; }
 listening "$PORT"
 
@@ -44,7 +54,19 @@ listening "$PORT"
 load() { "$BIN/tally-load" --target "127.0.0.1:${TARGET_PORT:-$PORT}" --max-error-rate 0.001 "$@"; }
 # Jobs waiting (one list per priority) or running (see JobQueueScripts for the layout).
 queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = redis.call('ZCARD', KEYS[1] .. ':active') for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
+# Jobs waiting to be claimed (not running).
+waiting() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = 0 for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
 stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
+# CPU ticks (user + system) of the bench cluster's Postgres so far: its live processes, and
+# the exited children the postmaster has reaped (a process name may hold spaces: cut it off).
+PG_MAIN=$(head -n 1 "$TALLY_STATE_DIR/postgres/data/postmaster.pid")
+pg_ticks() {
+  # A stat line: pid (name) state ppid ...; after the name: 1 state, 2 ppid, ... 12 utime,
+  # 13 stime, 14 cutime, 15 cstime. (cat skips the processes that exit meanwhile.)
+  { cat /proc/[0-9]*/stat 2> /dev/null || true; } | awk -v main="$PG_MAIN" '{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+      if (pid == main) total += f[12] + f[13] + f[14] + f[15]; else if (f[2] == main) total += f[12] + f[13] }
+    END { print total + 0 }'
+}
 
 if runs 1; then
 echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"
@@ -53,23 +75,81 @@ echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 1
 "${PSQL[@]}" -c "TRUNCATE events, event_ids"
 redis-cli -p "$TALLY_REDIS_PORT" config resetstat > /dev/null
 before=$(stored)
+ticks_before=$(pg_ticks)
 started=$(date +%s.%N)
 load tally.v1.EventService/Stream --connections 4 --streams 8 --stream-messages 1000000 --batch-size 100 \
   --users 1000000 -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-ingest.json
-python3 - /tmp/tally-ingest.json <<'PY'
+# The ingest has stopped: from here on the workers persist the backlog with nothing else running.
+drain_started=$(date +%s.%N)
+drain_from=$(stored)
+drain_ticks=$(pg_ticks)
+python3 - /tmp/tally-ingest.json <<'EOF_PY'
 import json, sys
 total = json.load(open(sys.argv[1]))["total"]
 acks = total["messages_received_per_second"]
 print(f"acknowledged: {acks * 100:,.0f} events/s ({acks:,.0f} batch acks/s over {total['messages_received']:,} batches)")
-PY
+EOF_PY
 # Redis' own time per script call (enqueue with dedupe marks, claims, completions): Redis'
 # single thread, shared with its AOF fsync on every write pass, is what bounds the ack rate.
 redis-cli -p "$TALLY_REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' \
   '/^cmdstat_(evalsha|smismember|sadd)/ { printf "  redis %s: %s calls, %s us/call\n", substr($1, 9), $3, $7 }'
-while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
+while [[ $(queued) -gt 0 ]]; do sleep 0.2; done
 finished=$(date +%s.%N)
 after=$(stored)
-python3 -c "import sys; n=$after-$before; t=$finished-$started; print(f'persisted: {n:,} events in {t:.1f} s = {n/t:,.0f} events/s (queue drained, all in Postgres)')"
+finished_ticks=$(pg_ticks)
+# The ceiling: the same rows inserted by Postgres itself into the same (emptied) table with the
+# same indexes, one statement: no client, no protocol, no dedupe, no leaderboards.
+"${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_rows; CREATE UNLOGGED TABLE bench_rows AS SELECT * FROM events; TRUNCATE events; CHECKPOINT"
+ceiling_ticks=$(pg_ticks)
+ceiling_started=$(date +%s.%N)
+"${PSQL[@]}" -c "INSERT INTO events SELECT * FROM bench_rows"
+ceiling_finished=$(date +%s.%N)
+ceiling_after=$(pg_ticks)
+"${PSQL[@]}" -c "DROP TABLE bench_rows"
+PERSIST_RATE=$(python3 - <<EOF_PY
+import sys
+hz = $(getconf CLK_TCK)
+total, run = $after - $before, $finished - $started
+drained, drain = $after - $drain_from, $finished - $drain_started
+ceiling = total / ($ceiling_finished - $ceiling_started)
+say = lambda text: print(text, file=sys.stderr)
+say(f"persisted: {total:,} events in {run:.1f} s from the start of the ingest = {total / run:,.0f} events/s (queue drained, all in Postgres)")
+if drained < total / 10:
+    # The workers (nearly) kept up with the ingest: its whole run is their rate.
+    rate, cpu = total / run, ($finished_ticks - $ticks_before) * 1e6 / hz / max(1, total)
+    say(f"persisted by Tally's workers: {rate:,.0f} events/s (they kept up with the ingest)")
+else:
+    rate, cpu = drained / drain, ($finished_ticks - $drain_ticks) * 1e6 / hz / max(1, drained)
+    say(f"persisted by Tally's workers: {rate:,.0f} events/s ({drained:,} events of the backlog in {drain:.1f} s after the ingest stopped)")
+ceiling_cpu = ($ceiling_after - $ceiling_ticks) * 1e6 / hz / max(1, total)
+say(f"Postgres' own insert of the same {total:,} rows (one INSERT ... SELECT): {ceiling:,.0f} rows/s; Tally's workers at {rate / ceiling:.2f}x of it (bar >= 0.6)")
+say(f"Postgres CPU: {cpu:.1f} us per persisted event (all its processes); {ceiling_cpu:.1f} us per row in its own insert")
+print(int(rate))
+EOF_PY
+)
+
+target=$(( PERSIST_RATE * 8 / 10 / 100 ))
+echo "-- sustained: Track (100-event batches) at $target batches/s = 0.8x the persist rate, ${SUSTAIN_SECONDS}s"
+samples=/tmp/tally-waiting.txt
+: > "$samples"
+waiting_start=$(waiting)
+( while sleep 5; do waiting >> "$samples"; done ) &
+SAMPLER=$!
+load tally.v1.EventService/Track --rps "$target" --connections 4 --batch-size 100 --users 1000000 -z "${SUSTAIN_SECONDS}s" \
+  --format json > /tmp/tally-sustained.json
+waiting_end=$(waiting)
+kill "$SAMPLER" 2> /dev/null; wait "$SAMPLER" 2> /dev/null || true
+SAMPLER=
+python3 - /tmp/tally-sustained.json "$waiting_start" "$waiting_end" "$samples" <<'EOF_PY'
+import json, sys
+total = json.load(open(sys.argv[1]))["total"]
+samples = [int(x) for x in open(sys.argv[4]).read().split()] or [0]
+l = total["latency_ms"]
+print(f"  Track: {total['calls_per_second']:,.0f} batches/s = {total['calls_per_second'] * 100:,.0f} events/s; "
+      f"p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms (bar < 20 ms), p99.9 {l['p99_9']:.2f} ms")
+print(f"  queue waiting: {sys.argv[2]} jobs at start, {sys.argv[3]} at end (sampled every 5 s: max {max(samples)})")
+EOF_PY
+while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
 
 fi
 

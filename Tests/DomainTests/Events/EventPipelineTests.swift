@@ -158,6 +158,87 @@ struct EventPipelineTests {
         }
     }
 
+    @Test("jobs persisted together in one transaction are stored and scored once each")
+    func groupedJobs() async throws {
+        try await Self.withPipeline { f in
+            for k in 0..<20 {
+                try await f.ingestor.ingest([Self.event("g\(k)"), Self.event("s\(k)", "game_ended", user: "gu\(k % 5)", score: Int64(k))], peer: "p")
+            }
+            let jobs = try await f.queue.claim(max: 100)
+            #expect(jobs.count == 40)
+            try await f.processor.process(jobs)
+            #expect(try await Self.storedCount(f) == 40)
+            let pending = try await f.database.withConnection { try await $0.query("SELECT count(*) FROM leaderboard_pending_merges").scalar(Int64.self) }
+            #expect(pending == 1, "one transaction for the whole group")
+            let top = try await f.leaderboards.top(.global, limit: 10, cursor: "")
+            #expect(top.entries.map(\.score) == [19, 18, 17, 16, 15])
+        }
+    }
+
+    @Test("two workers holding the same jobs (a lease expired mid-transaction) store and score each event once")
+    func overlappingClaims() async throws {
+        try await Self.withPipeline { f in
+            for k in 0..<3 {
+                try await f.ingestor.ingest([Self.event("o\(k)"), Self.event("w\(k)", "game_ended", user: "ov\(k)", score: Int64(10 + k))], peer: "p")
+            }
+            let lockWaiters = {
+                try await f.database.withConnection { connection in
+                    try await connection.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ).scalar(Int64.self)
+                }
+            }
+            // Another session holds the events table: a writer stops inside its transaction,
+            // its batches staged, before its ids reach event_ids.
+            let (gate, open) = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await f.database.withTransaction { connection in
+                    try await connection.executeScript("LOCK TABLE events IN EXCLUSIVE MODE")
+                    for await _ in gate { break }
+                }
+            }
+            _ = try await eventually(attempts: 1500) {
+                try await f.database.withConnection { connection in
+                    try await connection.query(
+                        "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND mode = 'ExclusiveLock' AND granted"
+                    ).scalar(Int64.self)
+                } == 1
+            }
+            // The first worker claims every job and writes them as one group, held by the lock.
+            let first = try await f.queue.claim(max: 10)
+            #expect(first.count == 6)
+            let firstWriter = Task { try await f.processor.process(first) }
+            #expect(try await eventually(attempts: 1500) { try await lockWaiters() == 1 })
+            // Its lease expires; a second worker takes the same jobs back and runs them.
+            try await TestRedis.expireLeases(of: f.queue, redis: f.redis)
+            let second = f.processor.worker(
+                queue: f.queue, configuration: .init(concurrency: 2, batchSize: 10, pollInterval: .milliseconds(5), drainTimeout: .seconds(5)))
+            let secondRunning = Task { try await second.run() }
+            #expect(try await eventually(attempts: 1500) { try await lockWaiters() >= 2 }, "the second worker is writing too")
+            open.yield()
+            open.finish()
+            try await holder.value
+            try await firstWriter.value
+            _ = try await eventually(attempts: 1500) {
+                let stats = try await f.queue.stats()
+                return stats.completed == 6 && stats.waiting == 0 && stats.active == 0 && stats.delayed == 0
+            }
+            second.stop()
+            try await secondRunning.value
+            #expect(try await f.queue.complete(first.map(\.id), lease: first[0].lease) == 0, "the first lease is no longer held")
+            #expect(try await Self.storedCount(f) == 6)
+            let ids = try await f.database.withConnection { try await $0.query("SELECT count(*) FROM event_ids").scalar(Int64.self) }
+            #expect(ids == 6)
+            let top = try await f.leaderboards.top(.global, limit: 10, cursor: "")
+            #expect(top.entries.map(\.userID) == ["ov2", "ov1", "ov0"] && top.entries.map(\.score) == [12, 11, 10])
+            // Each improved score was recorded by one transaction only.
+            let recorded = try await f.database.withConnection {
+                try await $0.query("SELECT coalesce(sum(cardinality(user_ids)), 0) FROM leaderboard_pending_merges").scalar(Int64.self)
+            }
+            #expect(recorded == 3)
+        }
+    }
+
     @Test("invalid events are rejected by name and field; an oversize batch is refused whole")
     func validation() async throws {
         try await Self.withPipeline({ $0.rules.batchMax = 3 }) { f in

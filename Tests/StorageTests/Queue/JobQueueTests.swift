@@ -42,17 +42,6 @@ struct JobQueueTests {
         }
     }
 
-    /// Every lease of the queue expired: each claim's expiry (in `:active` and `:claims`)
-    /// moved to the past, as if the lease time had passed.
-    static func expireLeases(of queue: JobQueue, redis: RedisClient) async throws {
-        for key in ["active", "claims"] {
-            let members = try #require(try await redis.send(RedisCommand("ZRANGE", RedisArgument("{q:\(queue.name)}:\(key)"), "0", "-1")).array)
-            for member in members {
-                try await redis.send(RedisCommand("ZADD", RedisArgument("{q:\(queue.name)}:\(key)"), "XX", "1", RedisArgument(bytes: try #require(member.bytes))))
-            }
-        }
-    }
-
     @Test("higher priorities are claimed first, FIFO within a priority")
     func priorities() async throws {
         try await Self.withQueue { queue async throws in
@@ -187,7 +176,7 @@ struct JobQueueTests {
             try await queue.enqueue(NewJob(id: "slow", payload: []))
             let first = try #require(try await queue.claim(max: 1).first)
             #expect(try await queue.claim(max: 1).isEmpty, "still leased")
-            try await Self.expireLeases(of: queue, redis: redis)
+            try await TestRedis.expireLeases(of: queue, redis: redis)
             let again = try await queue.claim(max: 1)
             let second = try #require(again.first)
             #expect(second.id == "slow")
@@ -227,7 +216,7 @@ struct JobQueueTests {
             }
             #expect(line == "holding 5")
             #expect(try await queue.claim(max: 5).isEmpty, "still leased to the dead worker")
-            try await Self.expireLeases(of: queue, redis: redis)
+            try await TestRedis.expireLeases(of: queue, redis: redis)
             let returned = try await queue.claim(max: 10)
             #expect(Set(returned.map(\.id)) == Set((0..<5).map { "held-\($0)" }))
             #expect(returned.allSatisfy { $0.attempt == 2 }, "the dead worker's attempt counts")

@@ -78,12 +78,15 @@ public final class JobQueue: Sendable {
         try await !enqueue([job]).isEmpty
     }
 
-    /// Claims up to `max` jobs (highest priority first) under a new lease. Due delayed jobs
-    /// and expired leases are returned to the queue first.
-    public func claim(max: Int, lease: String = JobQueue.newLease()) async throws -> [Job] {
+    /// Claims up to `max` jobs (highest priority first) under a new lease, and when `maxBytes`
+    /// is given only as many as fit in it (their payloads' sizes summed; the first job is
+    /// claimed whatever its size). Due delayed jobs and expired leases are returned to the
+    /// queue first.
+    public func claim(max: Int, maxBytes: Int? = nil, lease: String = JobQueue.newLease()) async throws -> [Job] {
         let reply = try await redis.run(
             JobQueueScripts.claim, keys: [prefix],
-            arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease)])
+            arguments: [RedisArgument(max), RedisArgument(configuration.leaseTimeout.milliseconds), RedisArgument(lease),
+                        RedisArgument(Swift.max(0, maxBytes ?? 0))])
         // Flat: id, "<meta>[;<traceparent>]:<payload>" per job (no nested array per job to decode).
         let fields = reply.array ?? []
         guard fields.count % 2 == 0 else { throw RedisError(.unexpectedReply, "queue \(name): malformed claimed jobs") }
@@ -149,8 +152,17 @@ public final class JobQueue: Sendable {
     /// dependency was unavailable; the job itself did not fail).
     @discardableResult
     public func postpone(_ job: Job, by delay: Duration) async throws -> Bool {
-        let arguments = [RedisArgument(job.lease), RedisArgument(delay.milliseconds), RedisArgument(job.id)]
-        return try await redis.run(JobQueueScripts.postpone, keys: [prefix], arguments: arguments).int == 1
+        try await postpone([job], by: delay) == 1
+    }
+
+    /// `postpone` for jobs of one claim (one lease) in one script call; returns how many were
+    /// still held by it.
+    @discardableResult
+    public func postpone(_ jobs: [Job], by delay: Duration) async throws -> Int {
+        guard let lease = jobs.first?.lease else { return 0 }
+        precondition(jobs.allSatisfy { $0.lease == lease }, "postponed together: jobs of one claim")
+        let arguments = [RedisArgument(lease), RedisArgument(delay.milliseconds)] + jobs.map { RedisArgument($0.id) }
+        return Int(try await redis.run(JobQueueScripts.postpone, keys: [prefix], arguments: arguments).int ?? 0)
     }
 
     public func stats() async throws -> JobQueueStats {

@@ -235,13 +235,15 @@ enum JobQueueScripts {
         return fresh
         """)
 
-    /// KEYS[1]: prefix. ARGV: max jobs, lease ms, lease token.
+    /// KEYS[1]: prefix. ARGV: max jobs, lease ms, lease token, max bytes (0: any).
     /// First moves due delayed jobs to :waiting and expired leases back (a crashed worker's
     /// jobs; the lost attempt counts, and past the last one the job is dead-lettered), then
-    /// claims up to max jobs. Returns id and "<meta>:<payload>" per job, flat (the meta counts
-    /// the attempts finished before this one).
+    /// claims up to max jobs whose stored payloads sum to at most max bytes (the first job
+    /// always, whatever its size). Returns id and "<meta>:<payload>" per job, flat (the meta
+    /// counts the attempts finished before this one).
     static let claim = RedisScript(name: "queue_claim", source: prelude + "\n" + """
         local max, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+        local max_bytes = tonumber(ARGV[4]) or 0
         local now = now_ms()
         local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, 1000)
         if #due > 0 then
@@ -280,17 +282,38 @@ enum JobQueueScripts {
         -- Every job of an expired claim has left :active now (unless more than the limit
         -- expired at once): its entry goes too.
         if #expired < 1000 then redis.call('ZREMRANGEBYSCORE', P .. ':claims', '-inf', now) end
-        local ids = {}
+        local ids, payloads, bytes = {}, {}, 0
         for p = 9, 0, -1 do
-          if #ids >= max then break end
-          local popped = redis.call('RPOP', P .. ':waiting:' .. p, max - #ids)
-          if popped then
-            for i = 1, #popped do ids[#ids + 1] = popped[i] end
+          local room = max - #ids
+          if room <= 0 then break end
+          local list = P .. ':waiting:' .. p
+          if max_bytes <= 0 then
+            local popped = redis.call('RPOP', list, room)
+            if popped then
+              for i = 1, #popped do ids[#ids + 1] = popped[i] end
+            end
+          else
+            -- The oldest `room` ids (the list's tail, oldest last), taken while their payloads fit.
+            local tail = redis.call('LRANGE', list, -room, -1)
+            local oldest = {}
+            for i = #tail, 1, -1 do oldest[#oldest + 1] = tail[i] end
+            local packed = many('HMGET', P .. ':payload', oldest)
+            local taken = 0
+            for i = 1, #oldest do
+              local size = #(packed[i] or '')
+              if #ids > 0 and bytes + size > max_bytes then break end
+              taken = i
+              bytes = bytes + size
+              ids[#ids + 1] = oldest[i]
+              payloads[#ids] = packed[i]
+            end
+            if taken > 0 then redis.call('RPOP', list, taken) end
+            if taken < #oldest then break end
           end
         end
         local n = #ids
         if n == 0 then return {} end
-        local payloads = many('HMGET', P .. ':payload', ids)
+        if max_bytes <= 0 then payloads = many('HMGET', P .. ':payload', ids) end
         -- A lease expiry no other live claim has (a millisecond later at worst).
         local claims = P .. ':claims'
         local until_ms = now + lease

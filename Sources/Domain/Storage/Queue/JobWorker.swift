@@ -12,39 +12,71 @@ import Synchronization
 /// letter). On graceful shutdown it stops claiming, lets running jobs finish for up to
 /// `drainTimeout`, then cancels the rest and releases their jobs back to the queue, so nothing
 /// waits out a lease.
+///
+/// With a group handler and `grouping` above one job, each slot runs a group of claimed jobs
+/// (up to `grouping.maxJobs` and `grouping.maxBytes` of payload) in one handler call, e.g. one
+/// transaction for all of them. A group that fails is run again job by job with the single-job
+/// handler, so a bad job fails alone and the others complete; a job on its second attempt or
+/// later runs alone from the start. Handlers must be idempotent anyway (delivery is at least
+/// once), so the jobs of a group that failed after part of its work was done are safe to rerun.
 public final class JobWorker: Service, Sendable {
     public typealias Handler = @Sendable (Job) async throws -> Void
+    /// Runs several jobs together; throws when any of them could not be done (then they are
+    /// run again one by one).
+    public typealias GroupHandler = @Sendable ([Job]) async throws -> Void
+
+    /// How many claimed jobs one group handler call takes.
+    public struct Grouping: Sendable, Hashable {
+        /// Jobs per group; 1 runs every job alone.
+        public var maxJobs: Int
+        /// Payload bytes per group (a job larger than this runs alone).
+        public var maxBytes: Int
+
+        /// Every job alone.
+        public static var single: Grouping { Grouping(maxJobs: 1, maxBytes: .max) }
+
+        public init(maxJobs: Int, maxBytes: Int) {
+            self.maxJobs = max(1, maxJobs)
+            self.maxBytes = max(1, maxBytes)
+        }
+    }
 
     public struct Configuration: Sendable {
-        /// Jobs run at once (`QUEUE_CONCURRENCY`).
+        /// Jobs (or groups of jobs) run at once (`QUEUE_CONCURRENCY`).
         public var concurrency: Int
-        /// Most jobs claimed by one claim.
+        /// Most jobs claimed by one claim (at least one group's worth is claimed when grouping).
         public var batchSize: Int
         /// Sleep when the queue was found empty.
         public var pollInterval: Duration
         public var drainTimeout: Duration
+        /// Jobs per handler call, when the worker has a group handler.
+        public var grouping: Grouping
 
-        /// 16 at once, claims of up to 100, polls every 20 ms, drains for 10 s.
+        /// 16 at once, claims of up to 100, polls every 20 ms, drains for 10 s, every job alone.
         public static var defaults: Configuration {
             Configuration(concurrency: 16, batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
         }
 
-        public init(concurrency: Int, batchSize: Int, pollInterval: Duration, drainTimeout: Duration) {
+        public init(concurrency: Int, batchSize: Int, pollInterval: Duration, drainTimeout: Duration, grouping: Grouping = .single) {
             self.concurrency = max(1, concurrency)
             self.batchSize = max(1, batchSize)
             self.pollInterval = pollInterval
             self.drainTimeout = drainTimeout
+            self.grouping = grouping
         }
     }
 
     private struct Progress {
         var running: [String: Job] = [:]
+        /// Slots in use: a group of jobs takes one.
+        var slots = 0
         var finished: [String] = []
     }
 
     public let queue: JobQueue
     public let configuration: Configuration
     private let handler: Handler
+    private let groupHandler: GroupHandler?
     private let logger: Logger
     private let progress = Mutex(Progress())
     private let stopRequested = Atomic<Bool>(false)
@@ -53,11 +85,15 @@ public final class JobWorker: Service, Sendable {
     /// Longest wait between claims while the queue cannot be reached.
     static let maxClaimBackoff = Duration.seconds(2)
 
-    public init(queue: JobQueue, configuration: Configuration = .defaults, logger: Logger = Logger(label: "tally.queue"), handler: @escaping Handler) {
+    /// `groupHandler`, when given, runs groups of jobs as `configuration.grouping` allows;
+    /// `handler` runs single jobs and the jobs of a group that failed.
+    public init(queue: JobQueue, configuration: Configuration = .defaults, logger: Logger = Logger(label: "tally.queue"),
+                handler: @escaping Handler, groupHandler: GroupHandler? = nil) {
         self.queue = queue
         self.configuration = configuration
         self.logger = logger
         self.handler = handler
+        self.groupHandler = groupHandler
     }
 
     /// Jobs running right now.
@@ -92,15 +128,19 @@ public final class JobWorker: Service, Sendable {
                 // The last pass's completions travel with this claim: both land in one Redis
                 // event-loop turn, so they share one AOF fsync instead of waiting for two.
                 async let completed: Void = completeFinished(lease: lease)
-                let free = configuration.concurrency - runningCount
+                let free = configuration.concurrency - progress.withLock { $0.slots }
                 guard free > 0 else {
                     await completed
                     try? await Task.sleep(for: .milliseconds(1))
                     continue
                 }
+                let grouping = groupHandler == nil ? Grouping.single : configuration.grouping
+                // A group's worth at least, else one job per free slot, as the claim size allows.
+                let wanted = min(free * grouping.maxJobs, max(configuration.batchSize, grouping.maxJobs))
+                let byteLimit = grouping.maxJobs > 1 ? Self.product(free, grouping.maxBytes) : nil
                 let claimed: [Job]
                 do {
-                    claimed = try await queue.claim(max: min(free, configuration.batchSize), lease: lease)
+                    claimed = try await queue.claim(max: wanted, maxBytes: byteLimit, lease: lease)
                     if backoff != nil {
                         logger.notice("claiming from the queue works again", metadata: ["queue": "\(queue.name)"])
                         backoff = nil
@@ -119,20 +159,96 @@ public final class JobWorker: Service, Sendable {
                     try? await Task.sleep(for: wait)
                     continue
                 }
+                // One task per free slot at most: more groups than slots (jobs running alone
+                // after a failure, or split by size) take turns in them.
+                let groups = Self.groups(of: claimed, grouping)
+                let tasks = min(free, groups.count)
                 progress.withLock { progress in
                     for job in claimed { progress.running[job.id] = job }
+                    progress.slots += tasks
                 }
-                for job in claimed {
-                    jobs.addTask { await self.perform(job) }
+                for slot in 0..<tasks {
+                    let turns = stride(from: slot, to: groups.count, by: tasks).map { groups[$0] }
+                    jobs.addTask {
+                        for group in turns { await self.perform(group) }
+                        self.progress.withLock { $0.slots -= 1 }
+                    }
                 }
                 await completed
-                if claimed.count < min(free, configuration.batchSize) {
+                // Fewer than asked, and not for want of room: the queue is empty for now.
+                let claimedBytes = claimed.reduce(0) { $0 + $1.payload.count }
+                if claimed.count < wanted && byteLimit.map({ claimedBytes <= $0 - grouping.maxBytes }) ?? true {
                     try? await Task.sleep(for: configuration.pollInterval)
                 }
             }
             await drain(jobs: &jobs, lease: lease)
         }
         await completeFinished(lease: lease)
+    }
+
+    /// Claimed jobs in groups, in claim order: each up to the grouping's jobs and bytes; a job
+    /// on its second attempt or later alone (it may be the one that failed its group).
+    static func groups(of jobs: [Job], _ grouping: Grouping) -> [[Job]] {
+        var groups: [[Job]] = []
+        var current: [Job] = []
+        var bytes = 0
+        for job in jobs {
+            if job.attempt > 1 || grouping.maxJobs == 1 {
+                groups.append([job])
+                continue
+            }
+            if !current.isEmpty && (current.count >= grouping.maxJobs || bytes + job.payload.count > grouping.maxBytes) {
+                groups.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(job)
+            bytes += job.payload.count
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
+    }
+
+    /// `a * b`, or `Int.max` when that overflows.
+    private static func product(_ a: Int, _ b: Int) -> Int {
+        let (result, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : result
+    }
+
+    /// Runs a group in one group handler call; when that fails, its jobs one by one.
+    private func perform(_ group: [Job]) async {
+        guard group.count > 1, let groupHandler else {
+            for job in group { await perform(job) }
+            return
+        }
+        do {
+            try await groupHandler(group)
+            logger.debug("jobs done together", metadata: ["queue": "\(queue.name)", "jobs": "\(group.count)"])
+            progress.withLock { progress in
+                for job in group {
+                    progress.running[job.id] = nil
+                    progress.finished.append(job.id)
+                }
+            }
+        } catch {
+            if Task.isCancelled {
+                return  // shutdown: released by drain
+            }
+            if let unavailable = error as? DependencyUnavailable {
+                progress.withLock { progress in
+                    for job in group { progress.running[job.id] = nil }
+                }
+                _ = try? await queue.postpone(group, by: unavailable.retryAfter)
+                logger.warning("jobs postponed: dependency unavailable", metadata: [
+                    "queue": "\(queue.name)", "jobs": "\(group.count)", "reason": "\(unavailable.reason)",
+                ])
+                return
+            }
+            logger.info("a group of jobs failed; running them one by one", metadata: [
+                "queue": "\(queue.name)", "jobs": "\(group.count)", "error": "\(error)",
+            ])
+            for job in group { await perform(job) }
+        }
     }
 
     /// Runs the handler in the trace of the call that queued the job, so its log lines (and

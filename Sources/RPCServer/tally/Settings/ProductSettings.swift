@@ -35,6 +35,7 @@ struct ProductSettings: ParsableArguments {
         var product = Product.Configuration.defaults
         product.events = try events.ingestion(env)
         (product.partitionsAhead, product.retentionDays) = try events.partitions(env)
+        product.eventPersistence = try events.persistence(env)
         let concurrency = try env.int(queueConcurrency, "QUEUE_CONCURRENCY", default: 0, range: 0...10_000)
         product.workerConcurrency = concurrency == 0 ? nil : concurrency
         product.queue.leaseTimeout = try env.milliseconds(
@@ -76,6 +77,15 @@ struct EventSettings: ParsableArguments {
     @Option(help: "Monthly events partitions created ahead (env EVENT_PARTITIONS_AHEAD, default 3).")
     var eventPartitionsAhead: Int?
 
+    @Option(help: "Queued event batches persisted in one transaction (env EVENT_PERSIST_MAX_JOBS, default 50).")
+    var eventPersistMaxJobs: Int?
+
+    @Option(help: "Events persisted in one transaction; a larger batch still goes whole (env EVENT_PERSIST_MAX_ROWS, default 5000).")
+    var eventPersistMaxRows: Int?
+
+    @Option(help: "Queued payload bytes persisted in one transaction (env EVENT_PERSIST_MAX_BYTES, default 1048576).")
+    var eventPersistMaxBytes: Int?
+
     func ingestion(_ env: Environment) throws -> EventIngestor.Configuration {
         var events = EventIngestor.Configuration.defaults
         events.rules.batchMax = try env.int(eventBatchMax, "EVENT_BATCH_MAX", default: events.rules.batchMax, range: 1...10_000)
@@ -86,6 +96,15 @@ struct EventSettings: ParsableArguments {
         events.dedupeWindow = .seconds(try env.int(
             eventDedupeWindowS, "EVENT_DEDUPE_WINDOW_S", default: Int(events.dedupeWindow.milliseconds / 1000), range: 0...30 * 86_400))
         return events
+    }
+
+    /// How much one worker transaction persists.
+    func persistence(_ env: Environment) throws -> EventProcessor.Limits {
+        let defaults = EventProcessor.Limits.defaults
+        return EventProcessor.Limits(
+            jobs: try env.int(eventPersistMaxJobs, "EVENT_PERSIST_MAX_JOBS", default: defaults.jobs, range: 1...10_000),
+            rows: try env.int(eventPersistMaxRows, "EVENT_PERSIST_MAX_ROWS", default: defaults.rows, range: 1...1_000_000),
+            bytes: try env.int(eventPersistMaxBytes, "EVENT_PERSIST_MAX_BYTES", default: defaults.bytes, range: 1024...1_073_741_824))
     }
 
     /// Months created ahead, and days kept (nil: forever).
