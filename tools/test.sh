@@ -56,3 +56,6 @@ TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q Tests/python
 
 step "top-ups across three instances with faults, counted (short form of tools/topups/fleet.py)"
 .venv/bin/python3 tools/topups/fleet.py --topups 2000 --binary "$ROOT/.build/debug/tally"
+
+step "three instances behind HAProxy, one SIGKILLed mid-load; grpcio's client-side round robin"
+TALLY_BIN=$ROOT/.build/debug/tally bash tools/scale/haproxy.sh
