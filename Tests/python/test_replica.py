@@ -14,18 +14,9 @@ import uuid
 import grpc
 import pytest
 
-from conftest import ADMIN, PRODUCT_ENV, ROOT, start_tally, stop_tally
+from conftest import ADMIN, PRODUCT_ENV, ROOT, start_tally, stop_tally, wait_for
 
 SCRIPT = str(ROOT / "tools" / "services.sh")
-
-
-def wait_for(check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Standby:
