@@ -16,6 +16,7 @@ PACKAGES=(
   postgresql            # local PostgreSQL server for runs and tests
   redis-server          # local Redis server for runs and tests
   nghttp2-client        # h2load and nghttp, for benchmarks and probes
+  haproxy               # the load balancer of tools/scale/haproxy.sh (run by tools/test.sh)
 )
 
 missing=()

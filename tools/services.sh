@@ -8,6 +8,10 @@
 #   tools/services.sh stop redis         stop one (tests use this to prove fallbacks)
 #   tools/services.sh kill redis         SIGKILL Redis (a crash: only its fsynced AOF survives)
 #   tools/services.sh status             print what runs where
+#   tools/services.sh replica start      a streaming standby of the PostgreSQL (pg_basebackup -R)
+#                                        on its own port; adds DATABASE_READ_URL to services.env
+#   tools/services.sh replica stop       stop the standby (DATABASE_READ_URL leaves services.env)
+#   tools/services.sh replica status     whether it runs, and its replay lag behind the primary
 #
 # `start` writes .tally/services.env (DATABASE_URL, REDIS_URL, ...) for `source`.
 # TALLY_STATE_DIR=/some/dir runs a separate set there instead of .tally/: tests that stop,
@@ -126,6 +130,81 @@ pg_stop() {
   log "PostgreSQL stopped"
 }
 
+# --- PostgreSQL streaming standby (`replica`) ------------------------------------------------
+# A copy of the primary made by pg_basebackup -R (which writes primary_conninfo and
+# standby.signal), replaying the primary's WAL as it streams. The primary needs nothing extra:
+# PostgreSQL 10+ defaults to wal_level=replica and max_wal_senders=10, and initdb --auth=trust
+# writes a `host replication all 127.0.0.1/32 trust` line into pg_hba.conf. Its data survives
+# `replica stop`; `replica start` resumes streaming from where it stopped.
+
+REPLICA_DIR=$STATE/replica
+REPLICA_DATA=$REPLICA_DIR/data
+
+replica_port() { cat "$REPLICA_DIR/port" 2>/dev/null || true; }
+
+replica_running() {
+  local port
+  port=$(replica_port)
+  [[ -n $port && -f $REPLICA_DATA/postmaster.pid ]] && as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$port" 2>/dev/null
+}
+
+replica_start() {
+  local bin port primary
+  bin=$(pg_bin)
+  pg_running || { log "the replica needs the primary: tools/services.sh start postgres"; exit 1; }
+  if replica_running; then
+    log "PostgreSQL replica already running on port $(replica_port)"
+    return
+  fi
+  primary=$(saved TALLY_PG_PORT)
+  mkdir -p "$REPLICA_DIR/run"
+  [[ $(id -u) -ne 0 ]] || chown -R postgres:postgres "$REPLICA_DIR"
+  if [[ ! -f $REPLICA_DATA/standby.signal ]]; then
+    rm -rf "$REPLICA_DATA"
+    log "pg_basebackup from 127.0.0.1:$primary into $REPLICA_DATA"
+    as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary" -U tally -D "$REPLICA_DATA" -R -X stream -c fast
+  fi
+  port=$(replica_port)
+  [[ -n $port ]] || port=$(free_port)
+  rm -f "$REPLICA_DATA/postmaster.pid"
+  # hot_standby_feedback: the primary keeps rows a standby query still reads, so long reads
+  # here are not cancelled by the replay of a vacuum.
+  detached as_pg "$bin/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_DIR/postgres.log" -w -t 60 start -o \
+    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$REPLICA_DIR/run \
+     -c max_connections=300 -c shared_buffers=256MB -c hot_standby=on -c hot_standby_feedback=on \
+     -c log_min_messages=warning" > /dev/null
+  echo "$port" > "$REPLICA_DIR/port"
+  log "PostgreSQL replica on 127.0.0.1:$port, streaming from 127.0.0.1:$primary"
+}
+
+replica_stop() {
+  [[ -f $REPLICA_DATA/postmaster.pid ]] || return 0
+  as_pg "$(pg_bin)/pg_ctl" -D "$REPLICA_DATA" -m fast -w -t 60 stop > /dev/null || true
+  log "PostgreSQL replica stopped"
+}
+
+replica_status() {
+  if replica_running; then
+    local bin lsn behind
+    bin=$(pg_bin)
+    lsn=$(as_pg "$bin/psql" -h 127.0.0.1 -p "$(saved TALLY_PG_PORT)" -U tally -d postgres -tAq -c "SELECT pg_current_wal_lsn()" 2>/dev/null || true)
+    behind=$(as_pg "$bin/psql" -h 127.0.0.1 -p "$(replica_port)" -U tally -d postgres -tAq \
+      -c "SELECT pg_wal_lsn_diff('${lsn:-0/0}', pg_last_wal_replay_lsn())" 2>/dev/null || true)
+    echo "replica: running on $(replica_port), replay ${behind:-?} bytes of WAL behind the primary"
+  else
+    echo "replica: stopped"
+  fi
+}
+
+replica_command() {
+  case "${1:-status}" in
+    start) replica_start; write_env ;;
+    stop) replica_stop; write_env ;;
+    status) replica_status ;;
+    *) log "usage: tools/services.sh replica start|stop|status"; exit 2 ;;
+  esac
+}
+
 # --- Redis ----------------------------------------------------------------------------------
 
 redis_running() {
@@ -193,6 +272,10 @@ write_env() {
       echo "TALLY_REDIS_PORT=$redis_port"
       echo "REDIS_URL=redis://127.0.0.1:$redis_port"
     fi
+    if replica_running; then
+      echo "TALLY_PG_REPLICA_PORT=$(replica_port)"
+      echo "DATABASE_READ_URL=postgresql://tally@127.0.0.1:$(replica_port)/tally"
+    fi
   } > "$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -207,6 +290,7 @@ case "$command" in
     for s in $(which_services "$target"); do "${s}_start"; done
     write_env ;;
   stop)
+    [[ $target != all ]] || replica_stop
     for s in $(which_services "$target"); do "${s}_stop"; done ;;
   kill)
     [[ $target == redis ]] || { log "only redis can be killed"; exit 2; }
@@ -214,9 +298,12 @@ case "$command" in
   restart)
     for s in $(which_services "$target"); do "${s}_stop"; "${s}_start"; done
     write_env ;;
+  replica)
+    replica_command "$target" ;;
   status)
+    replica_running && replica_status
     pg_running && echo "postgres: running on $(saved TALLY_PG_PORT)" || echo "postgres: stopped"
     redis_running && echo "redis: running on $(saved TALLY_REDIS_PORT)" || echo "redis: stopped" ;;
   *)
-    sed -n '2,15p' "$0"; exit 2 ;;
+    sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -59,3 +59,6 @@ step "top-ups across three instances with faults, counted (short form of tools/t
 
 step "faults under load, counted: nothing lost, duplicated or invented (short form of tools/chaos/chaos.py)"
 .venv/bin/python3 tools/chaos/chaos.py --short --binary "$ROOT/.build/debug/tally"
+
+step "three instances behind HAProxy, one SIGKILLed mid-load; grpcio's client-side round robin"
+TALLY_BIN=$ROOT/.build/debug/tally bash tools/scale/haproxy.sh

@@ -33,7 +33,7 @@ struct SettingsTests {
     @Test("storage and product settings reach their configurations")
     func everySettingArrives() throws {
         let env = Self.storage.merging([
-            "DATABASE_READ_URL": "postgresql://reader@replica/tally", "DB_POOL_MIN": "2", "DB_MAX_USES": "0",
+            "DATABASE_READ_URL": "postgresql://reader@replica/tally", "DATABASE_READ_MAX_LAG_MS": "400", "DATABASE_READ_CHECK_MS": "50", "DB_POOL_MIN": "2", "DB_MAX_USES": "0",
             "DB_STATEMENT_TIMEOUT_MS": "0", "QUEUE_CONCURRENCY": "5", "QUEUE_MAX_ATTEMPTS": "9",
             "EVENT_USER_RATE_PER_MIN": "0", "EVENT_DEDUPE_WINDOW_S": "0", "EVENT_RETENTION_DAYS": "0", "EVENT_PARTITIONS_AHEAD": "6",
             "EVENT_PERSIST_MAX_JOBS": "7", "EVENT_PERSIST_MAX_ROWS": "900", "EVENT_PERSIST_MAX_BYTES": "65536",
@@ -42,6 +42,7 @@ struct SettingsTests {
         ]) { $1 }
         let config = try Self.configuration([], env)
         #expect(config.storage?.replica?.host == "replica" && config.storage?.replica?.minConnections == 2)
+        #expect(config.storage?.reads.maxLag == .milliseconds(400) && config.storage?.reads.checkInterval == .milliseconds(50))
         #expect(config.storage?.primary.maxUsesPerConnection == nil && config.storage?.primary.defaultStatementTimeout == nil)
         #expect(config.product.workerConcurrency == 5 && config.product.queue.maxAttempts == 9)
         #expect(config.product.events.perUserLimit == nil && config.product.events.dedupeWindow == .zero)
@@ -96,7 +97,7 @@ struct SettingsTests {
             "TALLY_HOST", "TALLY_PORT", "TALLY_EVENT_LOOPS", "TALLY_MAX_RECV_MESSAGE_BYTES", "TALLY_MAX_CONCURRENT_STREAMS",
             "TALLY_MAX_CONNECTIONS", "TALLY_MAX_HEADER_BYTES", "TALLY_DEFAULT_DEADLINE_MS", "TALLY_DEFAULT_STREAM_DEADLINE_MS", "TALLY_KEEPALIVE_MS",
             "TALLY_KEEPALIVE_TIMEOUT_MS", "TALLY_MAX_CONNECTION_IDLE_MS", "TALLY_SHUTDOWN_GRACE_MS", "TALLY_TLS_CERT", "TALLY_TLS_KEY",
-            "DATABASE_URL", "DATABASE_READ_URL", "REDIS_URL", "DB_POOL_MIN", "DB_POOL_MAX", "DB_CONNECT_TIMEOUT_MS",
+            "DATABASE_URL", "DATABASE_READ_URL", "DATABASE_READ_MAX_LAG_MS", "DATABASE_READ_CHECK_MS", "REDIS_URL", "DB_POOL_MIN", "DB_POOL_MAX", "DB_CONNECT_TIMEOUT_MS",
             "DB_POOL_WAIT_TIMEOUT_MS", "DB_IDLE_TIMEOUT_MS", "DB_MAX_USES", "DB_STATEMENT_TIMEOUT_MS", "EVENT_BATCH_MAX",
             "EVENT_USER_RATE_PER_MIN", "EVENT_PEER_RATE_PER_MIN", "EVENT_DEDUPE_WINDOW_S", "EVENT_RETENTION_DAYS",
             "EVENT_PARTITIONS_AHEAD", "QUEUE_CONCURRENCY", "QUEUE_LEASE_MS", "QUEUE_MAX_ATTEMPTS", "LEADERBOARD_MIRROR_MAX_USERS",
@@ -117,7 +118,7 @@ struct SettingsTests {
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 84)
+        #expect(options.count == 86)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

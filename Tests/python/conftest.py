@@ -37,6 +37,16 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise RuntimeError(f"tally did not listen on port {port} within {timeout}s")
 
 
+def wait_for(check, timeout=60.0, interval=0.2):
+    """Polls `check` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False
+
+
 @pytest.fixture(scope="session")
 def stubs():
     """Python modules generated from proto/ (bench.v1 and tally.v1)."""

@@ -14,7 +14,7 @@ import uuid
 import grpc
 import pytest
 
-from conftest import ADMIN, PRODUCT_ENV, ROOT, start_tally, stop_tally
+from conftest import ADMIN, PRODUCT_ENV, ROOT, start_tally, stop_tally, wait_for
 
 # Short leases so jobs held by a killed instance come back within the test.
 DURABLE_ENV = dict(PRODUCT_ENV, QUEUE_LEASE_MS="1500", EVENT_PEER_RATE_PER_MIN="0")
@@ -30,15 +30,6 @@ def make_batch(pb, sequence, user, size=10):
 def stored_ids(stub, pb, user):
     reply = stub.Recent(pb.RecentRequest(limit=1000, user_id=user), metadata=ADMIN, timeout=10)
     return [r.event.id for r in reply.events]
-
-
-def wait_for(check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 class Streamer:

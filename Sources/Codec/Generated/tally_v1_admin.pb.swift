@@ -19,6 +19,18 @@ public struct Tally_V1_PoolStats: Sendable, Hashable {
     public var max: Int32 = 0
     public var waits: Int64 = 0
     public var timeouts: Int64 = 0
+    /// Reads that tolerate lag (leaderboard pages from Postgres, Recent, ListTopups, stats) this
+    /// pool answered since start.
+    public var reads: Int64 = 0
+    /// Replica only: "serving" (reads go there), "lagging" (behind by more than
+    /// DATABASE_READ_MAX_LAG_MS), "down" or "unknown" (not checked yet); the last three send
+    /// reads to the primary.
+    public var readState: String = ""
+    /// Replica only: its measured replay lag in ms; -1 when down or unknown.
+    public var lagMs: Int64 = 0
+    /// Primary only, with a replica configured: reads that went to the primary because the
+    /// replica was not serving.
+    public var readFallbacks: Int64 = 0
 
     public init() {}
 }
@@ -311,6 +323,10 @@ extension Tally_V1_PoolStats: ProtobufMessage {
         self.max = c.max
         self.waits = c.waits
         self.timeouts = c.timeouts
+        self.reads = c.reads
+        self.readState = ProtobufC.string(c.read_state)
+        self.lagMs = c.lag_ms
+        self.readFallbacks = c.read_fallbacks
     }
 
     func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__PoolStats> {
@@ -324,6 +340,10 @@ extension Tally_V1_PoolStats: ProtobufMessage {
         c.pointee.max = max
         c.pointee.waits = waits
         c.pointee.timeouts = timeouts
+        c.pointee.reads = reads
+        if !readState.isEmpty { c.pointee.read_state = arena.string(readState) }
+        c.pointee.lag_ms = lagMs
+        c.pointee.read_fallbacks = readFallbacks
         return c
     }
 

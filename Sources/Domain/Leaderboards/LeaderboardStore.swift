@@ -13,7 +13,7 @@ public import Logging
 /// every instance's `LeaderboardRepair` sees the board behind within `repairAfter` and reads it
 /// from Postgres meanwhile, and one of them merges the named users' best scores as soon as Redis
 /// answers. A board missing from Redis (new, evicted by a restart, or past its `readyTTL`) is
-/// rebuilt from Postgres (the read replica when configured) by one instance while the others
+/// rebuilt from Postgres (the primary, never the read replica: see `rebuildIfFree`) by one instance while the others
 /// wait for it; writes during the rebuild land in both copies, and every write is a max-merge,
 /// (or, on latest-score boards, a replace by revision), so nothing is lost. With Redis down, reads are answered from Postgres (slower, same
 /// results). `Rank` and `Top` on a board held in this process (`BoardMirrors`) are answered
@@ -326,10 +326,14 @@ public final class LeaderboardStore: Sendable {
         // committed loses to it in the staging copy, whichever reaches Redis first.
         let latest = board.keepsLatest
         do {
-            // Keyset pagination over the primary key: constant cost per chunk at any size.
+            // Keyset pagination over the primary key: constant cost per chunk at any size. From
+            // the primary: the rebuilt copy replaces the live one, and a replica that lacks a
+            // score already merged into the live copy would drop it from Redis until the next
+            // rebuild (`readyTTL`); the primary has every score committed before the rebuild
+            // began.
             var afterUser = ""
             while true {
-                let rows = try await database.read { connection in
+                let rows = try await database.withConnection { connection in
                     // A row without a revision (written before revisions existed) is revision 0:
                     // any revisioned write replaces it.
                     try await connection.query(

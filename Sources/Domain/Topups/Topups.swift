@@ -49,9 +49,11 @@ public final class Topups: Sendable {
     }
 
     /// The customer's top-up: NOT_FOUND for an unknown id, PERMISSION_DENIED for another's.
+    /// Read from the primary: a client asks for the id `Topup` just returned, which a lagging
+    /// replica may not have yet.
     public func get(id: String, customer: String, deadline: ContinuousClock.Instant?) async throws -> Topup {
         guard !id.isEmpty, id.utf8.count <= 64 else { throw RPCError(.invalidArgument, "id: 1..64 bytes") }
-        guard let topup = try await database.read(deadline: deadline, { try await TopupStore.find(id: id, on: $0) }) else {
+        guard let topup = try await database.withConnection(deadline: deadline, { try await TopupStore.find(id: id, on: $0) }) else {
             throw RPCError(.notFound, "no top-up \(id)")
         }
         guard topup.customerID == customer else {
@@ -61,6 +63,8 @@ public final class Topups: Sendable {
     }
 
     /// A page of the customer's top-ups, newest first; `cursor` continues a previous page.
+    /// From the read replica when configured: a top-up created within the replica's lag
+    /// bound (`DATABASE_READ_MAX_LAG_MS`) may be missing, or show an earlier state.
     public func list(customer: String, filter: TopupFilter, limit: Int, cursor: String, deadline: ContinuousClock.Instant?)
         async throws -> (topups: [Topup], nextCursor: String) {
         guard (1...500).contains(limit) else { throw RPCError(.invalidArgument, "limit: between 1 and 500, got \(limit)") }
@@ -76,11 +80,12 @@ public final class Topups: Sendable {
         return (page.map(\.topup), next)
     }
 
-    /// Sends the top-up now and after each change, until it is final.
+    /// Sends the top-up now and after each change, until it is final. Reads the primary: a
+    /// change announced is read at once, and a replica behind it would send the old state.
     public func watch(id: String, customer: String, send: @escaping @Sendable (Topup) async throws -> Void) async throws {
         let first = try await get(id: id, customer: customer, deadline: nil)
         try await changes.follow(id: id, first: first) {
-            try await self.database.read { try await TopupStore.find(id: id, on: $0) }
+            try await self.database.withConnection { try await TopupStore.find(id: id, on: $0) }
         } send: { topup in
             try await send(topup)
         }

@@ -44,6 +44,17 @@ extension AdminService {
             pulled.counter("tally_db_pool_timeouts_total", statistics.timeouts, name)
             pulled.counter("tally_db_pool_wait_seconds_total", statistics.waitTime.inSeconds, name)
         }
+        if let reads = sources.reads {
+            let counts = reads.readCounts
+            pulled.counter("tally_db_reads_total", counts.primary, [("pool", "primary")])
+            if reads.replica != nil {
+                let state = reads.replicaState
+                pulled.counter("tally_db_reads_total", counts.replica, [("pool", "replica")])
+                pulled.counter("tally_db_read_fallbacks_total", counts.fallbacks)
+                pulled.gauge("tally_db_replica_serving", reads.readsUseReplica ? 1 : 0)
+                pulled.gauge("tally_db_replica_lag_seconds", state.lag.map(\.inSeconds) ?? -1)
+            }
+        }
 
         let queues = MetricsRegistry.wants(prefix, "tally_queue") ? await queueStatsIfReachable() : []
         for queue in queues {

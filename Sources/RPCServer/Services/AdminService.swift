@@ -20,6 +20,8 @@ public struct AdminService: RPCService {
         public var health: HealthStatusBoard
         /// Named pools: "primary", and "replica" when one is configured.
         public var pools: [(name: String, pool: PostgresPool)]
+        /// Where reads go and how many each pool answered, when the product runs.
+        public var reads: PostgresDatabase?
         public var queues: [JobQueue]
         /// Named caches and how to read their statistics.
         public var caches: [(name: String, statistics: @Sendable () -> CacheStatistics)]
@@ -41,6 +43,7 @@ public struct AdminService: RPCService {
             self.server = server
             self.health = health
             self.pools = pools
+            self.reads = nil
             self.queues = queues
             self.caches = caches
             self.partners = nil
@@ -116,7 +119,27 @@ public struct AdminService: RPCService {
             stats.max = Int32(clamping: statistics.max)
             stats.waits = Int64(statistics.waits)
             stats.timeouts = Int64(statistics.timeouts)
+            if let reads = sources.reads {
+                let counts = reads.readCounts
+                stats.reads = Int64(name == "replica" ? counts.replica : counts.primary)
+                if name == "replica" {
+                    let state = reads.replicaState
+                    stats.readState = Self.readState(state)
+                    stats.lagMs = state.lag?.milliseconds ?? -1
+                } else if reads.replica != nil {
+                    stats.readFallbacks = Int64(counts.fallbacks)
+                }
+            }
             return stats
+        }
+    }
+
+    static func readState(_ state: PostgresDatabase.ReplicaState) -> String {
+        switch state {
+        case .serving: "serving"
+        case .lagging: "lagging"
+        case .down: "down"
+        case .unknown: "unknown"
         }
     }
 

@@ -15,7 +15,7 @@ struct Backend {
 
     init(storage: TallyConfiguration.Stores, product configuration: Product.Configuration, group: MultiThreadedEventLoopGroup,
          health: HealthStatusBoard, logger: Logger) {
-        let database = PostgresDatabase(primary: storage.primary, replica: storage.replica, logger: logger)
+        let database = PostgresDatabase(primary: storage.primary, replica: storage.replica, readPolicy: storage.reads, logger: logger)
         product = Product(database: database, redis: storage.redis, group: group, configuration: configuration, logger: logger)
         services = [
             EventService(ingestor: product.ingestor, recent: product.recent),
@@ -30,6 +30,7 @@ struct Backend {
     /// The pools, queues and caches of `tally.v1.AdminService`.
     func report(into sources: inout AdminService.Sources) {
         sources.pools = [("primary", product.database.primary)] + (product.database.replica.map { [("replica", $0)] } ?? [])
+        sources.reads = product.database
         sources.queues = product.queues
         sources.caches = [
             ("rank", { [leaderboards = product.leaderboards] in leaderboards.rankCacheStatistics }),

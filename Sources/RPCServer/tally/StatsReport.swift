@@ -13,8 +13,11 @@ enum StatsReport {
                 + (instance.degraded ? "  DEGRADED (Redis unreachable)" : ""),
         ]
         lines += section(
-            "pools", ["pool", "total", "idle", "in use", "waiting", "max", "waits", "timeouts"],
-            stats.pools.map { [$0.name, "\($0.total)", "\($0.idle)", "\($0.inUse)", "\($0.waiting)", "\($0.max)", "\($0.waits)", "\($0.timeouts)"] })
+            "pools", ["pool", "total", "idle", "in use", "waiting", "max", "waits", "timeouts", "reads", "reads now"],
+            stats.pools.map {
+                [$0.name, "\($0.total)", "\($0.idle)", "\($0.inUse)", "\($0.waiting)", "\($0.max)", "\($0.waits)", "\($0.timeouts)", "\($0.reads)",
+                 readsNow($0)]
+            })
         lines += section(
             "queues", ["queue", "waiting", "active", "delayed", "completed", "failed", "dead", "jobs/s", "mean ms"],
             stats.queues.map {
@@ -31,6 +34,14 @@ enum StatsReport {
         if let topups { lines += table(topups) }
         if let notifications { lines += table(notifications) }
         return lines.joined(separator: "\n")
+    }
+
+    /// The replica's read state with its lag; the primary's reads taken over from the replica.
+    static func readsNow(_ pool: Tally_V1_PoolStats) -> String {
+        if !pool.readState.isEmpty {
+            return pool.lagMs >= 0 ? "\(pool.readState), lag \(pool.lagMs) ms" : pool.readState
+        }
+        return pool.readFallbacks > 0 ? "\(pool.readFallbacks) in place of the replica" : ""
     }
 
     /// Top-ups per customer and in total, then the provider's latency and the limit's mode.
@@ -85,7 +96,8 @@ enum StatsReport {
             ],
             "pools": stats.pools.map {
                 ["name": $0.name, "total": $0.total, "idle": $0.idle, "inUse": $0.inUse, "waiting": $0.waiting, "max": $0.max,
-                 "waits": $0.waits, "timeouts": $0.timeouts] as [String: Any]
+                 "waits": $0.waits, "timeouts": $0.timeouts, "reads": $0.reads, "readState": $0.readState, "lagMs": $0.lagMs,
+                 "readFallbacks": $0.readFallbacks] as [String: Any]
             },
             "queues": stats.queues.map {
                 ["name": $0.name, "waiting": $0.waiting, "active": $0.active, "delayed": $0.delayed, "completed": $0.completed,

@@ -1246,7 +1246,7 @@ const ProtobufCMessageDescriptor tally__v1__stats_request__descriptor =
   (ProtobufCMessageInit) tally__v1__stats_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor tally__v1__pool_stats__field_descriptors[8] =
+static const ProtobufCFieldDescriptor tally__v1__pool_stats__field_descriptors[12] =
 {
   {
     "name",
@@ -1344,12 +1344,64 @@ static const ProtobufCFieldDescriptor tally__v1__pool_stats__field_descriptors[8
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reads",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__PoolStats, reads),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "read_state",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__PoolStats, read_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lag_ms",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__PoolStats, lag_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "read_fallbacks",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__PoolStats, read_fallbacks),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned tally__v1__pool_stats__field_indices_by_name[] = {
   2,   /* field[2] = idle */
   3,   /* field[3] = in_use */
+  10,   /* field[10] = lag_ms */
   5,   /* field[5] = max */
   0,   /* field[0] = name */
+  11,   /* field[11] = read_fallbacks */
+  9,   /* field[9] = read_state */
+  8,   /* field[8] = reads */
   7,   /* field[7] = timeouts */
   1,   /* field[1] = total */
   4,   /* field[4] = waiting */
@@ -1358,7 +1410,7 @@ static const unsigned tally__v1__pool_stats__field_indices_by_name[] = {
 static const ProtobufCIntRange tally__v1__pool_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor tally__v1__pool_stats__descriptor =
 {
@@ -1368,7 +1420,7 @@ const ProtobufCMessageDescriptor tally__v1__pool_stats__descriptor =
   "Tally__V1__PoolStats",
   "tally.v1",
   sizeof(Tally__V1__PoolStats),
-  8,
+  12,
   tally__v1__pool_stats__field_descriptors,
   tally__v1__pool_stats__field_indices_by_name,
   1,  tally__v1__pool_stats__number_ranges,

@@ -6,8 +6,14 @@ struct StorageSettings: ParsableArguments {
     @Option(help: "PostgreSQL URL, postgresql://user:password@host:port/database (env DATABASE_URL); without it and --redis-url only health, reflection and the benchmark are served.")
     var databaseURL: String?
 
-    @Option(help: "A read replica's URL for reads that tolerate lag (env DATABASE_READ_URL).")
+    @Option(help: "A read replica's URL (a streaming standby) for reads that tolerate lag (env DATABASE_READ_URL).")
     var databaseReadURL: String?
+
+    @Option(help: "Reads go to the primary while the replica is behind it by more than this, in ms (env DATABASE_READ_MAX_LAG_MS, default 1000).")
+    var databaseReadMaxLagMs: Int?
+
+    @Option(help: "How often the replica's reachability and lag are measured, in ms (env DATABASE_READ_CHECK_MS, default 250).")
+    var databaseReadCheckMs: Int?
 
     @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db] (env REDIS_URL).")
     var redisURL: String?
@@ -33,20 +39,27 @@ struct StorageSettings: ParsableArguments {
     @Option(help: "Statement timeout when a call has no deadline, in ms; 0 for none (env DB_STATEMENT_TIMEOUT_MS, default 0).")
     var dbStatementTimeoutMs: Int?
 
-    /// The primary's and replica's pools and Redis; nil without a database or Redis URL.
-    func configuration(_ env: Environment) throws -> (primary: PostgresConfiguration, replica: PostgresConfiguration?, redis: RedisConfiguration)? {
+    /// The primary's and replica's pools, when reads use the replica, and Redis; nil without a
+    /// database or Redis URL.
+    func configuration(_ env: Environment) throws -> (
+        primary: PostgresConfiguration, replica: PostgresConfiguration?, reads: PostgresDatabase.ReadPolicy, redis: RedisConfiguration
+    )? {
         let databaseURL = env.string(self.databaseURL, "DATABASE_URL")
         let redisURL = env.string(self.redisURL, "REDIS_URL")
         guard let databaseURL, let redisURL else { return nil }
         let primary = try pool(databaseURL, "DATABASE_URL", env)
         let replica = try env.string(databaseReadURL, "DATABASE_READ_URL").map { try pool($0, "DATABASE_READ_URL", env) }
+        var reads = PostgresDatabase.ReadPolicy.defaults
+        reads.maxLag = try env.milliseconds(databaseReadMaxLagMs, "DATABASE_READ_MAX_LAG_MS", default: reads.maxLag, range: 0...86_400_000) ?? reads.maxLag
+        reads.checkInterval = try env.milliseconds(
+            databaseReadCheckMs, "DATABASE_READ_CHECK_MS", default: reads.checkInterval, range: 10...60_000) ?? reads.checkInterval
         let redis: RedisConfiguration
         do {
             redis = try RedisConfiguration(url: redisURL)
         } catch {
             throw SettingsError("REDIS_URL: \(error)")
         }
-        return (primary, replica, redis)
+        return (primary, replica, reads, redis)
     }
 
     /// The primary's pool alone (`tally migrate`).

@@ -51,7 +51,7 @@ struct TallySettings: ParsableArguments {
         product.instanceID = instanceID
         return TallyConfiguration(
             server: try server.configuration(env),
-            storage: stores.map { TallyConfiguration.Stores(primary: $0.primary, replica: $0.replica, redis: $0.redis) },
+            storage: stores.map { TallyConfiguration.Stores(primary: $0.primary, replica: $0.replica, reads: $0.reads, redis: $0.redis) },
             product: product,
             adminKey: env.string(adminKey, "ADMIN_KEY"),
             sessionSecret: try self.product.presence.secret(env),
@@ -70,6 +70,8 @@ struct TallyConfiguration {
     struct Stores {
         var primary: PostgresConfiguration
         var replica: PostgresConfiguration?
+        /// When reads use the replica (its lag bound and checks).
+        var reads: PostgresDatabase.ReadPolicy
         var redis: RedisConfiguration
     }
 

@@ -73,10 +73,30 @@ struct  Tally__V1__PoolStats
   int32_t max;
   int64_t waits;
   int64_t timeouts;
+  /*
+   * Reads that tolerate lag (leaderboard pages from Postgres, Recent, ListTopups, stats) this
+   * pool answered since start.
+   */
+  int64_t reads;
+  /*
+   * Replica only: "serving" (reads go there), "lagging" (behind by more than
+   * DATABASE_READ_MAX_LAG_MS), "down" or "unknown" (not checked yet); the last three send
+   * reads to the primary.
+   */
+  char *read_state;
+  /*
+   * Replica only: its measured replay lag in ms; -1 when down or unknown.
+   */
+  int64_t lag_ms;
+  /*
+   * Primary only, with a replica configured: reads that went to the primary because the
+   * replica was not serving.
+   */
+  int64_t read_fallbacks;
 };
 #define TALLY__V1__POOL_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&tally__v1__pool_stats__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Tally__V1__QueueStats
