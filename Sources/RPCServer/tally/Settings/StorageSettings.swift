@@ -9,8 +9,17 @@ struct StorageSettings: ParsableArguments {
     @Option(help: "A read replica's URL for reads that tolerate lag (env DATABASE_READ_URL).")
     var databaseReadURL: String?
 
-    @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db] (env REDIS_URL).")
+    @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db], or redis+cluster://host:port[,host:port...] for a Redis Cluster (env REDIS_URL).")
     var redisURL: String?
+
+    @Option(help: "Replicas that must confirm each queued job (events, top-ups) before it is acknowledged, with WAIT (env REDIS_MIN_REPLICAS_ACK, default 1 for a cluster, 0 for one Redis).")
+    var redisMinReplicasAck: Int?
+
+    @Option(help: "How long a queued job waits for its replicas before UNAVAILABLE, in ms; below the 2000 ms command timeout (env REDIS_REPLICA_ACK_TIMEOUT_MS, default 1000).")
+    var redisReplicaAckTimeoutMs: Int?
+
+    @Option(help: "How long a command is retried while a Redis Cluster fails over or moves slots, in ms (env REDIS_CLUSTER_RETRY_MS, default 5000).")
+    var redisClusterRetryMs: Int?
 
     @Option(help: "Connections each pool keeps open (env DB_POOL_MIN, default 1).")
     var dbPoolMin: Int?
@@ -40,12 +49,17 @@ struct StorageSettings: ParsableArguments {
         guard let databaseURL, let redisURL else { return nil }
         let primary = try pool(databaseURL, "DATABASE_URL", env)
         let replica = try env.string(databaseReadURL, "DATABASE_READ_URL").map { try pool($0, "DATABASE_READ_URL", env) }
-        let redis: RedisConfiguration
+        var redis: RedisConfiguration
         do {
             redis = try RedisConfiguration(url: redisURL)
         } catch {
             throw SettingsError("REDIS_URL: \(error)")
         }
+        redis.minReplicasAck = try env.int(redisMinReplicasAck, "REDIS_MIN_REPLICAS_ACK", default: redis.minReplicasAck, range: 0...100)
+        redis.replicaAckTimeout = try env.milliseconds(
+            redisReplicaAckTimeoutMs, "REDIS_REPLICA_ACK_TIMEOUT_MS", default: redis.replicaAckTimeout, range: 1...1_999) ?? redis.replicaAckTimeout
+        redis.clusterRetryTime = try env.milliseconds(
+            redisClusterRetryMs, "REDIS_CLUSTER_RETRY_MS", default: redis.clusterRetryTime, range: 0...600_000) ?? redis.clusterRetryTime
         return (primary, replica, redis)
     }
 
