@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingest on a Redis Cluster against one Redis, in the same run (release build): events/s
-# acknowledged over bidi streams (EventService/Stream, batches of 100, as phase 1 of
-# tools/bench/events.sh) by one Tally on
+# acknowledged by EventService/Track (32 calls in flight over 4 connections, 100 events
+# each) on one Tally, on
 #   1. the single Redis (the reference; REDIS_MIN_REPLICAS_ACK=0, as it has no replica),
 #   2. the 3-master, 3-replica cluster without replica acknowledgement (REDIS_MIN_REPLICAS_ACK=0),
 #   3. the same cluster with it (the default there: each enqueue waits for WAIT 1),
@@ -10,6 +10,7 @@
 # Everything (Tally, 7 Redis servers, PostgreSQL, the load) shares this machine's cores.
 #
 #   tools/bench/cluster.sh [SECONDS per run, default 10]
+#   CONFIGURATION=debug tools/bench/cluster.sh   the debug build (ratios only: no release numbers)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-10}
@@ -17,9 +18,10 @@ export TALLY_STATE_DIR=$PWD/.tally/bench-cluster
 bash tools/services.sh start > /dev/null 2>&1
 bash tools/services.sh cluster start > /dev/null 2>&1
 set -a; source "$TALLY_STATE_DIR/services.env"; set +a
-swift build -c release --product tally > /dev/null
-swift build -c release --product tally-load > /dev/null
-BIN=$(swift build -c release --show-bin-path)
+CONFIGURATION=${CONFIGURATION:-release}
+swift build -c "$CONFIGURATION" --product tally > /dev/null
+swift build -c "$CONFIGURATION" --product tally-load > /dev/null
+BIN=$(swift build -c "$CONFIGURATION" --show-bin-path)
 PSQL=(psql "$DATABASE_URL" -tAq)
 CLUSTER_PORTS=$(cat "$TALLY_STATE_DIR/cluster/ports")
 SERVER=
@@ -42,26 +44,26 @@ run() {
     QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} "$BIN/tally" serve --host 127.0.0.1 --port "$port" --log-level warning > "/tmp/tally-cluster-$label.log" 2>&1 &
   SERVER=$!
   listening "$port"
-  "$BIN/tally-load" --target "127.0.0.1:$port" --max-error-rate 0.001 tally.v1.EventService/Stream --connections 4 --streams 8 \
-    --stream-messages 1000000 --batch-size 100 --users 1000000 -z "${SECONDS_PER_RUN}s" --format json > "/tmp/tally-cluster-$label.json"
+  "$BIN/tally-load" --target "127.0.0.1:$port" --max-error-rate 0.001 tally.v1.EventService/Track --connections 4 --streams 8 \
+    --batch-size 100 --users 1000000 -z "${SECONDS_PER_RUN}s" --format json > "/tmp/tally-cluster-$label.json"
   kill -TERM "$SERVER"; wait "$SERVER" 2> /dev/null || true
   SERVER=
   python3 - "$label" <<'PY'
 import json, sys
 label = sys.argv[1]
 total = json.load(open(f"/tmp/tally-cluster-{label}.json"))["total"]
-print(f"{label:>22}: {total['messages_received_per_second'] * 100:>9,.0f} events/s acknowledged "
-      f"({total['messages_received']:,} batches of 100, p50 {total['latency_ms']['p50']:.1f} ms, p99 {total['latency_ms']['p99']:.1f} ms)")
+print(f"{label:>22}: {total['calls_per_second'] * 100:>9,.0f} events/s acknowledged "
+      f"({total['calls']:,} Track calls of 100 events, p50 {total['latency_ms']['p50']:.1f} ms, p99 {total['latency_ms']['p99']:.1f} ms)")
 PY
 }
 
-echo "== ingest acknowledged: EventService/Stream, 4 connections x 8 streams, batches of 100, ${SECONDS_PER_RUN}s each"
+echo "== ingest acknowledged: EventService/Track, 4 connections x 8 calls in flight, 100 events each, ${SECONDS_PER_RUN}s each"
 run single-redis "$REDIS_URL" 0
 run cluster-no-replica-ack "$REDIS_CLUSTER_URL" 0
 run cluster-wait-1-replica "$REDIS_CLUSTER_URL" 1
 python3 - <<'PY'
 import json
-def rate(label): return json.load(open(f"/tmp/tally-cluster-{label}.json"))["total"]["messages_received_per_second"]
+def rate(label): return json.load(open(f"/tmp/tally-cluster-{label}.json"))["total"]["calls_per_second"]
 single = rate("single-redis")
 for label in ("cluster-no-replica-ack", "cluster-wait-1-replica"):
     print(f"{label} / single-redis: x{rate(label) / single:.2f}")
