@@ -12,6 +12,10 @@
 #                                        on its own port; adds DATABASE_READ_URL to services.env
 #   tools/services.sh replica stop       stop the standby (DATABASE_READ_URL leaves services.env)
 #   tools/services.sh replica status     whether it runs, and its replay lag behind the primary
+#   tools/services.sh cluster start      a Redis Cluster: 3 masters, 3 replicas (see cluster_start)
+#   tools/services.sh cluster stop       stop it
+#   tools/services.sh cluster kill-master N   SIGKILL the master owning the Nth third of the slots
+#   tools/services.sh cluster status     print its nodes
 #
 # `start` writes .tally/services.env (DATABASE_URL, REDIS_URL, ...) for `source`.
 # TALLY_STATE_DIR=/some/dir runs a separate set there instead of .tally/: tests that stop,
@@ -29,6 +33,7 @@ PG_RUN=$STATE/postgres/run
 PG_LOG=$STATE/postgres/postgres.log
 REDIS_DIR=$STATE/redis
 ENV_FILE=$STATE/services.env
+CLUSTER_DIR=$STATE/cluster
 
 log() { printf 'services: %s\n' "$*" >&2; }
 
@@ -257,10 +262,133 @@ redis_kill() {
   log "Redis killed"
 }
 
+# --- Redis Cluster --------------------------------------------------------------------------
+# Six nodes (3 masters, 3 replicas) from the same redis-server, each with the durability of the
+# single Redis (AOF fsynced on every write, never evicting). cluster-node-timeout is 2 s so a
+# killed master's replica takes over within a few seconds (the failover test waits for that).
+
+cluster_ports() { cat "$CLUSTER_DIR/ports" 2>/dev/null || true; }
+
+cluster_node_running() { redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null | grep -q PONG; }
+
+cluster_node_start() {
+  local port=$1 dir=$CLUSTER_DIR/$1
+  mkdir -p "$dir"
+  detached redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+    --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 2000 \
+    --appendonly yes --appendfsync always --maxmemory-policy noeviction \
+    --save "" --protected-mode yes --maxclients 10000 < /dev/null > /dev/null 2>&1
+  for _ in $(seq 100); do cluster_node_running "$port" && return; sleep 0.1; done
+  log "Redis Cluster node $port did not start"; exit 1
+}
+
+cluster_start() {
+  mkdir -p "$CLUSTER_DIR"
+  local ports port
+  ports=$(cluster_ports)
+  if [[ -z $ports ]]; then
+    # Each node also listens on its port + 10000 (the cluster bus), so both must be free.
+    ports=$(python3 -c '
+import random, socket
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+ports = []
+while len(ports) < 6:
+    p = random.randint(20000, 45000)
+    if p not in ports and p + 10000 not in ports and free(p) and free(p + 10000):
+        ports.append(p)
+print(" ".join(map(str, ports)))')
+    echo "$ports" > "$CLUSTER_DIR/ports"
+  fi
+  for port in $ports; do cluster_node_running "$port" || cluster_node_start "$port"; done
+  local first=${ports%% *}
+  if ! redis-cli -h 127.0.0.1 -p "$first" cluster info | grep -q 'cluster_slots_assigned:16384'; then
+    local addresses=()
+    for port in $ports; do addresses+=("127.0.0.1:$port"); done
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes > "$CLUSTER_DIR/create.log" 2>&1 ||
+      { log "redis-cli --cluster create failed (see $CLUSTER_DIR/create.log)"; exit 1; }
+  fi
+  cluster_wait_ok
+  log "Redis Cluster on 127.0.0.1: $ports"
+}
+
+# Waits until every slot is served and every running replica has synced with its master (a
+# replica that never synced cannot take over: a kill right after a create would stop the cluster).
+cluster_wait_ok() {
+  local port ok
+  for _ in $(seq 300); do
+    ok=yes
+    for port in $(cluster_ports); do
+      cluster_node_running "$port" || continue
+      redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=no
+      if redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | grep -q '^role:slave'; then
+        redis-cli -h 127.0.0.1 -p "$port" info replication | grep -q '^master_link_status:up' || ok=no
+      fi
+    done
+    [[ $ok == yes ]] && return
+    sleep 0.1
+  done
+  log "Redis Cluster is not ok after 30 s"; exit 1
+}
+
+cluster_stop() {
+  local port
+  for port in $(cluster_ports); do
+    redis-cli -h 127.0.0.1 -p "$port" shutdown 2>/dev/null || true
+  done
+  for port in $(cluster_ports); do
+    for _ in $(seq 100); do cluster_node_running "$port" || break; sleep 0.1; done
+  done
+  log "Redis Cluster stopped"
+}
+
+# The port of the master serving the Nth third of the slots (1, 2 or 3), as a live node sees it.
+cluster_master() {
+  local n=$1 port
+  for port in $(cluster_ports); do
+    cluster_node_running "$port" || continue
+    redis-cli -h 127.0.0.1 -p "$port" cluster nodes |
+      awk '$3 ~ /master/ && $3 !~ /fail/ && NF >= 9 { split($9, r, "-"); split($2, a, "[:@]"); print r[1], a[2] }' |
+      sort -n | sed -n "${n}p" | cut -d' ' -f2
+    return
+  done
+}
+
+cluster_kill_master() {
+  local n=${1:?kill-master needs N (1..3)} port pid
+  port=$(cluster_master "$n")
+  [[ -n $port ]] || { log "no master $n"; exit 1; }
+  pid=$(cat "$CLUSTER_DIR/$port/redis.pid")
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+  rm -f "$CLUSTER_DIR/$port/redis.pid"
+  log "Redis Cluster master $n on port $port killed"
+  echo "$port"
+}
+
+cluster_status() {
+  local port
+  for port in $(cluster_ports); do
+    if cluster_node_running "$port"; then
+      echo "cluster node $port: $(redis-cli -h 127.0.0.1 -p "$port" role | head -1)"
+    else
+      echo "cluster node $port: stopped"
+    fi
+  done
+}
+
 write_env() {
-  local pg_port redis_port
+  local pg_port redis_port cluster
   pg_port=$(saved TALLY_PG_PORT)
   redis_port=$(saved TALLY_REDIS_PORT)
+  cluster=$(cluster_ports)
   {
     echo "TALLY_SERVICES=$ROOT/tools/services.sh"
     echo "TALLY_STATE_DIR=$STATE"
@@ -275,6 +403,9 @@ write_env() {
     if replica_running; then
       echo "TALLY_PG_REPLICA_PORT=$(replica_port)"
       echo "DATABASE_READ_URL=postgresql://tally@127.0.0.1:$(replica_port)/tally"
+    fi
+    if [[ -n $cluster ]]; then
+      echo "REDIS_CLUSTER_URL=redis+cluster://$(echo "$cluster" | sed 's/\([0-9]*\)/127.0.0.1:\1/g; s/ /,/g')"
     fi
   } > "$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -300,10 +431,20 @@ case "$command" in
     write_env ;;
   replica)
     replica_command "$target" ;;
+  cluster)
+    case "$target" in
+      start) cluster_start; write_env ;;
+      stop) cluster_stop ;;
+      kill-master) cluster_kill_master "${3:-}" ;;
+      status) cluster_status ;;
+      wait) cluster_wait_ok ;;
+      *) log "cluster start|stop|kill-master N|status"; exit 2 ;;
+    esac ;;
   status)
     replica_running && replica_status
     pg_running && echo "postgres: running on $(saved TALLY_PG_PORT)" || echo "postgres: stopped"
-    redis_running && echo "redis: running on $(saved TALLY_REDIS_PORT)" || echo "redis: stopped" ;;
+    redis_running && echo "redis: running on $(saved TALLY_REDIS_PORT)" || echo "redis: stopped"
+    cluster_status ;;
   *)
-    sed -n '2,19p' "$0"; exit 2 ;;
+    sed -n '2,26p' "$0"; exit 2 ;;
 esac

@@ -28,8 +28,10 @@ find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'tally-test-*' -type d -mmin +60 2> /de
   rm -rf "$orphan" && echo "removed the orphaned test services in $orphan"
 done
 bash tools/services.sh start
+# The Redis Cluster (3 masters, 3 replicas) the cluster tests share; REDIS_CLUSTER_URL.
+bash tools/services.sh cluster start
 # Stopped again at the end unless TALLY_KEEP_SERVICES=1 (handy while iterating).
-[[ ${TALLY_KEEP_SERVICES:-0} == 1 ]] || trap 'bash tools/services.sh stop' EXIT
+[[ ${TALLY_KEEP_SERVICES:-0} == 1 ]] || trap 'bash tools/services.sh cluster stop; bash tools/services.sh stop' EXIT
 set -a; source "${TALLY_STATE_DIR:-.tally}/services.env"; set +a
 
 step "build"
@@ -52,7 +54,14 @@ step "codec fixtures: Swift's encodings read back by Python's protobuf"
 .venv/bin/python3 Tests/python/codec_fixtures.py verify --dir "$TALLY_CODEC_FIXTURES"
 
 step "Python grpcio tests"
-TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q Tests/python
+TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q -m "not cluster" Tests/python
+
+step "Python grpcio tests against the Redis Cluster (REDIS_URL=redis+cluster://...)"
+TALLY_TEST_REDIS_CLUSTER=1 TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q -m "not cluster" \
+  Tests/python/test_events_leaderboards.py Tests/python/test_topups.py Tests/python/test_quiz.py Tests/python/test_presence.py
+
+step "Redis Cluster failover: a master killed mid-ingest through three instances"
+TALLY_BIN=$ROOT/.build/debug/tally .venv/bin/python3 -m pytest -q -m cluster Tests/python
 
 step "top-ups across three instances with faults, counted (short form of tools/topups/fleet.py)"
 .venv/bin/python3 tools/topups/fleet.py --topups 2000 --binary "$ROOT/.build/debug/tally"

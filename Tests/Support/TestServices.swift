@@ -30,6 +30,24 @@ package enum TestServices {
         }
     }()
 
+    /// The `redis+cluster://` URL of the run's Redis Cluster (3 masters, 3 replicas), from
+    /// REDIS_CLUSTER_URL, or started with `services.sh cluster start` beside the shared set.
+    package static let clusterURL: String = {
+        let env = ProcessInfo.processInfo.environment
+        if let url = env["REDIS_CLUSTER_URL"] { return url }
+        let state = env["TALLY_STATE_DIR"].map { URL(fileURLWithPath: $0) } ?? repositoryRoot.appendingPathComponent(".tally")
+        do {
+            try runServicesScriptBlocking(["cluster", "start"], stateDirectory: state)
+            let file = try String(contentsOf: state.appendingPathComponent("services.env"), encoding: .utf8)
+            for line in file.split(separator: "\n") where line.hasPrefix("REDIS_CLUSTER_URL=") {
+                return String(line.dropFirst("REDIS_CLUSTER_URL=".count))
+            }
+            fatalError("services.sh cluster start wrote no REDIS_CLUSTER_URL")
+        } catch {
+            fatalError("could not start the test Redis Cluster: \(error)")
+        }
+    }()
+
     package struct Endpoints: Sendable {
         package var databaseURL: String
         package var redisURL: String

@@ -118,7 +118,7 @@ struct SettingsTests {
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 86)
+        #expect(options.count == 89)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

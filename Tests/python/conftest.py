@@ -3,6 +3,10 @@
 The suite starts its own `tally serve` (binary from $TALLY_BIN, default .build/debug/tally)
 on a free loopback port, with the benchmark Echo service on, and generates Python stubs from
 proto/ with grpcio-tools into a temporary directory.
+
+Against a Redis Cluster: `TALLY_TEST_REDIS_CLUSTER=1` (with REDIS_CLUSTER_URL from
+`tools/services.sh cluster start`) makes every Tally the suite starts use the cluster as its
+REDIS_URL; tests that start private Redis servers of their own keep those.
 """
 import os
 import pathlib
@@ -16,6 +20,13 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+if os.environ.get("TALLY_TEST_REDIS_CLUSTER") == "1":
+    os.environ["REDIS_URL"] = os.environ["REDIS_CLUSTER_URL"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cluster: starts a Redis Cluster of its own and kills a master (about a minute)")
 
 
 def free_port() -> int:

@@ -10,19 +10,22 @@ extension LeaderboardStore {
     /// One pipelined write per script: with Redis' AOF fsync on each write pass, merges awaited
     /// one by one would cost a job a round trip (an fsync) per score. A batch holds one kind
     /// in practice (events write best-score boards, quizzes their own), so it is one write.
+    /// With `REDIS_MIN_REPLICAS_ACK` (a cluster), each merge also waits for its replicas: the
+    /// caller deletes the pending merge next, and a master dying with an unreplicated merge
+    /// would leave the board behind with nothing left to repair it from.
     func runMergeScripts(_ updates: [ScoreUpdate]) async throws -> [RESPValue] {
         var best: [Int] = []
         var latest: [Int] = []
         for index in updates.indices {
             if updates[index].board.keepsLatest { latest.append(index) } else { best.append(index) }
         }
-        let bestReplies = try await redis.runPipelined(LeaderboardScripts.submit, calls: best.map { index in
+        let bestReplies = try await redis.runPipelinedAcknowledged(LeaderboardScripts.submit, calls: best.map { index in
             let update = updates[index]
             let keys = keys(update.board)
             return (keys: [keys.z, keys.m, keys.ready, keys.building, keys.nextZ, keys.nextM, keys.version],
                     arguments: [RedisArgument(update.userID), RedisArgument(update.score), RedisArgument(update.member.encoded)])
         })
-        let latestReplies = try await redis.runPipelined(LeaderboardScripts.submitLatest, calls: latest.map { index in
+        let latestReplies = try await redis.runPipelinedAcknowledged(LeaderboardScripts.submitLatest, calls: latest.map { index in
             let update = updates[index]
             let keys = keys(update.board)
             return (keys: [keys.z, keys.m, keys.revisions, keys.ready, keys.building, keys.nextZ, keys.nextM, keys.nextRevisions, keys.version],

@@ -35,7 +35,7 @@ struct DestinationPauses: Sendable {
         Int(try await redis.run(Self.countScript, keys: [RedisArgument("\(prefix):ends")], arguments: []).int ?? 0)
     }
 
-    private func key(of destination: String) -> String { "\(prefix):\(destination)" }
+    func key(of destination: String) -> String { "\(prefix):\(destination)" }
 
     /// KEYS: the destination's key, the index. ARGV: milliseconds, destination.
     static let pauseScript = RedisScript(name: "notification_pause", source: """

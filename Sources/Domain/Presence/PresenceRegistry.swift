@@ -45,7 +45,7 @@ final class PresenceRegistry: Sendable {
     private func deadlinesKey(_ shard: Int) -> String { "\(tag(shard)):deadlines" }
     private func recordKey(_ user: String) -> String { "\(tag(shard(of: user))):user:\(user)" }
 
-    private func keys(of user: String) -> [RedisArgument] {
+    func keys(of user: String) -> [RedisArgument] {
         let shard = shard(of: user)
         return [RedisArgument("\(tag(shard)):devices:\(user)"), RedisArgument(recordKey(user)), RedisArgument(deadlinesKey(shard))]
     }

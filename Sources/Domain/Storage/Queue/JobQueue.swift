@@ -13,7 +13,7 @@ public final class JobQueue: Sendable {
     public let configuration: JobQueueConfiguration
     private let redis: RedisClient
     /// The hash tag every key of this queue starts with (see `JobQueueScripts`).
-    private let tag: String
+    let tag: String
     private let prefix: RedisArgument
 
     public init(name: String, redis: RedisClient, configuration: JobQueueConfiguration = .defaults) {
@@ -38,7 +38,7 @@ public final class JobQueue: Sendable {
             arguments.append(RedisArgument(meta))
             arguments.append(RedisArgument(max(0, job.delay.milliseconds)))
         }
-        let reply = try await redis.run(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
+        let reply = try await redis.runAcknowledged(JobQueueScripts.enqueue, keys: [prefix], arguments: arguments)
         return (reply.array ?? []).compactMap(\.string)
     }
 
@@ -68,7 +68,7 @@ public final class JobQueue: Sendable {
             arguments.append(RedisArgument(marked.marks.count))
             arguments.append(contentsOf: marked.marks.map { RedisArgument($0) })
         }
-        let reply = try await redis.run(JobQueueScripts.enqueueMarked, keys: [prefix], arguments: arguments)
+        let reply = try await redis.runAcknowledged(JobQueueScripts.enqueueMarked, keys: [prefix], arguments: arguments)
         return Set((reply.array ?? []).compactMap { (mark: RESPValue) -> ExactID? in mark.string.map { ExactID($0) } })
     }
 

@@ -19,7 +19,7 @@ public final class RateLimiter: Sendable {
     private let keyPrefix: String
     private let shards: Int
     /// Per shard: the hash of its keys' TATs and its sweep cursor (see `RateLimitScript`).
-    private let shardKeys: [[RedisArgument]]
+    let shardKeys: [[RedisArgument]]
     private let local = LocalRateLimiter()
     private let degraded = Atomic<Bool>(false)
     private let batchers = Mutex<[ObjectIdentifier: RateLimitBatcher]>([:])

@@ -8,6 +8,13 @@ import Synchronization
 /// with backoff after a loss and subscribes again to every channel someone listens to; messages
 /// published while it was away are lost, as pub/sub is at-most-once: use it for
 /// notifications whose truth lives elsewhere.
+///
+/// On a Redis Cluster it uses plain pub/sub on one node: a cluster forwards every `PUBLISH` to
+/// all its nodes, so one subscription on any node hears every instance's messages, whichever
+/// node they were published on. Sharded pub/sub (`SSUBSCRIBE`) would spread the traffic over
+/// the masters but needs a connection per shard and resubscribing per slot as slots move;
+/// Tally's channels carry small notifications, far from one node's limit. When its node
+/// goes, the subscriber reconnects to the next node of the URL.
 public final class RedisSubscriber: Sendable {
     private let state: NIOLoopBoundBox<SubscriberState>
 
@@ -108,9 +115,13 @@ final class SubscriberState {
     private var connecting = false
     private var isShutDown = false
     private var reconnectDelay: TimeAmount
+    /// Where to subscribe: the one Redis, or a cluster's nodes tried in turn.
+    private let nodes: [RedisNodeAddress]
+    private var nodeIndex = 0
 
     init(configuration: RedisConfiguration, loop: any EventLoop) {
         self.configuration = configuration
+        self.nodes = configuration.isCluster ? configuration.clusterNodes : [RedisNodeAddress(host: configuration.host, port: configuration.port)]
         self.loop = loop
         self.reconnectDelay = TimeAmount(configuration.minReconnectDelay)
     }
@@ -208,7 +219,11 @@ final class SubscriberState {
     private func connect() {
         guard !connecting, connection == nil, !isShutDown else { return }
         connecting = true
-        let (connection, channel) = RedisConnection.open(configuration, on: loop)
+        var target = configuration
+        let node = nodes[nodeIndex % nodes.count]
+        target.host = node.host
+        target.port = node.port
+        let (connection, channel) = RedisConnection.open(target, on: loop)
         channel
             .hop(to: loop)
             .assumeIsolated()
@@ -216,7 +231,9 @@ final class SubscriberState {
                 self.connecting = false
                 switch result {
                 case .success(let channel): self.connected(connection, channel)
-                case .failure: self.scheduleReconnect()
+                case .failure:
+                    self.nodeIndex += 1
+                    self.scheduleReconnect()
                 }
             }
     }
@@ -232,6 +249,7 @@ final class SubscriberState {
         connection.onClose = { [weak self] in
             guard let self else { return }
             self.connection = nil
+            self.nodeIndex += 1
             self.confirmed = []
             self.releaseConfirmations()
             self.scheduleReconnect()

@@ -15,8 +15,17 @@ struct StorageSettings: ParsableArguments {
     @Option(help: "How often the replica's reachability and lag are measured, in ms (env DATABASE_READ_CHECK_MS, default 250).")
     var databaseReadCheckMs: Int?
 
-    @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db] (env REDIS_URL).")
+    @Option(help: "Redis URL, redis://[[user]:password@]host[:port][/db], or redis+cluster://host:port[,host:port...] for a Redis Cluster (env REDIS_URL).")
     var redisURL: String?
+
+    @Option(help: "Replicas that must confirm each queued job (events, top-ups) before it is acknowledged, with WAIT (env REDIS_MIN_REPLICAS_ACK, default 1 for a cluster, 0 for one Redis).")
+    var redisMinReplicasAck: Int?
+
+    @Option(help: "How long a queued job waits for its replicas before UNAVAILABLE, in ms; below the 2000 ms command timeout (env REDIS_REPLICA_ACK_TIMEOUT_MS, default 1000).")
+    var redisReplicaAckTimeoutMs: Int?
+
+    @Option(help: "How long a command is retried while a Redis Cluster fails over or moves slots, in ms (env REDIS_CLUSTER_RETRY_MS, default 5000).")
+    var redisClusterRetryMs: Int?
 
     @Option(help: "Connections each pool keeps open (env DB_POOL_MIN, default 1).")
     var dbPoolMin: Int?
@@ -53,12 +62,17 @@ struct StorageSettings: ParsableArguments {
         reads.maxLag = try env.milliseconds(databaseReadMaxLagMs, "DATABASE_READ_MAX_LAG_MS", default: reads.maxLag, range: 0...86_400_000) ?? reads.maxLag
         reads.checkInterval = try env.milliseconds(
             databaseReadCheckMs, "DATABASE_READ_CHECK_MS", default: reads.checkInterval, range: 10...60_000) ?? reads.checkInterval
-        let redis: RedisConfiguration
+        var redis: RedisConfiguration
         do {
             redis = try RedisConfiguration(url: redisURL)
         } catch {
             throw SettingsError("REDIS_URL: \(error)")
         }
+        redis.minReplicasAck = try env.int(redisMinReplicasAck, "REDIS_MIN_REPLICAS_ACK", default: redis.minReplicasAck, range: 0...100)
+        redis.replicaAckTimeout = try env.milliseconds(
+            redisReplicaAckTimeoutMs, "REDIS_REPLICA_ACK_TIMEOUT_MS", default: redis.replicaAckTimeout, range: 1...1_999) ?? redis.replicaAckTimeout
+        redis.clusterRetryTime = try env.milliseconds(
+            redisClusterRetryMs, "REDIS_CLUSTER_RETRY_MS", default: redis.clusterRetryTime, range: 0...600_000) ?? redis.clusterRetryTime
         return (primary, replica, reads, redis)
     }
 
