@@ -39,11 +39,13 @@ enum LeaderboardScripts {
 
     /// KEYS: z, m, ready, building, z:next, m:next, v. ARGV: user, score, member.
     /// Returns the board's new version when it improved the user's best, 0 when not, -1 when
-    /// the board is not loaded (the caller loads it from Postgres and calls again).
+    /// the board is not loaded (the caller loads it from Postgres). A rebuild under way gets the
+    /// write first, loaded or not: a first load (another instance's) may have read this user's
+    /// row before the write committed, and the caller then only waits for that load.
     static let submit = RedisScript(name: "leaderboard_submit", source: merge + """
-        if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
         local score = tonumber(ARGV[2])
         if redis.call('EXISTS', KEYS[4]) == 1 then merge(KEYS[5], KEYS[6], ARGV[1], score, ARGV[3]) end
+        if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
         if merge(KEYS[1], KEYS[2], ARGV[1], score, ARGV[3]) == 0 then return 0 end
         return redis.call('INCR', KEYS[7])
         """)

@@ -188,8 +188,8 @@ public final class LeaderboardStore: Sendable {
                     changes[update.board, default: []].append(
                         BoardChange(version: version, userID: update.userID, score: update.score, achievedAtMs: update.achievedAtMs))
                 } else if version == -1 {
-                    // Not loaded: the rebuild reads the committed score from Postgres (a
-                    // latest-score board's rebuild under way also got the write itself).
+                    // Not loaded: a load starting now reads the committed score from
+                    // Postgres; one already under way got the write itself from the script.
                     try await ensureLoaded(update.board)
                 }
             } catch {

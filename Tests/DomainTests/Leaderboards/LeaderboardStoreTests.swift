@@ -179,6 +179,37 @@ struct LeaderboardStoreTests {
         }
     }
 
+    @Test("a score written while another instance's first load runs is on the board that load makes")
+    func writeDuringAnotherInstancesLoad() async throws {
+        try await Self.withStore { f in
+            let keys = f.store.keys(f.board)
+            try await f.store.submit([Self.update(f.board, "alice", 100, at: 1_000)])
+            // Another instance loads the board cold and has read alice's row, not yet bob's.
+            try await f.redis.send(RedisCommand("DEL", keys.z, keys.m, keys.ready))
+            let began = try await f.redis.run(
+                LeaderboardScripts.beginLoad, keys: [keys.building, keys.nextZ, keys.nextM, keys.nextRevisions],
+                arguments: [RedisArgument(Int64(60_000))])
+            #expect(began.int == 1)
+            let alice = BoardMember(userID: "alice", achievedAtMs: 1_000)
+            try await f.redis.run(LeaderboardScripts.loadChunk, keys: [keys.nextZ, keys.nextM],
+                                  arguments: [RedisArgument("alice"), RedisArgument(Int64(100)), RedisArgument(alice.encoded)])
+            // bob's score commits; its merge finds the board not loaded and waits for that load.
+            let bob = Task { try await f.store.submit([Self.update(f.board, "bob", 200, at: 2_000)]) }
+            let staged = try await eventually {
+                try await f.redis.send(RedisCommand("HEXISTS", keys.nextM, RedisArgument("bob"))).int == 1
+            }
+            // The other instance finishes its load (whether or not bob's write reached its copy).
+            try await f.redis.run(
+                LeaderboardScripts.finishLoad,
+                keys: [keys.nextZ, keys.nextM, keys.z, keys.m, keys.ready, keys.building, keys.nextRevisions, keys.revisions],
+                arguments: [RedisArgument(Int64(3_600_000)), RedisArgument(UUID().uuidString)])
+            _ = try await bob.value
+            #expect(staged, "the write went into the copy being loaded")
+            let page = try await f.store.top(f.board, limit: 10, cursor: "")
+            #expect(page.entries.map(\.userID) == ["bob", "alice"])
+        }
+    }
+
     @Test("with Redis down, Top and Rank are answered from Postgres with the same results")
     func readsWithoutRedis() async throws {
         let isolated = try await TestServices.PrivateSet([.redis])
