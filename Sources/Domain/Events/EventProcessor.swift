@@ -10,11 +10,13 @@ public import Logging
 public struct EventProcessor: Sendable {
     let database: PostgresDatabase
     let leaderboards: LeaderboardStore
+    let rollups: EventRollups
     let logger: Logger
 
-    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, logger: Logger = Logger(label: "tally.events")) {
+    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, rollups: EventRollups, logger: Logger = Logger(label: "tally.events")) {
         self.database = database
         self.leaderboards = leaderboards
+        self.rollups = rollups
         self.logger = logger
     }
 
@@ -23,7 +25,7 @@ public struct EventProcessor: Sendable {
         let outcome: EventStore.Outcome
         do {
             outcome = try await database.withTransaction { connection in
-                try await EventStore.persist(batch.events, receivedAtMs: batch.receivedAtMs, on: connection)
+                try await EventStore.persist(batch.events, receivedAtMs: batch.receivedAtMs, rollups: rollups, on: connection)
             }
         } catch let error as PostgresError where error.rpcError.code == .unavailable {
             // Postgres down or saturated: wait for it without spending the job's attempts.

@@ -7,7 +7,8 @@ import Codec
 /// Dedupe goes through `event_ids` (a unique key on a partitioned table would have to include
 /// the partition key): the batch's ids are inserted there with ON CONFLICT DO NOTHING, and
 /// only the ids that came back are written to `events` and applied, so a duplicate delivery
-/// (a retried job, a client resend) changes nothing.
+/// (a retried job, a client resend) changes nothing. The same events update the analytics
+/// rollups (`EventRollups.record`), in the same transaction.
 enum EventStore {
     struct Outcome {
         /// Ids written now (first time seen).
@@ -16,7 +17,7 @@ enum EventStore {
         var scores: RecordedScores
     }
 
-    static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, on connection: PostgresConnection) async throws -> Outcome {
+    static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, rollups: EventRollups, on connection: PostgresConnection) async throws -> Outcome {
         // The first occurrence of an id in the batch wins.
         var seen = Set<ExactID>()
         let unique = events.filter { seen.insert(ExactID($0.id)).inserted }
@@ -65,6 +66,7 @@ enum EventStore {
              PostgresArray(toWrite.map(\.durationMs)), PostgresArray(toWrite.map { Int($0.level) }),
              PostgresArray(toWrite.map { AttributesJSON.object($0.attributes) }), PostgresArray(toWrite.map { errors[ExactID($0.id)] ?? "" }),
              receivedAtMs])
+        try await rollups.record(toWrite, receivedAtMs: receivedAtMs, on: connection)
         return Outcome(inserted: inserted, scores: scores)
     }
 }
