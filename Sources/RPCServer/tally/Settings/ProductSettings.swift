@@ -77,7 +77,7 @@ struct EventSettings: ParsableArguments {
     @Option(help: "Monthly events partitions created ahead (env EVENT_PARTITIONS_AHEAD, default 3).")
     var eventPartitionsAhead: Int?
 
-    @Option(help: "Days event counts and active users are kept, at least EVENT_RETENTION_DAYS; 0 keeps them forever (env EVENT_ROLLUP_RETENTION_DAYS, default 730).")
+    @Option(help: "Days event counts and active users are kept, at least EVENT_RETENTION_DAYS when that is set; 0 keeps them forever (env EVENT_ROLLUP_RETENTION_DAYS, default 730).")
     var eventRollupRetentionDays: Int?
 
     @Option(help: "Shards of each hourly count row that concurrent workers add to (env EVENT_ROLLUP_SHARDS, default 16).")
@@ -113,9 +113,8 @@ struct EventSettings: ParsableArguments {
         let days = try env.int(
             eventRollupRetentionDays, "EVENT_ROLLUP_RETENTION_DAYS", default: rollups.retentionDays ?? 0, range: 0...36_500)
         rollups.retentionDays = days == 0 ? nil : days
-        if let kept = rollups.retentionDays, kept < eventRetentionDays ?? Int.max {
-            throw SettingsError(
-                "EVENT_ROLLUP_RETENTION_DAYS (\(kept)) must be at least EVENT_RETENTION_DAYS (\(eventRetentionDays.map(String.init) ?? "0: forever")), or 0")
+        if let kept = rollups.retentionDays, let events = eventRetentionDays, kept < events {
+            throw SettingsError("EVENT_ROLLUP_RETENTION_DAYS (\(kept)) must be at least EVENT_RETENTION_DAYS (\(events)), or 0")
         }
         rollups.shards = try env.int(eventRollupShards, "EVENT_ROLLUP_SHARDS", default: rollups.shards, range: 1...1024)
         rollups.maxBuckets = try env.int(eventCountsMaxBuckets, "EVENT_COUNTS_MAX_BUCKETS", default: rollups.maxBuckets, range: 1...1_000_000)
