@@ -34,6 +34,8 @@ public struct Product: Sendable {
         public var instanceID: String
         public var notifications: NotificationsConfiguration
         public var presence: PresenceConfiguration
+        /// Event counts per hour and active users per day: shards, retention, `Counts` limit.
+        public var rollups: EventRollups.Configuration
 
         /// The domains' own defaults, three partitions ahead, 90 days kept, one instance.
         public static var defaults: Configuration {
@@ -45,7 +47,8 @@ public struct Product: Sendable {
         public init(events: EventIngestor.Configuration, leaderboards: LeaderboardStore.Configuration, mirrors: BoardMirrors.Configuration,
                     queue: JobQueueConfiguration, workerConcurrency: Int?, partitionsAhead: Int, retentionDays: Int?, instanceCount: Int,
                     topups: TopupsConfiguration, provider: ProviderChoice, quiz: QuizRules, rewards: RewardRules, instanceID: String,
-                    notifications: NotificationsConfiguration = .defaults, presence: PresenceConfiguration = .defaults) {
+                    notifications: NotificationsConfiguration = .defaults, presence: PresenceConfiguration = .defaults,
+                    rollups: EventRollups.Configuration = .defaults) {
             self.events = events
             self.leaderboards = leaderboards
             self.mirrors = mirrors
@@ -61,6 +64,7 @@ public struct Product: Sendable {
             self.instanceID = instanceID
             self.notifications = notifications
             self.presence = presence
+            self.rollups = rollups
         }
     }
 
@@ -70,6 +74,8 @@ public struct Product: Sendable {
     public let limiter: RateLimiter
     public let ingestor: EventIngestor
     public let recent: RecentEvents
+    /// `Counts`, from the rollups.
+    public let counts: EventCounts
     public let leaderboards: LeaderboardStore
     public let watch: LeaderboardWatch
     public let tournaments: Tournaments
@@ -114,15 +120,18 @@ public struct Product: Sendable {
                                             instanceCount: configuration.instanceCount, logger: logger)
         provider = configuration.provider.make(group: group)
         let topupProcessor = TopupProcessor(topups: topups, provider: provider, instanceID: configuration.instanceID, logger: logger)
-        ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, limiter: limiter,
+        let activeUsers = ActiveUsers(redis: redis, retentionDays: configuration.rollups.retentionDays)
+        let rollups = EventRollups(configuration: configuration.rollups, activeUsers: activeUsers)
+        ingestor = EventIngestor(queue: queue, database: database, leaderboards: leaderboards, rollups: rollups, limiter: limiter,
                                  configuration: configuration.events, logger: logger)
         recent = RecentEvents(database: database)
+        counts = EventCounts(database: database, activeUsers: activeUsers, maxBuckets: configuration.rollups.maxBuckets)
         quizzes = Quizzes(database: database, leaderboards: leaderboards, notifications: notifications, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
         presence = Presence(redis: redis, subscriber: subscriber, configuration: configuration.presence, logger: logger)
         let workers = JobWorker.Configuration(
             concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
-        let processor = EventProcessor(database: database, leaderboards: leaderboards, limits: configuration.eventPersistence, logger: logger)
+        let processor = EventProcessor(database: database, leaderboards: leaderboards, rollups: rollups, limits: configuration.eventPersistence, logger: logger)
         let partitions = EventPartitions(pool: database.primary, monthsAhead: configuration.partitionsAhead,
                                          retentionDays: configuration.retentionDays)
         lifecycle = [
@@ -131,6 +140,7 @@ public struct Product: Sendable {
             LeaderboardRepair(store: leaderboards),
             processor.worker(queue: queue, configuration: workers),
             PartitionMaintenance(partitions: partitions, logger: logger),
+            RollupMaintenance(pool: database.primary, retentionDays: configuration.rollups.retentionDays, logger: logger),
             apiKeys,
             topupProcessor.worker(queue: topupQueue),
             TopupSweeper(topups: topups, logger: logger),

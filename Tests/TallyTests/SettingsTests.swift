@@ -70,6 +70,17 @@ struct SettingsTests {
         #expect(try Self.configuration([], Self.storage).product.notifications.sink == .log)
     }
 
+    @Test("rollups: retention, shards and the Counts limit from flags and variables")
+    func rollups() throws {
+        let env = Self.storage.merging(["EVENT_ROLLUP_RETENTION_DAYS": "365", "EVENT_COUNTS_MAX_BUCKETS": "500"]) { $1 }
+        let rollups = try Self.configuration(["--event-rollup-shards", "4"], env).product.rollups
+        #expect(rollups.shards == 4 && rollups.retentionDays == 365 && rollups.maxBuckets == 500)
+        let defaults = try Self.configuration([], Self.storage).product.rollups
+        #expect(defaults.shards == 16 && defaults.retentionDays == 730 && defaults.maxBuckets == 10_000)
+        let forever = try Self.configuration(["--event-rollup-retention-days", "0", "--event-retention-days", "0"], Self.storage)
+        #expect(forever.product.rollups.retentionDays == nil)
+    }
+
     @Test("a bad value stops the start with one line naming the setting", arguments: [
         (["DB_POOL_MAX": "-3"], "DB_POOL_MAX must be between 1 and 10000, got -3"),
         (["DB_POOL_MIN": "20", "DB_POOL_MAX": "5"], "DB_POOL_MIN (20) must not exceed DB_POOL_MAX (5)"),
@@ -83,6 +94,8 @@ struct SettingsTests {
         (["NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/notify"], "the webhook sink needs NOTIFY_WEBHOOK_SECRET"),
         (["NOTIFY_SINK": "webhook"], "NOTIFY_SINK=webhook needs NOTIFY_WEBHOOK_URL"),
         (["NOTIFY_RATE_GLOBAL_PER_SEC": "fast"], "NOTIFY_RATE_GLOBAL_PER_SEC must be a number, got \"fast\""),
+        (["EVENT_ROLLUP_RETENTION_DAYS": "30"], "EVENT_ROLLUP_RETENTION_DAYS (30) must be at least EVENT_RETENTION_DAYS (90), or 0"),
+        (["EVENT_ROLLUP_SHARDS": "0"], "EVENT_ROLLUP_SHARDS must be between 1 and 1024, got 0"),
     ])
     func refused(bad: [String: String], message: String) {
         let error = #expect(throws: SettingsError.self) { try Self.configuration([], Self.storage.merging(bad) { $1 }) }
@@ -100,7 +113,7 @@ struct SettingsTests {
             "DATABASE_URL", "DATABASE_READ_URL", "DATABASE_READ_MAX_LAG_MS", "DATABASE_READ_CHECK_MS", "REDIS_URL", "DB_POOL_MIN", "DB_POOL_MAX", "DB_CONNECT_TIMEOUT_MS",
             "DB_POOL_WAIT_TIMEOUT_MS", "DB_IDLE_TIMEOUT_MS", "DB_MAX_USES", "DB_STATEMENT_TIMEOUT_MS", "EVENT_BATCH_MAX",
             "EVENT_USER_RATE_PER_MIN", "EVENT_PEER_RATE_PER_MIN", "EVENT_DEDUPE_WINDOW_S", "EVENT_RETENTION_DAYS",
-            "EVENT_PARTITIONS_AHEAD", "QUEUE_CONCURRENCY", "QUEUE_LEASE_MS", "QUEUE_MAX_ATTEMPTS", "LEADERBOARD_MIRROR_MAX_USERS",
+            "EVENT_PARTITIONS_AHEAD", "EVENT_ROLLUP_RETENTION_DAYS", "EVENT_ROLLUP_SHARDS", "EVENT_COUNTS_MAX_BUCKETS", "QUEUE_CONCURRENCY", "QUEUE_LEASE_MS", "QUEUE_MAX_ATTEMPTS", "LEADERBOARD_MIRROR_MAX_USERS",
             "LEADERBOARD_MIRROR_MAX_BOARDS", "LEADERBOARD_REPAIR_AFTER_MS", "TALLY_INSTANCE_COUNT", "ADMIN_KEY", "TALLY_INSTANCE_ID",
             "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_MIGRATE", "TOPUP_RATE_PER_MIN", "TOPUP_LIMIT_WHEN_REDIS_DOWN",
             "TOPUP_IDEMPOTENCY_RETENTION_H", "TOPUP_MAX_ATTEMPTS", "TOPUP_RETRY_BASE_MS", "TOPUP_RETRY_MAX_MS", "TOPUP_PROVIDER_TIMEOUT_MS",
@@ -118,7 +131,7 @@ struct SettingsTests {
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 89)
+        #expect(options.count == 92)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -10,7 +10,9 @@
 #   2. Track of 100-event batches at a fixed 1,000 batches/s: latency percentiles;
 #   3. Rank with 5 neighbours on a board of 1,000,000 users: max requests/s, then latency at
 #      a fixed 20,000 requests/s, answered from the board's mirror in Tally, and the same from
-#      a second instance with mirroring off (every Rank reads Redis): the same run's reference.
+#      a second instance with mirroring off (every Rank reads Redis): the same run's reference;
+#   4. Counts over a year of rollups (8 event types, every hour, a HyperLogLog of 2,000 users
+#      per day): latency per hour, per day with active users, per month with active users.
 # Everything (server, databases, load) shares this machine's cores, so the numbers are a
 # floor for a real deployment. Bounded: every load phase has a fixed duration.
 #
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
-PHASES=${PHASES:-1 2 3}
+PHASES=${PHASES:-1 2 3 4}
 runs() { [[ " $PHASES " == *" $1 "* ]]; }
 # A set of services of its own (emptied Redis): keys and AOF rewrites left by tests would
 # otherwise slow Redis down (seen here). The million-user board stays in Postgres between runs.
@@ -32,11 +34,14 @@ export TALLY_STATE_DIR=$PWD/.tally/bench
 bash tools/services.sh start > /dev/null
 set -a; source "$TALLY_STATE_DIR/services.env"; set +a
 redis-cli -p "$TALLY_REDIS_PORT" flushall > /dev/null
+# BIN_DIR= prebuilt binaries; TALLY_SCRATCH_PATH= another build folder (e.g. a release build
+# made beside a debug one).
+SCRATCH=(--scratch-path "${TALLY_SCRATCH_PATH:-.build}")
 if [[ -z ${BIN_DIR:-} ]]; then
-  swift build -c release --product tally > /dev/null
-  swift build -c release --product tally-load > /dev/null
+  swift build -c release "${SCRATCH[@]}" --product tally > /dev/null
+  swift build -c release "${SCRATCH[@]}" --product tally-load > /dev/null
 fi
-BIN=${BIN_DIR:-$(swift build -c release --show-bin-path)}
+BIN=${BIN_DIR:-$(swift build -c release "${SCRATCH[@]}" --show-bin-path)}
 PSQL=(psql "$DATABASE_URL" -tAq)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)
@@ -73,6 +78,7 @@ echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 1
 # From empty event tables: earlier runs' millions of rows would slow persisting run after run
 # (the id index grows), so numbers would drift with the bench's own history.
 "${PSQL[@]}" -c "TRUNCATE events, event_ids"
+"${PSQL[@]}" -c "TRUNCATE event_counts" 2> /dev/null || true  # absent in builds before the rollups
 redis-cli -p "$TALLY_REDIS_PORT" config resetstat > /dev/null
 before=$(stored)
 ticks_before=$(pg_ticks)
@@ -212,4 +218,37 @@ for name in ("mirror", "redis"):
 m, r = total("mirror-max"), total("redis-max")
 print(f"mirror vs Redis: x{m['calls_per_second'] / r['calls_per_second']:.2f} max throughput")
 PY
+fi
+
+if runs 4; then
+echo "== 4. Counts over a year: 8 types x 8,760 hours of counts, 365 days of active users (2,000 each)"
+"${PSQL[@]}" -c "TRUNCATE event_counts"
+"${PSQL[@]}" -c "INSERT INTO event_counts (hour, type, shard, events)
+  SELECT date_trunc('hour', now()) - h * interval '1 hour', t, 0, 1 + (random() * 1000)::int
+  FROM generate_series(0, 8783) h, unnest(array['app_launched', 'game_started', 'game_ended', 'level_completed', 'purchase',
+                                                 'custom.a', 'custom.b', 'custom.c']) t"
+python3 - "$TALLY_REDIS_PORT" <<'PY'
+import subprocess, sys, time
+day = int(time.time()) // 86400
+lines = []
+for d in range(day - 366, day + 1):
+    key = "{hll:%s}:d:%s" % (time.strftime("%Y-%m", time.gmtime(d * 86400)), time.strftime("%d", time.gmtime(d * 86400)))
+    lines.append(f"PFADD {key} " + " ".join(f"user-{(d * 7 + i) % 50000}" for i in range(2000)))
+subprocess.run(["redis-cli", "-p", sys.argv[1]], input="\n".join(lines) + "\n", text=True, check=True, stdout=subprocess.DEVNULL)
+PY
+TO=$(( $(date +%s) / 3600 * 3600000 + 3600000 ))
+FROM=$(( TO - 365 * 86400000 ))
+counts() {  # $1: label, $2: JSON fields beyond the range
+  load tally.v1.EventService/Counts -H "x-admin-key: bench" -d '{"from_ms":'$FROM',"to_ms":'$TO','"$2"'}' \
+    --connections 1 -n 200 --format json > "/tmp/tally-counts-$1.json"
+  python3 - "$1" <<'PY'
+import json, sys
+total = json.load(open(f"/tmp/tally-counts-{sys.argv[1]}.json"))["total"]
+l = total["latency_ms"]
+print(f"Counts per {sys.argv[1]:20}: p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms ({total['calls']} calls, one at a time)")
+PY
+}
+counts "hour" '"granularity":"COUNTS_GRANULARITY_HOUR"'
+counts "day+active-users" '"granularity":"COUNTS_GRANULARITY_DAY","active_users":true'
+counts "month+active-users" '"granularity":"COUNTS_GRANULARITY_MONTH","active_users":true'
 fi

@@ -33,6 +33,9 @@ const ProtobufCMessageDescriptor *tally__testing__v1__empty__descriptor_ref(void
 const ProtobufCMessageDescriptor *tally__v1__answer_chunk__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__api_key__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__cache_stats__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__counts_bucket__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__counts_request__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__counts_response__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__create_api_key_request__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__create_api_key_response__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__create_tournament_request__descriptor_ref(void);
@@ -105,6 +108,7 @@ const ProtobufCMessageDescriptor *tally__v1__topup_stats_response__descriptor_re
 const ProtobufCMessageDescriptor *tally__v1__tournament__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__track_request__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__track_response__descriptor_ref(void);
+const ProtobufCMessageDescriptor *tally__v1__type_count__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__watch_request__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__watch_topup_request__descriptor_ref(void);
 const ProtobufCMessageDescriptor *tally__v1__watch_topup_response__descriptor_ref(void);

@@ -392,7 +392,7 @@ extension ProtoDescriptors {
                 "BnByb3RvMw=="),
         ProtoFileDescriptor(
             name: "tally/v1/events.proto", dependencies: [],
-            symbols: ["tally.v1.ProcessingState", "tally.v1.Event", "tally.v1.Event.AttributesEntry", "tally.v1.TrackRequest", "tally.v1.RejectedEvent", "tally.v1.TrackResponse", "tally.v1.EventBatch", "tally.v1.EventAck", "tally.v1.RecentRequest", "tally.v1.RecordedEvent", "tally.v1.RecentResponse", "tally.v1.EventService", "tally.v1.EventService.Track", "tally.v1.EventService.Stream", "tally.v1.EventService.Recent"],
+            symbols: ["tally.v1.ProcessingState", "tally.v1.CountsGranularity", "tally.v1.Event", "tally.v1.Event.AttributesEntry", "tally.v1.TrackRequest", "tally.v1.RejectedEvent", "tally.v1.TrackResponse", "tally.v1.EventBatch", "tally.v1.EventAck", "tally.v1.RecentRequest", "tally.v1.RecordedEvent", "tally.v1.RecentResponse", "tally.v1.CountsRequest", "tally.v1.TypeCount", "tally.v1.CountsBucket", "tally.v1.CountsResponse", "tally.v1.EventService", "tally.v1.EventService.Track", "tally.v1.EventService.Stream", "tally.v1.EventService.Recent", "tally.v1.EventService.Counts"],
             base64: "ChV0YWxseS92MS9ldmVudHMucHJvdG8SCHRhbGx5LnYxIvkCCgVFdmVudBIOCgJpZBgBIAEoCVICaWQSEgoEdHlwZRgCIAEo" +
                 "CVIEdHlwZRIXCgd1c2VyX2lkGAMgASgJUgZ1c2VySWQSJAoOY2xpZW50X3RpbWVfbXMYBCABKANSDGNsaWVudFRpbWVNcxIU" +
                 "CgVzY29yZRgFIAEoA1IFc2NvcmUSGwoJZ2FtZV9tb2RlGAYgASgJUghnYW1lTW9kZRIjCg10b3VybmFtZW50X2lkGAcgASgJ" +
@@ -410,76 +410,119 @@ extension ProtoDescriptors {
                 "BHR5cGUYAyABKAlSBHR5cGUiowEKDVJlY29yZGVkRXZlbnQSJQoFZXZlbnQYASABKAsyDy50YWxseS52MS5FdmVudFIFZXZl" +
                 "bnQSJAoOcmVjZWl2ZWRfYXRfbXMYAiABKANSDHJlY2VpdmVkQXRNcxIvCgVzdGF0ZRgDIAEoDjIZLnRhbGx5LnYxLlByb2Nl" +
                 "c3NpbmdTdGF0ZVIFc3RhdGUSFAoFZXJyb3IYBCABKAlSBWVycm9yIkEKDlJlY2VudFJlc3BvbnNlEi8KBmV2ZW50cxgBIAMo" +
-                "CzIXLnRhbGx5LnYxLlJlY29yZGVkRXZlbnRSBmV2ZW50cyqNAQoPUHJvY2Vzc2luZ1N0YXRlEiAKHFBST0NFU1NJTkdfU1RB" +
-                "VEVfVU5TUEVDSUZJRUQQABIbChdQUk9DRVNTSU5HX1NUQVRFX1FVRVVFRBABEh4KGlBST0NFU1NJTkdfU1RBVEVfUFJPQ0VT" +
-                "U0VEEAISGwoXUFJPQ0VTU0lOR19TVEFURV9GQUlMRUQQAzK9AQoMRXZlbnRTZXJ2aWNlEjgKBVRyYWNrEhYudGFsbHkudjEu" +
-                "VHJhY2tSZXF1ZXN0GhcudGFsbHkudjEuVHJhY2tSZXNwb25zZRI2CgZTdHJlYW0SFC50YWxseS52MS5FdmVudEJhdGNoGhIu" +
-                "dGFsbHkudjEuRXZlbnRBY2soATABEjsKBlJlY2VudBIXLnRhbGx5LnYxLlJlY2VudFJlcXVlc3QaGC50YWxseS52MS5SZWNl" +
-                "bnRSZXNwb25zZUqVJAoGEgQEAG4BCrUCCgEMEgMEABIaqgIgQW5hbHl0aWNzIGFuZCBnYW1lIGV2ZW50czogYXBwcyBhbmQg" +
-                "Z2FtZXMgc2VuZCBldmVudHMgKHVuYXJ5IGJhdGNoZXMgb3IgYSBsb25nLWxpdmVkCiBiaWRpIHN0cmVhbSk7IFRhbGx5IGFj" +
-                "a25vd2xlZGdlcyBvbmNlIGVhY2ggYWNjZXB0ZWQgZXZlbnQgaXMgZHVyYWJsZSAocXVldWVkIGluIFJlZGlzIG9yCiBjb21t" +
-                "aXR0ZWQgaW4gUG9zdGdyZXMpLCBwZXJzaXN0cyBpdCB0byB0aGUgdGltZS1wYXJ0aXRpb25lZCBldmVudHMgdGFibGUgYW5k" +
-                "IGFwcGxpZXMKIGdhbWVfZW5kZWQgc2NvcmVzIHRvIGxlYWRlcmJvYXJkcy4KCggKAQISAwYAEQqYAQoCBAASBAoAIAEaiwEg" +
-                "T25lIGV2ZW50LiBUaGUgaWQgaXMgY2hvc2VuIGJ5IHRoZSBjbGllbnQgYW5kIGlzIHRoZSBkZWR1cGUga2V5OiBzZW5kaW5n" +
-                "IHRoZSBzYW1lIGlkIGFnYWluCiBpcyBhY2tub3dsZWRnZWQgYnV0IGNvdW50ZWQgb25jZSwgZXZlcnl3aGVyZS4KCgoKAwQA" +
-                "ARIDCggNCkoKBAQAAgASAwwCEBo9IENsaWVudC1nZW5lcmF0ZWQgdW5pcXVlIGlkIChlLmcuIGEgVVVJRCksIDEuLjY0IGNo" +
-                "YXJhY3RlcnMuCgoMCgUEAAIABRIDDAIICgwKBQQAAgABEgMMCQsKDAoFBAACAAMSAwwODwp/CgQEAAIBEgMPAhIaciBhcHBf" +
-                "bGF1bmNoZWQsIGdhbWVfc3RhcnRlZCwgZ2FtZV9lbmRlZCwgbGV2ZWxfY29tcGxldGVkLCBwdXJjaGFzZSwgb3IgYSBjdXN0" +
-                "b20gdHlwZQogdW5kZXIgdGhlICJjdXN0b20uIiBwcmVmaXguCgoMCgUEAAIBBRIDDwIICgwKBQQAAgEBEgMPCQ0KDAoFBAAC" +
-                "AQMSAw8QEQo+CgQEAAICEgMRAhUaMSBUaGUgdXNlciB0aGUgZXZlbnQgaXMgYWJvdXQsIDEuLjEyOCBjaGFyYWN0ZXJzLgoK" +
-                "DAoFBAACAgUSAxECCAoMCgUEAAICARIDEQkQCgwKBQQAAgIDEgMRExQKOQoEBAACAxIDEwIbGiwgV2hlbiB0aGUgY2xpZW50" +
-                "IHNhdyBpdCwgdW5peCBtaWxsaXNlY29uZHMuCgoMCgUEAAIDBRIDEwIHCgwKBQQAAgMBEgMTCBYKDAoFBAACAwMSAxMZGgpD" +
-                "CgQEAAIEEgMVAhIaNiBnYW1lX2VuZGVkOiB0aGUgZmluYWwgc2NvcmUgKHVzZWQgZm9yIGxlYWRlcmJvYXJkcykuCgoMCgUE" +
-                "AAIEBRIDFQIHCgwKBQQAAgQBEgMVCA0KDAoFBAACBAMSAxUQEQpCCgQEAAIFEgMXAhcaNSBnYW1lX3N0YXJ0ZWQgLyBnYW1l" +
-                "X2VuZGVkOiBlLmcuICJjbGFzc2ljIiwgImJsaXR6Ii4KCgwKBQQAAgUFEgMXAggKDAoFBAACBQESAxcJEgoMCgUEAAIFAxID" +
-                "FxUWClwKBAQAAgYSAxkCGxpPIGdhbWVfZW5kZWQgaW4gYSB0b3VybmFtZW50OiBpdHMgaWQ7IHRoZSBzY29yZSB0aGVuIGFs" +
-                "c28gY291bnRzIG9uIHRoYXQgYm9hcmQuCgoMCgUEAAIGBRIDGQIICgwKBQQAAgYBEgMZCRYKDAoFBAACBgMSAxkZGgpMCgQE" +
-                "AAIHEgMbAhgaPyBnYW1lX2VuZGVkIC8gbGV2ZWxfY29tcGxldGVkOiBob3cgbG9uZyBpdCB0b29rLCBtaWxsaXNlY29uZHMu" +
-                "CgoMCgUEAAIHBRIDGwIHCgwKBQQAAgcBEgMbCBMKDAoFBAACBwMSAxsWFwosCgQEAAIIEgMdAhIaHyBsZXZlbF9jb21wbGV0" +
-                "ZWQ6IHdoaWNoIGxldmVsLgoKDAoFBAACCAUSAx0CBwoMCgUEAAIIARIDHQgNCgwKBQQAAggDEgMdEBEKaAoEBAACCRIDHwIm" +
-                "GlsgRnJlZS1mb3JtIHN0cmluZyBhdHRyaWJ1dGVzIChhdCBtb3N0IDMyLCBrZXlzIHVwIHRvIDY0IGFuZCB2YWx1ZXMgdXAg" +
-                "dG8gMTAyNCBjaGFyYWN0ZXJzKS4KCgwKBQQAAgkGEgMfAhUKDAoFBAACCQESAx8WIAoMCgUEAAIJAxIDHyMlCgoKAgQBEgQi" +
-                "ACUBCgoKAwQBARIDIggUClkKBAQBAgASAyQCHBpMIDEuLkVWRU5UX0JBVENIX01BWCBldmVudHMgKGRlZmF1bHQgMTAwKTsg" +
-                "YSBsYXJnZXIgYmF0Y2ggaXMgcmVqZWN0ZWQgd2hvbGUuCgoMCgUEAQIABBIDJAIKCgwKBQQBAgAGEgMkCxAKDAoFBAECAAES" +
-                "AyQRFwoMCgUEAQIAAxIDJBobCi0KAgQCEgQoAC4BGiEgV2h5IG9uZSBldmVudCB3YXMgbm90IGFjY2VwdGVkLgoKCgoDBAIB" +
-                "EgMoCBUKCwoEBAICABIDKQIQCgwKBQQCAgAFEgMpAggKDAoFBAICAAESAykJCwoMCgUEAgIAAxIDKQ4PCi8KBAQCAgESAysC" +
-                "EhoiIEluZGV4IG9mIHRoZSBldmVudCBpbiBpdHMgYmF0Y2guCgoMCgUEAgIBBRIDKwIHCgwKBQQCAgEBEgMrCA0KDAoFBAIC" +
-                "AQMSAysQEQpQCgQEAgICEgMtAhQaQyBXaGljaCBmaWVsZCBhbmQgd2h5LCBlLmcuICJldmVudHNbM10udXNlcl9pZDogbXVz" +
-                "dCBub3QgYmUgZW1wdHkiLgoKDAoFBAICAgUSAy0CCAoMCgUEAgICARIDLQkPCgwKBQQCAgIDEgMtEhMKCgoCBAMSBDAANgEK" +
-                "CgoDBAMBEgMwCBUKKgoEBAMCABIDMgIjGh0gSWRzIGFjY2VwdGVkIG5vdyAoZHVyYWJsZSkuCgoMCgUEAwIABBIDMgIKCgwK" +
-                "BQQDAgAFEgMyCxEKDAoFBAMCAAESAzISHgoMCgUEAwIAAxIDMiEiCkAKBAQDAgESAzQCJBozIElkcyBzZWVuIGJlZm9yZTog" +
-                "YWNrbm93bGVkZ2VkLCBub3QgY291bnRlZCBhZ2Fpbi4KCgwKBQQDAgEEEgM0AgoKDAoFBAMCAQUSAzQLEQoMCgUEAwIBARID" +
-                "NBIfCgwKBQQDAgEDEgM0IiMKCwoEBAMCAhIDNQImCgwKBQQDAgIEEgM1AgoKDAoFBAMCAgYSAzULGAoMCgUEAwICARIDNRkh" +
-                "CgwKBQQDAgIDEgM1JCUKTQoCBAQSBDkAPQEaQSBXaGF0IGEgY2xpZW50IHNlbmRzIG9uIGEgU3RyZWFtOiBhIGJhdGNoIG9m" +
-                "IG9uZSBvciBtb3JlIGV2ZW50cy4KCgoKAwQEARIDOQgSClkKBAQEAgASAzsCFhpMIENsaWVudC1jaG9zZW4gc2VxdWVuY2Ug" +
-                "bnVtYmVyIGVjaG9lZCBpbiB0aGUgYWNrLCB0byBtYXRjaCBhY2tzIHRvIGJhdGNoZXMuCgoMCgUEBAIABRIDOwIICgwKBQQE" +
-                "AgABEgM7CREKDAoFBAQCAAMSAzsUFQoLCgQEBAIBEgM8AhwKDAoFBAQCAQQSAzwCCgoMCgUEBAIBBhIDPAsQCgwKBQQEAgEB" +
-                "EgM8ERcKDAoFBAQCAQMSAzwaGwo0CgIEBRIEQABFARooIFRoZSBzZXJ2ZXIncyBhbnN3ZXIgdG8gb25lIEV2ZW50QmF0Y2gu" +
-                "CgoKCgMEBQESA0AIEAoLCgQEBQIAEgNBAhYKDAoFBAUCAAUSA0ECCAoMCgUEBQIAARIDQQkRCgwKBQQFAgADEgNBFBUKCwoE" +
-                "BAUCARIDQgIjCgwKBQQFAgEEEgNCAgoKDAoFBAUCAQUSA0ILEQoMCgUEBQIBARIDQhIeCgwKBQQFAgEDEgNCISIKCwoEBAUC" +
-                "AhIDQwIkCgwKBQQFAgIEEgNDAgoKDAoFBAUCAgUSA0MLEQoMCgUEBQICARIDQxIfCgwKBQQFAgIDEgNDIiMKCwoEBAUCAxID" +
-                "RAImCgwKBQQFAgMEEgNEAgoKDAoFBAUCAwYSA0QLGAoMCgUEBQIDARIDRBkhCgwKBQQFAgMDEgNEJCUKCgoCBQASBEcATwEK" +
-                "CgoDBQABEgNHBRQKCwoEBQACABIDSAIjCgwKBQUAAgABEgNIAh4KDAoFBQACAAISA0ghIgopCgQFAAIBEgNKAh4aHCBRdWV1" +
-                "ZWQsIG5vdCB5ZXQgcGVyc2lzdGVkLgoKDAoFBQACAQESA0oCGQoMCgUFAAIBAhIDShwdCksKBAUAAgISA0wCIRo+IFBlcnNp" +
-                "c3RlZCBhbmQgYXBwbGllZCAobGVhZGVyYm9hcmRzIHVwZGF0ZWQgd2hlcmUgcmVsZXZhbnQpLgoKDAoFBQACAgESA0wCHAoM" +
-                "CgUFAAICAhIDTB8gCjwKBAUAAgMSA04CHhovIFBlcnNpc3RlZCwgYnV0IGFwcGx5aW5nIGl0IGZhaWxlZDsgc2VlIGVycm9y" +
-                "LgoKDAoFBQACAwESA04CGQoMCgUFAAIDAhIDThwdCgoKAgQGEgRRAFgBCgoKAwQGARIDUQgVCjwKBAQGAgASA1MCEhovIEhv" +
-                "dyBtYW55LCBuZXdlc3QgZmlyc3Q7IDEuLjEwMDAsIGRlZmF1bHQgMTAwLgoKDAoFBAYCAAUSA1MCBwoMCgUEBgIAARIDUwgN" +
-                "CgwKBQQGAgADEgNTEBEKMwoEBAYCARIDVQIVGiYgT25seSBldmVudHMgb2YgdGhpcyB1c2VyIChvcHRpb25hbCkuCgoMCgUE" +
-                "BgIBBRIDVQIICgwKBQQGAgEBEgNVCRAKDAoFBAYCAQMSA1UTFAozCgQEBgICEgNXAhIaJiBPbmx5IGV2ZW50cyBvZiB0aGlz" +
-                "IHR5cGUgKG9wdGlvbmFsKS4KCgwKBQQGAgIFEgNXAggKDAoFBAYCAgESA1cJDQoMCgUEBgICAxIDVxARCgoKAgQHEgRaAGEB" +
-                "CgoKAwQHARIDWggVCgsKBAQHAgASA1sCEgoMCgUEBwIABhIDWwIHCgwKBQQHAgABEgNbCA0KDAoFBAcCAAMSA1sQEQo5CgQE" +
-                "BwIBEgNdAhsaLCBXaGVuIFRhbGx5IGFjY2VwdGVkIGl0LCB1bml4IG1pbGxpc2Vjb25kcy4KCgwKBQQHAgEFEgNdAgcKDAoF" +
-                "BAcCAQESA10IFgoMCgUEBwIBAxIDXRkaCgsKBAQHAgISA14CHAoMCgUEBwICBhIDXgIRCgwKBQQHAgIBEgNeEhcKDAoFBAcC" +
-                "AgMSA14aGwo6CgQEBwIDEgNgAhMaLSBUaGUgcHJvY2Vzc2luZyBlcnJvciwgd2hlbiBzdGF0ZSBpcyBGQUlMRUQuCgoMCgUE" +
-                "BwIDBRIDYAIICgwKBQQHAgMBEgNgCQ4KDAoFBAcCAwMSA2AREgoKCgIECBIEYwBlAQoKCgMECAESA2MIFgoLCgQECAIAEgNk" +
-                "AiQKDAoFBAgCAAQSA2QCCgoMCgUECAIABhIDZAsYCgwKBQQIAgABEgNkGR8KDAoFBAgCAAMSA2QiIwoKCgIGABIEZwBuAQoK" +
-                "CgMGAAESA2cIFApMCgQGAAIAEgNpAjIaPyBBIGJhdGNoIG9mIGV2ZW50czsgYW5zd2VyZWQgb25jZSBhY2NlcHRlZCBldmVu" +
-                "dHMgYXJlIGR1cmFibGUuCgoMCgUGAAIAARIDaQYLCgwKBQYAAgACEgNpDBgKDAoFBgACAAMSA2kjMApGCgQGAAIBEgNrAjoa" +
-                "OSBBIGxvbmctbGl2ZWQgc3RyZWFtOiBiYXRjaGVzIGluLCBvbmUgYWNrIHBlciBiYXRjaCBvdXQuCgoMCgUGAAIBARIDawYM" +
-                "CgwKBQYAAgEFEgNrDRMKDAoFBgACAQISA2sUHgoMCgUGAAIBBhIDaykvCgwKBQYAAgEDEgNrMDgKTgoEBgACAhIDbQI1GkEg" +
-                "UmVjZW50IGV2ZW50cyB3aXRoIHRoZWlyIHByb2Nlc3Npbmcgc3RhdGUgKGFkbWluIGtleSByZXF1aXJlZCkuCgoMCgUGAAIC" +
-                "ARIDbQYMCgwKBQYAAgICEgNtDRoKDAoFBgACAgMSA20lM2IGcHJvdG8z"),
+                "CzIXLnRhbGx5LnYxLlJlY29yZGVkRXZlbnRSBmV2ZW50cyLjAQoNQ291bnRzUmVxdWVzdBIXCgdmcm9tX21zGAEgASgDUgZm" +
+                "cm9tTXMSEwoFdG9fbXMYAiABKANSBHRvTXMSPQoLZ3JhbnVsYXJpdHkYAyABKA4yGy50YWxseS52MS5Db3VudHNHcmFudWxh" +
+                "cml0eVILZ3JhbnVsYXJpdHkSFAoFdHlwZXMYBCADKAlSBXR5cGVzEiEKDGFjdGl2ZV91c2VycxgFIAEoCFILYWN0aXZlVXNl" +
+                "cnMSLAoSZXhhY3RfYWN0aXZlX3VzZXJzGAYgASgIUhBleGFjdEFjdGl2ZVVzZXJzIjUKCVR5cGVDb3VudBISCgR0eXBlGAEg" +
+                "ASgJUgR0eXBlEhQKBWNvdW50GAIgASgDUgVjb3VudCJ5CgxDb3VudHNCdWNrZXQSGQoIc3RhcnRfbXMYASABKANSB3N0YXJ0" +
+                "TXMSKwoGY291bnRzGAIgAygLMhMudGFsbHkudjEuVHlwZUNvdW50UgZjb3VudHMSIQoMYWN0aXZlX3VzZXJzGAMgASgDUgth" +
+                "Y3RpdmVVc2VycyJCCg5Db3VudHNSZXNwb25zZRIwCgdidWNrZXRzGAEgAygLMhYudGFsbHkudjEuQ291bnRzQnVja2V0Ugdi" +
+                "dWNrZXRzKo0BCg9Qcm9jZXNzaW5nU3RhdGUSIAocUFJPQ0VTU0lOR19TVEFURV9VTlNQRUNJRklFRBAAEhsKF1BST0NFU1NJ" +
+                "TkdfU1RBVEVfUVVFVUVEEAESHgoaUFJPQ0VTU0lOR19TVEFURV9QUk9DRVNTRUQQAhIbChdQUk9DRVNTSU5HX1NUQVRFX0ZB" +
+                "SUxFRBADKo4BChFDb3VudHNHcmFudWxhcml0eRIiCh5DT1VOVFNfR1JBTlVMQVJJVFlfVU5TUEVDSUZJRUQQABIbChdDT1VO" +
+                "VFNfR1JBTlVMQVJJVFlfSE9VUhABEhoKFkNPVU5UU19HUkFOVUxBUklUWV9EQVkQAhIcChhDT1VOVFNfR1JBTlVMQVJJVFlf" +
+                "TU9OVEgQAzL6AQoMRXZlbnRTZXJ2aWNlEjgKBVRyYWNrEhYudGFsbHkudjEuVHJhY2tSZXF1ZXN0GhcudGFsbHkudjEuVHJh" +
+                "Y2tSZXNwb25zZRI2CgZTdHJlYW0SFC50YWxseS52MS5FdmVudEJhdGNoGhIudGFsbHkudjEuRXZlbnRBY2soATABEjsKBlJl" +
+                "Y2VudBIXLnRhbGx5LnYxLlJlY2VudFJlcXVlc3QaGC50YWxseS52MS5SZWNlbnRSZXNwb25zZRI7CgZDb3VudHMSFy50YWxs" +
+                "eS52MS5Db3VudHNSZXF1ZXN0GhgudGFsbHkudjEuQ291bnRzUmVzcG9uc2VKmTcKBxIFBAChAQEKtQIKAQwSAwQAEhqqAiBB" +
+                "bmFseXRpY3MgYW5kIGdhbWUgZXZlbnRzOiBhcHBzIGFuZCBnYW1lcyBzZW5kIGV2ZW50cyAodW5hcnkgYmF0Y2hlcyBvciBh" +
+                "IGxvbmctbGl2ZWQKIGJpZGkgc3RyZWFtKTsgVGFsbHkgYWNrbm93bGVkZ2VzIG9uY2UgZWFjaCBhY2NlcHRlZCBldmVudCBp" +
+                "cyBkdXJhYmxlIChxdWV1ZWQgaW4gUmVkaXMgb3IKIGNvbW1pdHRlZCBpbiBQb3N0Z3JlcyksIHBlcnNpc3RzIGl0IHRvIHRo" +
+                "ZSB0aW1lLXBhcnRpdGlvbmVkIGV2ZW50cyB0YWJsZSBhbmQgYXBwbGllcwogZ2FtZV9lbmRlZCBzY29yZXMgdG8gbGVhZGVy" +
+                "Ym9hcmRzLgoKCAoBAhIDBgARCpgBCgIEABIECgAgARqLASBPbmUgZXZlbnQuIFRoZSBpZCBpcyBjaG9zZW4gYnkgdGhlIGNs" +
+                "aWVudCBhbmQgaXMgdGhlIGRlZHVwZSBrZXk6IHNlbmRpbmcgdGhlIHNhbWUgaWQgYWdhaW4KIGlzIGFja25vd2xlZGdlZCBi" +
+                "dXQgY291bnRlZCBvbmNlLCBldmVyeXdoZXJlLgoKCgoDBAABEgMKCA0KSgoEBAACABIDDAIQGj0gQ2xpZW50LWdlbmVyYXRl" +
+                "ZCB1bmlxdWUgaWQgKGUuZy4gYSBVVUlEKSwgMS4uNjQgY2hhcmFjdGVycy4KCgwKBQQAAgAFEgMMAggKDAoFBAACAAESAwwJ" +
+                "CwoMCgUEAAIAAxIDDA4PCn8KBAQAAgESAw8CEhpyIGFwcF9sYXVuY2hlZCwgZ2FtZV9zdGFydGVkLCBnYW1lX2VuZGVkLCBs" +
+                "ZXZlbF9jb21wbGV0ZWQsIHB1cmNoYXNlLCBvciBhIGN1c3RvbSB0eXBlCiB1bmRlciB0aGUgImN1c3RvbS4iIHByZWZpeC4K" +
+                "CgwKBQQAAgEFEgMPAggKDAoFBAACAQESAw8JDQoMCgUEAAIBAxIDDxARCj4KBAQAAgISAxECFRoxIFRoZSB1c2VyIHRoZSBl" +
+                "dmVudCBpcyBhYm91dCwgMS4uMTI4IGNoYXJhY3RlcnMuCgoMCgUEAAICBRIDEQIICgwKBQQAAgIBEgMRCRAKDAoFBAACAgMS" +
+                "AxETFAo5CgQEAAIDEgMTAhsaLCBXaGVuIHRoZSBjbGllbnQgc2F3IGl0LCB1bml4IG1pbGxpc2Vjb25kcy4KCgwKBQQAAgMF" +
+                "EgMTAgcKDAoFBAACAwESAxMIFgoMCgUEAAIDAxIDExkaCkMKBAQAAgQSAxUCEho2IGdhbWVfZW5kZWQ6IHRoZSBmaW5hbCBz" +
+                "Y29yZSAodXNlZCBmb3IgbGVhZGVyYm9hcmRzKS4KCgwKBQQAAgQFEgMVAgcKDAoFBAACBAESAxUIDQoMCgUEAAIEAxIDFRAR" +
+                "CkIKBAQAAgUSAxcCFxo1IGdhbWVfc3RhcnRlZCAvIGdhbWVfZW5kZWQ6IGUuZy4gImNsYXNzaWMiLCAiYmxpdHoiLgoKDAoF" +
+                "BAACBQUSAxcCCAoMCgUEAAIFARIDFwkSCgwKBQQAAgUDEgMXFRYKXAoEBAACBhIDGQIbGk8gZ2FtZV9lbmRlZCBpbiBhIHRv" +
+                "dXJuYW1lbnQ6IGl0cyBpZDsgdGhlIHNjb3JlIHRoZW4gYWxzbyBjb3VudHMgb24gdGhhdCBib2FyZC4KCgwKBQQAAgYFEgMZ" +
+                "AggKDAoFBAACBgESAxkJFgoMCgUEAAIGAxIDGRkaCkwKBAQAAgcSAxsCGBo/IGdhbWVfZW5kZWQgLyBsZXZlbF9jb21wbGV0" +
+                "ZWQ6IGhvdyBsb25nIGl0IHRvb2ssIG1pbGxpc2Vjb25kcy4KCgwKBQQAAgcFEgMbAgcKDAoFBAACBwESAxsIEwoMCgUEAAIH" +
+                "AxIDGxYXCiwKBAQAAggSAx0CEhofIGxldmVsX2NvbXBsZXRlZDogd2hpY2ggbGV2ZWwuCgoMCgUEAAIIBRIDHQIHCgwKBQQA" +
+                "AggBEgMdCA0KDAoFBAACCAMSAx0QEQpoCgQEAAIJEgMfAiYaWyBGcmVlLWZvcm0gc3RyaW5nIGF0dHJpYnV0ZXMgKGF0IG1v" +
+                "c3QgMzIsIGtleXMgdXAgdG8gNjQgYW5kIHZhbHVlcyB1cCB0byAxMDI0IGNoYXJhY3RlcnMpLgoKDAoFBAACCQYSAx8CFQoM" +
+                "CgUEAAIJARIDHxYgCgwKBQQAAgkDEgMfIyUKCgoCBAESBCIAJQEKCgoDBAEBEgMiCBQKWQoEBAECABIDJAIcGkwgMS4uRVZF" +
+                "TlRfQkFUQ0hfTUFYIGV2ZW50cyAoZGVmYXVsdCAxMDApOyBhIGxhcmdlciBiYXRjaCBpcyByZWplY3RlZCB3aG9sZS4KCgwK" +
+                "BQQBAgAEEgMkAgoKDAoFBAECAAYSAyQLEAoMCgUEAQIAARIDJBEXCgwKBQQBAgADEgMkGhsKLQoCBAISBCgALgEaISBXaHkg" +
+                "b25lIGV2ZW50IHdhcyBub3QgYWNjZXB0ZWQuCgoKCgMEAgESAygIFQoLCgQEAgIAEgMpAhAKDAoFBAICAAUSAykCCAoMCgUE" +
+                "AgIAARIDKQkLCgwKBQQCAgADEgMpDg8KLwoEBAICARIDKwISGiIgSW5kZXggb2YgdGhlIGV2ZW50IGluIGl0cyBiYXRjaC4K" +
+                "CgwKBQQCAgEFEgMrAgcKDAoFBAICAQESAysIDQoMCgUEAgIBAxIDKxARClAKBAQCAgISAy0CFBpDIFdoaWNoIGZpZWxkIGFu" +
+                "ZCB3aHksIGUuZy4gImV2ZW50c1szXS51c2VyX2lkOiBtdXN0IG5vdCBiZSBlbXB0eSIuCgoMCgUEAgICBRIDLQIICgwKBQQC" +
+                "AgIBEgMtCQ8KDAoFBAICAgMSAy0SEwoKCgIEAxIEMAA2AQoKCgMEAwESAzAIFQoqCgQEAwIAEgMyAiMaHSBJZHMgYWNjZXB0" +
+                "ZWQgbm93IChkdXJhYmxlKS4KCgwKBQQDAgAEEgMyAgoKDAoFBAMCAAUSAzILEQoMCgUEAwIAARIDMhIeCgwKBQQDAgADEgMy" +
+                "ISIKQAoEBAMCARIDNAIkGjMgSWRzIHNlZW4gYmVmb3JlOiBhY2tub3dsZWRnZWQsIG5vdCBjb3VudGVkIGFnYWluLgoKDAoF" +
+                "BAMCAQQSAzQCCgoMCgUEAwIBBRIDNAsRCgwKBQQDAgEBEgM0Eh8KDAoFBAMCAQMSAzQiIwoLCgQEAwICEgM1AiYKDAoFBAMC" +
+                "AgQSAzUCCgoMCgUEAwICBhIDNQsYCgwKBQQDAgIBEgM1GSEKDAoFBAMCAgMSAzUkJQpNCgIEBBIEOQA9ARpBIFdoYXQgYSBj" +
+                "bGllbnQgc2VuZHMgb24gYSBTdHJlYW06IGEgYmF0Y2ggb2Ygb25lIG9yIG1vcmUgZXZlbnRzLgoKCgoDBAQBEgM5CBIKWQoE" +
+                "BAQCABIDOwIWGkwgQ2xpZW50LWNob3NlbiBzZXF1ZW5jZSBudW1iZXIgZWNob2VkIGluIHRoZSBhY2ssIHRvIG1hdGNoIGFj" +
+                "a3MgdG8gYmF0Y2hlcy4KCgwKBQQEAgAFEgM7AggKDAoFBAQCAAESAzsJEQoMCgUEBAIAAxIDOxQVCgsKBAQEAgESAzwCHAoM" +
+                "CgUEBAIBBBIDPAIKCgwKBQQEAgEGEgM8CxAKDAoFBAQCAQESAzwRFwoMCgUEBAIBAxIDPBobCjQKAgQFEgRAAEUBGiggVGhl" +
+                "IHNlcnZlcidzIGFuc3dlciB0byBvbmUgRXZlbnRCYXRjaC4KCgoKAwQFARIDQAgQCgsKBAQFAgASA0ECFgoMCgUEBQIABRID" +
+                "QQIICgwKBQQFAgABEgNBCREKDAoFBAUCAAMSA0EUFQoLCgQEBQIBEgNCAiMKDAoFBAUCAQQSA0ICCgoMCgUEBQIBBRIDQgsR" +
+                "CgwKBQQFAgEBEgNCEh4KDAoFBAUCAQMSA0IhIgoLCgQEBQICEgNDAiQKDAoFBAUCAgQSA0MCCgoMCgUEBQICBRIDQwsRCgwK" +
+                "BQQFAgIBEgNDEh8KDAoFBAUCAgMSA0MiIwoLCgQEBQIDEgNEAiYKDAoFBAUCAwQSA0QCCgoMCgUEBQIDBhIDRAsYCgwKBQQF" +
+                "AgMBEgNEGSEKDAoFBAUCAwMSA0QkJQoKCgIFABIERwBPAQoKCgMFAAESA0cFFAoLCgQFAAIAEgNIAiMKDAoFBQACAAESA0gC" +
+                "HgoMCgUFAAIAAhIDSCEiCikKBAUAAgESA0oCHhocIFF1ZXVlZCwgbm90IHlldCBwZXJzaXN0ZWQuCgoMCgUFAAIBARIDSgIZ" +
+                "CgwKBQUAAgECEgNKHB0KSwoEBQACAhIDTAIhGj4gUGVyc2lzdGVkIGFuZCBhcHBsaWVkIChsZWFkZXJib2FyZHMgdXBkYXRl" +
+                "ZCB3aGVyZSByZWxldmFudCkuCgoMCgUFAAICARIDTAIcCgwKBQUAAgICEgNMHyAKPAoEBQACAxIDTgIeGi8gUGVyc2lzdGVk" +
+                "LCBidXQgYXBwbHlpbmcgaXQgZmFpbGVkOyBzZWUgZXJyb3IuCgoMCgUFAAIDARIDTgIZCgwKBQUAAgMCEgNOHB0KCgoCBAYS" +
+                "BFEAWAEKCgoDBAYBEgNRCBUKPAoEBAYCABIDUwISGi8gSG93IG1hbnksIG5ld2VzdCBmaXJzdDsgMS4uMTAwMCwgZGVmYXVs" +
+                "dCAxMDAuCgoMCgUEBgIABRIDUwIHCgwKBQQGAgABEgNTCA0KDAoFBAYCAAMSA1MQEQozCgQEBgIBEgNVAhUaJiBPbmx5IGV2" +
+                "ZW50cyBvZiB0aGlzIHVzZXIgKG9wdGlvbmFsKS4KCgwKBQQGAgEFEgNVAggKDAoFBAYCAQESA1UJEAoMCgUEBgIBAxIDVRMU" +
+                "CjMKBAQGAgISA1cCEhomIE9ubHkgZXZlbnRzIG9mIHRoaXMgdHlwZSAob3B0aW9uYWwpLgoKDAoFBAYCAgUSA1cCCAoMCgUE" +
+                "BgICARIDVwkNCgwKBQQGAgIDEgNXEBEKCgoCBAcSBFoAYQEKCgoDBAcBEgNaCBUKCwoEBAcCABIDWwISCgwKBQQHAgAGEgNb" +
+                "AgcKDAoFBAcCAAESA1sIDQoMCgUEBwIAAxIDWxARCjkKBAQHAgESA10CGxosIFdoZW4gVGFsbHkgYWNjZXB0ZWQgaXQsIHVu" +
+                "aXggbWlsbGlzZWNvbmRzLgoKDAoFBAcCAQUSA10CBwoMCgUEBwIBARIDXQgWCgwKBQQHAgEDEgNdGRoKCwoEBAcCAhIDXgIc" +
+                "CgwKBQQHAgIGEgNeAhEKDAoFBAcCAgESA14SFwoMCgUEBwICAxIDXhobCjoKBAQHAgMSA2ACExotIFRoZSBwcm9jZXNzaW5n" +
+                "IGVycm9yLCB3aGVuIHN0YXRlIGlzIEZBSUxFRC4KCgwKBQQHAgMFEgNgAggKDAoFBAcCAwESA2AJDgoMCgUEBwIDAxIDYBES" +
+                "CgoKAgQIEgRjAGUBCgoKAwQIARIDYwgWCgsKBAQIAgASA2QCJAoMCgUECAIABBIDZAIKCgwKBQQIAgAGEgNkCxgKDAoFBAgC" +
+                "AAESA2QZHwoMCgUECAIAAxIDZCIjCmIKAgUBEgRoAG0BGlYgVGhlIGJ1Y2tldCBzaXplIG9mIGEgQ291bnRzIGFuc3dlciAo" +
+                "YnVja2V0cyBhcmUgVVRDIGhvdXJzLCBkYXlzIG9yIGNhbGVuZGFyIG1vbnRocykuCgoKCgMFAQESA2gFFgoLCgQFAQIAEgNp" +
+                "AiUKDAoFBQECAAESA2kCIAoMCgUFAQIAAhIDaSMkCgsKBAUBAgESA2oCHgoMCgUFAQIBARIDagIZCgwKBQUBAgECEgNqHB0K" +
+                "CwoEBQECAhIDawIdCgwKBQUBAgIBEgNrAhgKDAoFBQECAgISA2sbHAoLCgQFAQIDEgNsAh8KDAoFBQECAwESA2wCGgoMCgUF" +
+                "AQIDAhIDbB0eCvsBCgIECRIFcgCDAQEa7QEgRXZlbnQgY291bnRzIGFuZCBhY3RpdmUgdXNlcnMgb3ZlciBhIHRpbWUgcmFu" +
+                "Z2UsIGZyb20gdGhlIHJvbGx1cHMgdGhlIHdvcmtlcnMgbWFpbnRhaW4KIChubyBzY2FuIG9mIHRoZSBldmVudHMgdGFibGUp" +
+                "LiBBbiBldmVudCBjb3VudHMgYXQgaXRzIGNsaWVudCB0aW1lIHdoZW4gdGhhdCBsaWVzIHdpdGhpbgogMjQgaCBvZiB3aGVu" +
+                "IFRhbGx5IHJlY2VpdmVkIGl0LCBlbHNlIGF0IGl0cyByZWNlaXZlZCB0aW1lLgoKCgoDBAkBEgNyCBUKUwoEBAkCABIDdAIU" +
+                "GkYgUmFuZ2Ugc3RhcnQsIHVuaXggbXMsIGluY2x1c2l2ZTsgcm91bmRlZCBkb3duIHRvIGl0cyBidWNrZXQncyBzdGFydC4K" +
+                "CgwKBQQJAgAFEgN0AgcKDAoFBAkCAAESA3QIDwoMCgUECQIAAxIDdBITCq8BCgQECQIBEgN3AhIaoQEgUmFuZ2UgZW5kLCB1" +
+                "bml4IG1zLCBleGNsdXNpdmU7IHJvdW5kZWQgdXAgdG8gYSBidWNrZXQgYm91bmRhcnkuIEFmdGVyIGZyb21fbXM7IGF0IG1v" +
+                "c3QKIEVWRU5UX0NPVU5UU19NQVhfQlVDS0VUUyBidWNrZXRzIChkZWZhdWx0IDEwMDAwOiBvdmVyIGEgeWVhciBvZiBob3Vy" +
+                "cykuCgoMCgUECQIBBRIDdwIHCgwKBQQJAgEBEgN3CA0KDAoFBAkCAQMSA3cQEQotCgQECQICEgN5AiQaICBIT1VSLCBEQVkg" +
+                "b3IgTU9OVEggKHJlcXVpcmVkKS4KCgwKBQQJAgIGEgN5AhMKDAoFBAkCAgESA3kUHwoMCgUECQICAxIDeSIjCkQKBAQJAgMS" +
+                "A3sCHBo3IE9ubHkgdGhlc2UgZXZlbnQgdHlwZXMgKG9wdGlvbmFsOyBlbXB0eTogZXZlcnkgdHlwZSkuCgoMCgUECQIDBBID" +
+                "ewIKCgwKBQQJAgMFEgN7CxEKDAoFBAkCAwESA3sSFwoMCgUECQIDAxIDexobCnkKBAQJAgQSA34CGBpsIEFsc28gZGlzdGlu" +
+                "Y3QgdXNlcnMgcGVyIGJ1Y2tldCAoREFZIG9yIE1PTlRIIG9ubHkpLCBlc3RpbWF0ZWQgYnkgSHlwZXJMb2dMb2cgKGFib3V0" +
+                "IDAuOCUKIHN0YW5kYXJkIGVycm9yKS4KCgwKBQQJAgQFEgN+AgYKDAoFBAkCBAESA34HEwoMCgUECQIEAxIDfhYXCv8BCgQE" +
+                "CQIFEgSCAQIeGvABIFdpdGggYWN0aXZlX3VzZXJzIGFuZCBEQVk6IGNvdW50IGVhY2ggZGF5J3MgdXNlcnMgZXhhY3RseSBm" +
+                "cm9tIHRoZSBldmVudHMgdGFibGUgKHNsb3c6CiByZWFkcyB0aGUgZGF5cycgZXZlbnRzLCBib3VuZGVkIGJ5IHRoZSBjYWxs" +
+                "J3MgZGVhZGxpbmUpIGFuZCBhZGQgYW55IHVzZXIgdGhlIGRheSdzCiBIeXBlckxvZ0xvZyBpcyBtaXNzaW5nIChlLmcuIGV2" +
+                "ZW50cyB3cml0dGVuIHdoaWxlIFJlZGlzIHdhcyBkb3duKS4KCg0KBQQJAgUFEgSCAQIGCg0KBQQJAgUBEgSCAQcZCg0KBQQJ" +
+                "AgUDEgSCARwdCgwKAgQKEgaFAQCIAQEKCwoDBAoBEgSFAQgRCgwKBAQKAgASBIYBAhIKDQoFBAoCAAUSBIYBAggKDQoFBAoC" +
+                "AAESBIYBCQ0KDQoFBAoCAAMSBIYBEBEKDAoEBAoCARIEhwECEgoNCgUECgIBBRIEhwECBwoNCgUECgIBARIEhwEIDQoNCgUE" +
+                "CgIBAxIEhwEQEQoMCgIECxIGigEAkQEBCgsKAwQLARIEigEIFAoyCgQECwIAEgSMAQIVGiQgVGhlIGJ1Y2tldCdzIHN0YXJ0" +
+                "LCB1bml4IG1zIChVVEMpLgoKDQoFBAsCAAUSBIwBAgcKDQoFBAsCAAESBIwBCBAKDQoFBAsCAAMSBIwBExQKVQoEBAsCARIE" +
+                "jgECIBpHIEV2ZW50cyBwZXIgdHlwZSBpbiB0aGUgYnVja2V0LCBieSB0eXBlOyB0eXBlcyB3aXRoIG5vbmUgYXJlIGxlZnQg" +
+                "b3V0LgoKDQoFBAsCAQQSBI4BAgoKDQoFBAsCAQYSBI4BCxQKDQoFBAsCAQESBI4BFRsKDQoFBAsCAQMSBI4BHh8KSgoEBAsC" +
+                "AhIEkAECGRo8IERpc3RpbmN0IHVzZXJzIGluIHRoZSBidWNrZXQsIHdoZW4gYWN0aXZlX3VzZXJzIHdhcyBhc2tlZC4KCg0K" +
+                "BQQLAgIFEgSQAQIHCg0KBQQLAgIBEgSQAQgUCg0KBQQLAgIDEgSQARcYCgwKAgQMEgaTAQCWAQEKCwoDBAwBEgSTAQgWCkoK" +
+                "BAQMAgASBJUBAiQaPCBFdmVyeSBidWNrZXQgb2YgdGhlIHJhbmdlLCBpbiB0aW1lIG9yZGVyIChlbXB0eSBvbmVzIHRvbyku" +
+                "CgoNCgUEDAIABBIElQECCgoNCgUEDAIABhIElQELFwoNCgUEDAIAARIElQEYHwoNCgUEDAIAAxIElQEiIwoMCgIGABIGmAEA" +
+                "oQEBCgsKAwYAARIEmAEIFApNCgQGAAIAEgSaAQIyGj8gQSBiYXRjaCBvZiBldmVudHM7IGFuc3dlcmVkIG9uY2UgYWNjZXB0" +
+                "ZWQgZXZlbnRzIGFyZSBkdXJhYmxlLgoKDQoFBgACAAESBJoBBgsKDQoFBgACAAISBJoBDBgKDQoFBgACAAMSBJoBIzAKRwoE" +
+                "BgACARIEnAECOho5IEEgbG9uZy1saXZlZCBzdHJlYW06IGJhdGNoZXMgaW4sIG9uZSBhY2sgcGVyIGJhdGNoIG91dC4KCg0K" +
+                "BQYAAgEBEgScAQYMCg0KBQYAAgEFEgScAQ0TCg0KBQYAAgECEgScARQeCg0KBQYAAgEGEgScASkvCg0KBQYAAgEDEgScATA4" +
+                "Ck8KBAYAAgISBJ4BAjUaQSBSZWNlbnQgZXZlbnRzIHdpdGggdGhlaXIgcHJvY2Vzc2luZyBzdGF0ZSAoYWRtaW4ga2V5IHJl" +
+                "cXVpcmVkKS4KCg0KBQYAAgIBEgSeAQYMCg0KBQYAAgICEgSeAQ0aCg0KBQYAAgIDEgSeASUzCmMKBAYAAgMSBKABAjUaVSBF" +
+                "dmVudCBjb3VudHMgcGVyIHR5cGUgYW5kIGFjdGl2ZSB1c2VycyBwZXIgaG91ciwgZGF5IG9yIG1vbnRoIChhZG1pbiBrZXkg" +
+                "cmVxdWlyZWQpLgoKDQoFBgACAwESBKABBgwKDQoFBgACAwISBKABDRoKDQoFBgACAwMSBKABJTNiBnByb3RvMw=="),
         ProtoFileDescriptor(
             name: "tally/v1/leaderboard.proto", dependencies: [],
             symbols: ["tally.v1.LeaderboardEntry", "tally.v1.TopRequest", "tally.v1.TopResponse", "tally.v1.RankRequest", "tally.v1.RankResponse", "tally.v1.SubmitRequest", "tally.v1.SubmitResponse", "tally.v1.WatchRequest", "tally.v1.WatchUpdate", "tally.v1.Tournament", "tally.v1.CreateTournamentRequest", "tally.v1.CreateTournamentResponse", "tally.v1.JoinTournamentRequest", "tally.v1.JoinTournamentResponse", "tally.v1.LeaderboardService", "tally.v1.LeaderboardService.Top", "tally.v1.LeaderboardService.Rank", "tally.v1.LeaderboardService.Submit", "tally.v1.LeaderboardService.Watch", "tally.v1.LeaderboardService.CreateTournament", "tally.v1.LeaderboardService.JoinTournament"],
@@ -806,6 +849,7 @@ extension ProtoDescriptors {
             .init(name: "Track", input: "tally.v1.TrackRequest", output: "tally.v1.TrackResponse", clientStreaming: false, serverStreaming: false),
             .init(name: "Stream", input: "tally.v1.EventBatch", output: "tally.v1.EventAck", clientStreaming: true, serverStreaming: true),
             .init(name: "Recent", input: "tally.v1.RecentRequest", output: "tally.v1.RecentResponse", clientStreaming: false, serverStreaming: false),
+            .init(name: "Counts", input: "tally.v1.CountsRequest", output: "tally.v1.CountsResponse", clientStreaming: false, serverStreaming: false),
         ]),
         ProtoServiceDescriptor(name: "tally.v1.LeaderboardService", methods: [
             .init(name: "Top", input: "tally.v1.TopRequest", output: "tally.v1.TopResponse", clientStreaming: false, serverStreaming: false),
@@ -859,6 +903,9 @@ extension ProtoDescriptors {
         Tally_V1_AnswerChunk.self,
         Tally_V1_ApiKey.self,
         Tally_V1_CacheStats.self,
+        Tally_V1_CountsBucket.self,
+        Tally_V1_CountsRequest.self,
+        Tally_V1_CountsResponse.self,
         Tally_V1_CreateApiKeyRequest.self,
         Tally_V1_CreateApiKeyResponse.self,
         Tally_V1_CreateTournamentRequest.self,
@@ -929,6 +976,7 @@ extension ProtoDescriptors {
         Tally_V1_Tournament.self,
         Tally_V1_TrackRequest.self,
         Tally_V1_TrackResponse.self,
+        Tally_V1_TypeCount.self,
         Tally_V1_WatchRequest.self,
         Tally_V1_WatchTopupRequest.self,
         Tally_V1_WatchTopupResponse.self,

@@ -35,6 +35,38 @@ public enum Tally_V1_ProcessingState: Hashable, Sendable, CaseIterable {
     }
 }
 
+/// The bucket size of a Counts answer (buckets are UTC hours, days or calendar months).
+public enum Tally_V1_CountsGranularity: Hashable, Sendable, CaseIterable {
+    case unspecified
+    case hour
+    case day
+    case month
+    /// A value this version does not know (proto3 enums are open).
+    case unrecognized(Int32)
+
+    public static var allCases: [Tally_V1_CountsGranularity] { [.unspecified, .hour, .day, .month] }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .hour
+        case 2: self = .day
+        case 3: self = .month
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .hour: 1
+        case .day: 2
+        case .month: 3
+        case .unrecognized(let value): value
+        }
+    }
+}
+
 /// One event. The id is chosen by the client and is the dedupe key: sending the same id again
 /// is acknowledged but counted once, everywhere.
 public struct Tally_V1_Event: Sendable, Hashable {
@@ -134,6 +166,55 @@ public struct Tally_V1_RecordedEvent: Sendable, Hashable {
 
 public struct Tally_V1_RecentResponse: Sendable, Hashable {
     public var events: [Tally_V1_RecordedEvent] = []
+
+    public init() {}
+}
+
+/// Event counts and active users over a time range, from the rollups the workers maintain
+/// (no scan of the events table). An event counts at its client time when that lies within
+/// 24 h of when Tally received it, else at its received time.
+public struct Tally_V1_CountsRequest: Sendable, Hashable {
+    /// Range start, unix ms, inclusive; rounded down to its bucket's start.
+    public var fromMs: Int64 = 0
+    /// Range end, unix ms, exclusive; rounded up to a bucket boundary. After from_ms; at most
+    /// EVENT_COUNTS_MAX_BUCKETS buckets (default 10000: over a year of hours).
+    public var toMs: Int64 = 0
+    /// HOUR, DAY or MONTH (required).
+    public var granularity: Tally_V1_CountsGranularity = .init(rawValue: 0)
+    /// Only these event types (optional; empty: every type).
+    public var types: [String] = []
+    /// Also distinct users per bucket (DAY or MONTH only), estimated by HyperLogLog (about 0.8%
+    /// standard error).
+    public var activeUsers: Bool = false
+    /// With active_users and DAY: count each day's users exactly from the events table (slow:
+    /// reads the days' events, bounded by the call's deadline) and add any user the day's
+    /// HyperLogLog is missing (e.g. events written while Redis was down).
+    public var exactActiveUsers: Bool = false
+
+    public init() {}
+}
+
+public struct Tally_V1_TypeCount: Sendable, Hashable {
+    public var type: String = ""
+    public var count: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CountsBucket: Sendable, Hashable {
+    /// The bucket's start, unix ms (UTC).
+    public var startMs: Int64 = 0
+    /// Events per type in the bucket, by type; types with none are left out.
+    public var counts: [Tally_V1_TypeCount] = []
+    /// Distinct users in the bucket, when active_users was asked.
+    public var activeUsers: Int64 = 0
+
+    public init() {}
+}
+
+public struct Tally_V1_CountsResponse: Sendable, Hashable {
+    /// Every bucket of the range, in time order (empty ones too).
+    public var buckets: [Tally_V1_CountsBucket] = []
 
     public init() {}
 }
@@ -535,6 +616,170 @@ extension Tally_V1_RecentResponse: ProtobufMessage {
     public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
         self = try ProtobufC.decode(bytes, descriptor: tally__v1__recent_response__descriptor_ref(), name: Self.protoName) {
             Self(c: $0.assumingMemoryBound(to: Tally__V1__RecentResponse.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CountsRequest: ProtobufMessage {
+    public static let protoName = "tally.v1.CountsRequest"
+
+    init(c pointer: UnsafePointer<Tally__V1__CountsRequest>) {
+        self.init()
+        let c = pointer.pointee
+        self.fromMs = c.from_ms
+        self.toMs = c.to_ms
+        self.granularity = Tally_V1_CountsGranularity(rawValue: Int32(truncatingIfNeeded: c.granularity.rawValue))
+        self.types.reserveCapacity(c.n_types)
+        for index in 0..<c.n_types {
+            self.types.append(ProtobufC.string(c.types[index]))
+        }
+        self.activeUsers = c.active_users != 0
+        self.exactActiveUsers = c.exact_active_users != 0
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CountsRequest> {
+        let c = arena.allocate(Tally__V1__CountsRequest.self)
+        tally__v1__counts_request__init(c)
+        c.pointee.from_ms = fromMs
+        c.pointee.to_ms = toMs
+        c.pointee.granularity = .init(rawValue: .init(truncatingIfNeeded: granularity.rawValue))
+        if !types.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<CChar>?.self, count: types.count)
+            for (index, value) in types.enumerated() { items[index] = arena.string(value) }
+            c.pointee.types = items
+            c.pointee.n_types = types.count
+        }
+        c.pointee.active_users = (activeUsers ? 1 : 0)
+        c.pointee.exact_active_users = (exactActiveUsers ? 1 : 0)
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__counts_request__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CountsRequest.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_TypeCount: ProtobufMessage {
+    public static let protoName = "tally.v1.TypeCount"
+
+    init(c pointer: UnsafePointer<Tally__V1__TypeCount>) {
+        self.init()
+        let c = pointer.pointee
+        self.type = ProtobufC.string(c.type)
+        self.count = c.count
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__TypeCount> {
+        let c = arena.allocate(Tally__V1__TypeCount.self)
+        tally__v1__type_count__init(c)
+        if !type.isEmpty { c.pointee.type = arena.string(type) }
+        c.pointee.count = count
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__type_count__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__TypeCount.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CountsBucket: ProtobufMessage {
+    public static let protoName = "tally.v1.CountsBucket"
+
+    init(c pointer: UnsafePointer<Tally__V1__CountsBucket>) {
+        self.init()
+        let c = pointer.pointee
+        self.startMs = c.start_ms
+        self.counts.reserveCapacity(c.n_counts)
+        for index in 0..<c.n_counts {
+            self.counts.append(Tally_V1_TypeCount(c: c.counts[index]!))
+        }
+        self.activeUsers = c.active_users
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CountsBucket> {
+        let c = arena.allocate(Tally__V1__CountsBucket.self)
+        tally__v1__counts_bucket__init(c)
+        c.pointee.start_ms = startMs
+        if !counts.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__TypeCount>?.self, count: counts.count)
+            for (index, value) in counts.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__TypeCount> }
+            c.pointee.counts = items
+            c.pointee.n_counts = counts.count
+        }
+        c.pointee.active_users = activeUsers
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__counts_bucket__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CountsBucket.self))
+        }
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        ProtobufC.encode(into: &buffer) { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+
+    public var encodedSize: Int {
+        ProtobufC.encodedSize { UnsafeRawPointer(makeC(arena: &$0)) }
+    }
+}
+
+extension Tally_V1_CountsResponse: ProtobufMessage {
+    public static let protoName = "tally.v1.CountsResponse"
+
+    init(c pointer: UnsafePointer<Tally__V1__CountsResponse>) {
+        self.init()
+        let c = pointer.pointee
+        self.buckets.reserveCapacity(c.n_buckets)
+        for index in 0..<c.n_buckets {
+            self.buckets.append(Tally_V1_CountsBucket(c: c.buckets[index]!))
+        }
+    }
+
+    func makeC(arena: inout ProtobufArena) -> UnsafeMutablePointer<Tally__V1__CountsResponse> {
+        let c = arena.allocate(Tally__V1__CountsResponse.self)
+        tally__v1__counts_response__init(c)
+        if !buckets.isEmpty {
+            let items = arena.allocateArray(UnsafeMutablePointer<Tally__V1__CountsBucket>?.self, count: buckets.count)
+            for (index, value) in buckets.enumerated() { items[index] = value.makeC(arena: &arena) as UnsafeMutablePointer<Tally__V1__CountsBucket> }
+            c.pointee.buckets = items
+            c.pointee.n_buckets = buckets.count
+        }
+        return c
+    }
+
+    public init(protobuf bytes: UnsafeRawBufferPointer) throws(ProtobufError) {
+        self = try ProtobufC.decode(bytes, descriptor: tally__v1__counts_response__descriptor_ref(), name: Self.protoName) {
+            Self(c: $0.assumingMemoryBound(to: Tally__V1__CountsResponse.self))
         }
     }
 

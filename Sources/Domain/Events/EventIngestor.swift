@@ -52,6 +52,8 @@ public final class EventIngestor: Sendable {
     let database: PostgresDatabase
     let limiter: RateLimiter?
     let leaderboards: LeaderboardStore
+    /// For the fallback's inline writes: counts only, Redis being unreachable.
+    let rollups: EventRollups
     let validator: EventValidator
     let logger: Logger
     private let degraded = Atomic<Bool>(false)
@@ -59,11 +61,12 @@ public final class EventIngestor: Sendable {
     /// The queue events go through (`{q:events}` in Redis).
     public static let queueName = "events"
 
-    public init(queue: JobQueue, database: PostgresDatabase, leaderboards: LeaderboardStore, limiter: RateLimiter?,
+    public init(queue: JobQueue, database: PostgresDatabase, leaderboards: LeaderboardStore, rollups: EventRollups, limiter: RateLimiter?,
                 configuration: Configuration = .defaults, logger: Logger = Logger(label: "tally.events")) {
         self.queue = queue
         self.database = database
         self.leaderboards = leaderboards
+        self.rollups = rollups.withoutActiveUsers
         self.limiter = limiter
         self.configuration = configuration
         self.validator = EventValidator(rules: configuration.rules)
@@ -155,10 +158,12 @@ public final class EventIngestor: Sendable {
         return try await queue.enqueue(marked: jobs, markTTL: configuration.dedupeWindow)
     }
 
-    /// The fallback while Redis is down: one transaction, processed inline.
+    /// The fallback while Redis is down: one transaction, processed inline. The users are not
+    /// added to the days' HyperLogLogs (Redis is why we are here); an exact recount
+    /// (`Counts` with `exact_active_users`) adds them later.
     private func persistInline(_ events: [Tally_V1_Event], receivedAtMs: Int64, deadline: ContinuousClock.Instant?) async throws -> Set<ExactID> {
         let outcome = try await database.withTransaction(deadline: deadline) { connection in
-            try await EventStore.persist(events, receivedAtMs: receivedAtMs, on: connection)
+            try await EventStore.persist(events, receivedAtMs: receivedAtMs, rollups: rollups, on: connection)
         }
         ProductMetrics.eventsPersisted.increment(by: Int64(outcome.inserted.count))
         await leaderboards.publish(outcome.scores)

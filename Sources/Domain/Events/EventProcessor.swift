@@ -32,13 +32,15 @@ public struct EventProcessor: Sendable {
     let database: PostgresDatabase
     let leaderboards: LeaderboardStore
     let limits: Limits
+    let rollups: EventRollups
     let logger: Logger
 
-    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, limits: Limits = .defaults,
+    public init(database: PostgresDatabase, leaderboards: LeaderboardStore, rollups: EventRollups, limits: Limits = .defaults,
                 logger: Logger = Logger(label: "tally.events")) {
         self.database = database
         self.leaderboards = leaderboards
         self.limits = limits
+        self.rollups = rollups
         self.logger = logger
     }
 
@@ -68,7 +70,7 @@ public struct EventProcessor: Sendable {
         let outcome: EventStore.Outcome
         do {
             outcome = try await database.withTransaction { connection in
-                try await EventStore.persist(Array(batches), on: connection)
+                try await EventStore.persist(Array(batches), rollups: rollups, on: connection)
             }
         } catch let error as PostgresError where error.rpcError.code == .unavailable {
             // Postgres down or saturated: wait for it without spending the jobs' attempts.

@@ -12,7 +12,8 @@ import Foundation
 /// duplicate delivery (a retried job, a client resend, two workers holding the same job after a
 /// lease expired) changes nothing: the second writer waits on the first one's uncommitted ids
 /// and finds them taken once it commits. Ids go into `event_ids` in id order, so two
-/// transactions with overlapping ids wait for each other instead of deadlocking.
+/// transactions with overlapping ids wait for each other instead of deadlocking. The same
+/// stored events update the analytics rollups (`EventRollups.record`), in the same transaction.
 enum EventStore {
     struct Outcome {
         /// Ids written now (first time seen).
@@ -41,11 +42,12 @@ enum EventStore {
         "level", "attributes",
     ]
 
-    static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, on connection: PostgresConnection) async throws -> Outcome {
-        try await persist([EventBatchPayload(receivedAtMs: receivedAtMs, events: events)], on: connection)
+    static func persist(_ events: [Tally_V1_Event], receivedAtMs: Int64, rollups: EventRollups,
+                        on connection: PostgresConnection) async throws -> Outcome {
+        try await persist([EventBatchPayload(receivedAtMs: receivedAtMs, events: events)], rollups: rollups, on: connection)
     }
 
-    static func persist(_ batches: [EventBatchPayload], on connection: PostgresConnection) async throws -> Outcome {
+    static func persist(_ batches: [EventBatchPayload], rollups: EventRollups, on connection: PostgresConnection) async throws -> Outcome {
         // The first occurrence of an id wins, within a batch and across the batches.
         var seen = Set<ExactID>()
         var unique: [Received] = []
@@ -95,6 +97,7 @@ enum EventStore {
         let stored = unique.filter { inserted.contains(ExactID($0.event.id)) }
         guard !stored.isEmpty else { return Outcome(inserted: [], scores: RecordedScores()) }
 
+        try await rollups.record(stored, on: connection)
         let scores = try await applyScores(of: stored, on: connection)
         return Outcome(inserted: inserted, scores: scores)
     }

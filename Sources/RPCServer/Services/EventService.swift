@@ -5,10 +5,12 @@ public import Domain
 public struct EventService: RPCService {
     let ingestor: EventIngestor
     let recent: RecentEvents
+    let counts: EventCounts
 
-    public init(ingestor: EventIngestor, recent: RecentEvents) {
+    public init(ingestor: EventIngestor, recent: RecentEvents, counts: EventCounts) {
         self.ingestor = ingestor
         self.recent = recent
+        self.counts = counts
     }
 
     public var methods: [RPCMethod] {
@@ -37,6 +39,12 @@ public struct EventService: RPCService {
                     limit: limit, user: request.userId.isEmpty ? nil : request.userId,
                     type: request.type.isEmpty ? nil : request.type, deadline: context.deadline)
                 return response
+            },
+            // Admin only, like `Recent`: the counts and active users are the whole product's
+            // business figures (every user's activity, purchases), for operators and internal
+            // dashboards, not for the apps and games that send events.
+            .unary(Self.path("Counts"), access: .admin) { (request: Tally_V1_CountsRequest, context: ServerContext) in
+                try await counts.answer(request, deadline: context.deadline)
             },
         ]
     }

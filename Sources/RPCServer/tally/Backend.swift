@@ -18,7 +18,7 @@ struct Backend {
         let database = PostgresDatabase(primary: storage.primary, replica: storage.replica, readPolicy: storage.reads, logger: logger)
         product = Product(database: database, redis: storage.redis, group: group, configuration: configuration, logger: logger)
         services = [
-            EventService(ingestor: product.ingestor, recent: product.recent),
+            EventService(ingestor: product.ingestor, recent: product.recent, counts: product.counts),
             LeaderboardService(store: product.leaderboards, watch: product.watch, tournaments: product.tournaments),
             TopupService(topups: product.topups),
             QuizService(quizzes: product.quizzes),

@@ -17,11 +17,14 @@ struct EventPipelineTests {
         let ingestor: EventIngestor
         let processor: EventProcessor
         let queue: JobQueue
+        /// This test's own HyperLogLog keys.
+        let activeUsers: ActiveUsers
     }
 
     static func withPipeline<T>(
         redisURL: String = TestServices.shared.redisURL,
         _ adjust: (inout EventIngestor.Configuration) -> Void = { _ in },
+        rollups: EventRollups.Configuration = .defaults,
         _ body: (Fixture) async throws -> T
     ) async throws -> T {
         let testDatabase = try await TestDatabase.create()
@@ -36,12 +39,15 @@ struct EventPipelineTests {
                 let queue = JobQueue(name: "events-\(UUID().uuidString.prefix(8))", redis: redis)
                 var configuration = EventIngestor.Configuration.defaults
                 adjust(&configuration)
+                let activeUsers = ActiveUsers(redis: redis, retentionDays: rollups.retentionDays, namespace: "hll-\(UUID().uuidString.prefix(8))")
+                let eventRollups = EventRollups(configuration: rollups, activeUsers: activeUsers)
                 let ingestor = EventIngestor(
-                    queue: queue, database: database, leaderboards: leaderboards,
+                    queue: queue, database: database, leaderboards: leaderboards, rollups: eventRollups,
                     limiter: RateLimiter(redis: redis, keyPrefix: "rl-\(UUID().uuidString.prefix(8))"), configuration: configuration)
                 return try await body(Fixture(
                     database: database, redis: redis, leaderboards: leaderboards, ingestor: ingestor,
-                    processor: EventProcessor(database: database, leaderboards: leaderboards), queue: queue))
+                    processor: EventProcessor(database: database, leaderboards: leaderboards, rollups: eventRollups), queue: queue,
+                    activeUsers: activeUsers))
             }
             await database.shutdown()
             await testDatabase.drop()

@@ -62,7 +62,8 @@ struct LeaderboardRepairTests {
             // dies there, before `publish`.
             let outcome = try await database.withTransaction { connection in
                 try await EventStore.persist(users.map { Self.gameEnded("died-\($0)", user: $0, score: 1000 + Int64($0.count)) },
-                                             receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000), on: connection)
+                                             receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000),
+                                             rollups: EventRollups(configuration: .defaults, activeUsers: nil), on: connection)
             }
             #expect(outcome.scores.improved.count == users.count)
             #expect(try await Self.scoreInRedis(other, .global, "p3") == 13, "Redis missed the committed scores")

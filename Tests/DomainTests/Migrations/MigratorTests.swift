@@ -8,10 +8,10 @@ import Testing
 struct MigratorTests {
     @Test func bundledMigrationsAreNumberedInOrder() throws {
         let migrations = try Schema.migrations()
-        #expect(migrations.map(\.version) == Array(1...11))
+        #expect(migrations.map(\.version) == Array(1...12))
         #expect(migrations.map(\.name) == ["events", "leaderboard_scores", "tournaments", "events_received", "leaderboard_pending_merges", "api_keys",
-                                           "topups", "leaderboard_revisions", "quiz", "notifications", "event_ids_received_brin"])
-        #expect(Set(migrations.map(\.checksum)).count == 11)
+                                           "topups", "leaderboard_revisions", "quiz", "notifications", "event_ids_received_brin", "event_rollups"])
+        #expect(Set(migrations.map(\.checksum)).count == 12)
     }
 
     @Test func fourConcurrentMigratorsApplyEachMigrationExactlyOnce() async throws {
@@ -23,9 +23,9 @@ struct MigratorTests {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        #expect(applied.sorted() == Array(1...11))
+        #expect(applied.sorted() == Array(1...12))
         let recorded = try await pools[0].query("SELECT version, checksum FROM schema_migrations ORDER BY version")
-        #expect(try recorded.map { try $0.decode(0, as: Int.self) } == Array(1...11))
+        #expect(try recorded.map { try $0.decode(0, as: Int.self) } == Array(1...12))
         #expect(try recorded.map { try $0.decode(1, as: String.self) } == Schema.migrations().map(\.checksum))
         // Up to date: nothing more to apply.
         #expect(try await Migrator(pool: pools[1]).migrate().isEmpty)

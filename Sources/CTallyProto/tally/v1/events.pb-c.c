@@ -418,6 +418,186 @@ void   tally__v1__recent_response__free_unpacked
   assert(message->base.descriptor == &tally__v1__recent_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   tally__v1__counts_request__init
+                     (Tally__V1__CountsRequest         *message)
+{
+  static const Tally__V1__CountsRequest init_value = TALLY__V1__COUNTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t tally__v1__counts_request__get_packed_size
+                     (const Tally__V1__CountsRequest *message)
+{
+  assert(message->base.descriptor == &tally__v1__counts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__counts_request__pack
+                     (const Tally__V1__CountsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__counts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__counts_request__pack_to_buffer
+                     (const Tally__V1__CountsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__counts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CountsRequest *
+       tally__v1__counts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CountsRequest *)
+     protobuf_c_message_unpack (&tally__v1__counts_request__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__counts_request__free_unpacked
+                     (Tally__V1__CountsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__counts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__type_count__init
+                     (Tally__V1__TypeCount         *message)
+{
+  static const Tally__V1__TypeCount init_value = TALLY__V1__TYPE_COUNT__INIT;
+  *message = init_value;
+}
+size_t tally__v1__type_count__get_packed_size
+                     (const Tally__V1__TypeCount *message)
+{
+  assert(message->base.descriptor == &tally__v1__type_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__type_count__pack
+                     (const Tally__V1__TypeCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__type_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__type_count__pack_to_buffer
+                     (const Tally__V1__TypeCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__type_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__TypeCount *
+       tally__v1__type_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__TypeCount *)
+     protobuf_c_message_unpack (&tally__v1__type_count__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__type_count__free_unpacked
+                     (Tally__V1__TypeCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__type_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__counts_bucket__init
+                     (Tally__V1__CountsBucket         *message)
+{
+  static const Tally__V1__CountsBucket init_value = TALLY__V1__COUNTS_BUCKET__INIT;
+  *message = init_value;
+}
+size_t tally__v1__counts_bucket__get_packed_size
+                     (const Tally__V1__CountsBucket *message)
+{
+  assert(message->base.descriptor == &tally__v1__counts_bucket__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__counts_bucket__pack
+                     (const Tally__V1__CountsBucket *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__counts_bucket__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__counts_bucket__pack_to_buffer
+                     (const Tally__V1__CountsBucket *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__counts_bucket__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CountsBucket *
+       tally__v1__counts_bucket__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CountsBucket *)
+     protobuf_c_message_unpack (&tally__v1__counts_bucket__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__counts_bucket__free_unpacked
+                     (Tally__V1__CountsBucket *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__counts_bucket__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   tally__v1__counts_response__init
+                     (Tally__V1__CountsResponse         *message)
+{
+  static const Tally__V1__CountsResponse init_value = TALLY__V1__COUNTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t tally__v1__counts_response__get_packed_size
+                     (const Tally__V1__CountsResponse *message)
+{
+  assert(message->base.descriptor == &tally__v1__counts_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t tally__v1__counts_response__pack
+                     (const Tally__V1__CountsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &tally__v1__counts_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t tally__v1__counts_response__pack_to_buffer
+                     (const Tally__V1__CountsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &tally__v1__counts_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Tally__V1__CountsResponse *
+       tally__v1__counts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Tally__V1__CountsResponse *)
+     protobuf_c_message_unpack (&tally__v1__counts_response__descriptor,
+                                allocator, len, data);
+}
+void   tally__v1__counts_response__free_unpacked
+                     (Tally__V1__CountsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &tally__v1__counts_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor tally__v1__event__attributes_entry__field_descriptors[2] =
 {
   {
@@ -1097,6 +1277,262 @@ const ProtobufCMessageDescriptor tally__v1__recent_response__descriptor =
   (ProtobufCMessageInit) tally__v1__recent_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor tally__v1__counts_request__field_descriptors[6] =
+{
+  {
+    "from_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsRequest, from_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsRequest, to_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "granularity",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsRequest, granularity),
+    &tally__v1__counts_granularity__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "types",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Tally__V1__CountsRequest, n_types),
+    offsetof(Tally__V1__CountsRequest, types),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "active_users",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsRequest, active_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "exact_active_users",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsRequest, exact_active_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__counts_request__field_indices_by_name[] = {
+  4,   /* field[4] = active_users */
+  5,   /* field[5] = exact_active_users */
+  0,   /* field[0] = from_ms */
+  2,   /* field[2] = granularity */
+  1,   /* field[1] = to_ms */
+  3,   /* field[3] = types */
+};
+static const ProtobufCIntRange tally__v1__counts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor tally__v1__counts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CountsRequest",
+  "CountsRequest",
+  "Tally__V1__CountsRequest",
+  "tally.v1",
+  sizeof(Tally__V1__CountsRequest),
+  6,
+  tally__v1__counts_request__field_descriptors,
+  tally__v1__counts_request__field_indices_by_name,
+  1,  tally__v1__counts_request__number_ranges,
+  (ProtobufCMessageInit) tally__v1__counts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__type_count__field_descriptors[2] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TypeCount, type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__TypeCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__type_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = type */
+};
+static const ProtobufCIntRange tally__v1__type_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor tally__v1__type_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.TypeCount",
+  "TypeCount",
+  "Tally__V1__TypeCount",
+  "tally.v1",
+  sizeof(Tally__V1__TypeCount),
+  2,
+  tally__v1__type_count__field_descriptors,
+  tally__v1__type_count__field_indices_by_name,
+  1,  tally__v1__type_count__number_ranges,
+  (ProtobufCMessageInit) tally__v1__type_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__counts_bucket__field_descriptors[3] =
+{
+  {
+    "start_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsBucket, start_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "counts",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__CountsBucket, n_counts),
+    offsetof(Tally__V1__CountsBucket, counts),
+    &tally__v1__type_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "active_users",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Tally__V1__CountsBucket, active_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__counts_bucket__field_indices_by_name[] = {
+  2,   /* field[2] = active_users */
+  1,   /* field[1] = counts */
+  0,   /* field[0] = start_ms */
+};
+static const ProtobufCIntRange tally__v1__counts_bucket__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor tally__v1__counts_bucket__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CountsBucket",
+  "CountsBucket",
+  "Tally__V1__CountsBucket",
+  "tally.v1",
+  sizeof(Tally__V1__CountsBucket),
+  3,
+  tally__v1__counts_bucket__field_descriptors,
+  tally__v1__counts_bucket__field_indices_by_name,
+  1,  tally__v1__counts_bucket__number_ranges,
+  (ProtobufCMessageInit) tally__v1__counts_bucket__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor tally__v1__counts_response__field_descriptors[1] =
+{
+  {
+    "buckets",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Tally__V1__CountsResponse, n_buckets),
+    offsetof(Tally__V1__CountsResponse, buckets),
+    &tally__v1__counts_bucket__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned tally__v1__counts_response__field_indices_by_name[] = {
+  0,   /* field[0] = buckets */
+};
+static const ProtobufCIntRange tally__v1__counts_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor tally__v1__counts_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "tally.v1.CountsResponse",
+  "CountsResponse",
+  "Tally__V1__CountsResponse",
+  "tally.v1",
+  sizeof(Tally__V1__CountsResponse),
+  1,
+  tally__v1__counts_response__field_descriptors,
+  tally__v1__counts_response__field_indices_by_name,
+  1,  tally__v1__counts_response__number_ranges,
+  (ProtobufCMessageInit) tally__v1__counts_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue tally__v1__processing_state__enum_values_by_number[4] =
 {
   { "PROCESSING_STATE_UNSPECIFIED", "TALLY__V1__PROCESSING_STATE__PROCESSING_STATE_UNSPECIFIED", 0 },
@@ -1129,13 +1565,47 @@ const ProtobufCEnumDescriptor tally__v1__processing_state__descriptor =
   tally__v1__processing_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor tally__v1__event_service__method_descriptors[3] =
+static const ProtobufCEnumValue tally__v1__counts_granularity__enum_values_by_number[4] =
+{
+  { "COUNTS_GRANULARITY_UNSPECIFIED", "TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_UNSPECIFIED", 0 },
+  { "COUNTS_GRANULARITY_HOUR", "TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_HOUR", 1 },
+  { "COUNTS_GRANULARITY_DAY", "TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_DAY", 2 },
+  { "COUNTS_GRANULARITY_MONTH", "TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_MONTH", 3 },
+};
+static const ProtobufCIntRange tally__v1__counts_granularity__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex tally__v1__counts_granularity__enum_values_by_name[4] =
+{
+  { "COUNTS_GRANULARITY_DAY", 2 },
+  { "COUNTS_GRANULARITY_HOUR", 1 },
+  { "COUNTS_GRANULARITY_MONTH", 3 },
+  { "COUNTS_GRANULARITY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor tally__v1__counts_granularity__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "tally.v1.CountsGranularity",
+  "CountsGranularity",
+  "Tally__V1__CountsGranularity",
+  "tally.v1",
+  4,
+  tally__v1__counts_granularity__enum_values_by_number,
+  4,
+  tally__v1__counts_granularity__enum_values_by_name,
+  1,
+  tally__v1__counts_granularity__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor tally__v1__event_service__method_descriptors[4] =
 {
   { "Track", &tally__v1__track_request__descriptor, &tally__v1__track_response__descriptor },
   { "Stream", &tally__v1__event_batch__descriptor, &tally__v1__event_ack__descriptor },
   { "Recent", &tally__v1__recent_request__descriptor, &tally__v1__recent_response__descriptor },
+  { "Counts", &tally__v1__counts_request__descriptor, &tally__v1__counts_response__descriptor },
 };
 const unsigned tally__v1__event_service__method_indices_by_name[] = {
+  3,        /* Counts */
   2,        /* Recent */
   1,        /* Stream */
   0         /* Track */
@@ -1147,7 +1617,7 @@ const ProtobufCServiceDescriptor tally__v1__event_service__descriptor =
   "EventService",
   "Tally__V1__EventService",
   "tally.v1",
-  3,
+  4,
   tally__v1__event_service__method_descriptors,
   tally__v1__event_service__method_indices_by_name
 };
@@ -1174,6 +1644,14 @@ void tally__v1__event_service__recent(ProtobufCService *service,
 {
   assert(service->descriptor == &tally__v1__event_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void tally__v1__event_service__counts(ProtobufCService *service,
+                                      const Tally__V1__CountsRequest *input,
+                                      Tally__V1__CountsResponse_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &tally__v1__event_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void tally__v1__event_service__init (Tally__V1__EventService_Service *service,
                                      Tally__V1__EventService_ServiceDestroy destroy)

@@ -36,6 +36,7 @@ struct ProductSettings: ParsableArguments {
         product.events = try events.ingestion(env)
         (product.partitionsAhead, product.retentionDays) = try events.partitions(env)
         product.eventPersistence = try events.persistence(env)
+        product.rollups = try events.rollups(env, eventRetentionDays: product.retentionDays)
         let concurrency = try env.int(queueConcurrency, "QUEUE_CONCURRENCY", default: 0, range: 0...10_000)
         product.workerConcurrency = concurrency == 0 ? nil : concurrency
         product.queue.leaseTimeout = try env.milliseconds(
@@ -85,6 +86,14 @@ struct EventSettings: ParsableArguments {
 
     @Option(help: "Queued payload bytes persisted in one transaction (env EVENT_PERSIST_MAX_BYTES, default 1048576).")
     var eventPersistMaxBytes: Int?
+    @Option(help: "Days event counts and active users are kept, at least EVENT_RETENTION_DAYS when that is set; 0 keeps them forever (env EVENT_ROLLUP_RETENTION_DAYS, default 730).")
+    var eventRollupRetentionDays: Int?
+
+    @Option(help: "Shards of each hourly count row that concurrent workers add to (env EVENT_ROLLUP_SHARDS, default 16).")
+    var eventRollupShards: Int?
+
+    @Option(help: "Buckets (hours, days or months) one Counts call may span (env EVENT_COUNTS_MAX_BUCKETS, default 10000).")
+    var eventCountsMaxBuckets: Int?
 
     func ingestion(_ env: Environment) throws -> EventIngestor.Configuration {
         var events = EventIngestor.Configuration.defaults
@@ -113,5 +122,20 @@ struct EventSettings: ParsableArguments {
         let ahead = try env.int(eventPartitionsAhead, "EVENT_PARTITIONS_AHEAD", default: defaults.partitionsAhead, range: 0...120)
         let days = try env.int(eventRetentionDays, "EVENT_RETENTION_DAYS", default: defaults.retentionDays ?? 0, range: 0...36_500)
         return (ahead, days == 0 ? nil : days)
+    }
+
+    /// The rollups' shards, retention (kept at least as long as the events they count) and
+    /// the `Counts` range limit.
+    func rollups(_ env: Environment, eventRetentionDays: Int?) throws -> EventRollups.Configuration {
+        var rollups = EventRollups.Configuration.defaults
+        let days = try env.int(
+            eventRollupRetentionDays, "EVENT_ROLLUP_RETENTION_DAYS", default: rollups.retentionDays ?? 0, range: 0...36_500)
+        rollups.retentionDays = days == 0 ? nil : days
+        if let kept = rollups.retentionDays, let events = eventRetentionDays, kept < events {
+            throw SettingsError("EVENT_ROLLUP_RETENTION_DAYS (\(kept)) must be at least EVENT_RETENTION_DAYS (\(events)), or 0")
+        }
+        rollups.shards = try env.int(eventRollupShards, "EVENT_ROLLUP_SHARDS", default: rollups.shards, range: 1...1024)
+        rollups.maxBuckets = try env.int(eventCountsMaxBuckets, "EVENT_COUNTS_MAX_BUCKETS", default: rollups.maxBuckets, range: 1...1_000_000)
+        return rollups
     }
 }

@@ -25,6 +25,10 @@ typedef struct Tally__V1__EventAck Tally__V1__EventAck;
 typedef struct Tally__V1__RecentRequest Tally__V1__RecentRequest;
 typedef struct Tally__V1__RecordedEvent Tally__V1__RecordedEvent;
 typedef struct Tally__V1__RecentResponse Tally__V1__RecentResponse;
+typedef struct Tally__V1__CountsRequest Tally__V1__CountsRequest;
+typedef struct Tally__V1__TypeCount Tally__V1__TypeCount;
+typedef struct Tally__V1__CountsBucket Tally__V1__CountsBucket;
+typedef struct Tally__V1__CountsResponse Tally__V1__CountsResponse;
 
 
 /* --- enums --- */
@@ -45,6 +49,16 @@ typedef enum _Tally__V1__ProcessingState {
   TALLY__V1__PROCESSING_STATE__PROCESSING_STATE_FAILED = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TALLY__V1__PROCESSING_STATE)
 } Tally__V1__ProcessingState;
+/*
+ * The bucket size of a Counts answer (buckets are UTC hours, days or calendar months).
+ */
+typedef enum _Tally__V1__CountsGranularity {
+  TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_UNSPECIFIED = 0,
+  TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_HOUR = 1,
+  TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_DAY = 2,
+  TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_MONTH = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(TALLY__V1__COUNTS_GRANULARITY)
+} Tally__V1__CountsGranularity;
 
 /* --- messages --- */
 
@@ -258,6 +272,96 @@ struct  Tally__V1__RecentResponse
     , 0,NULL }
 
 
+/*
+ * Event counts and active users over a time range, from the rollups the workers maintain
+ * (no scan of the events table). An event counts at its client time when that lies within
+ * 24 h of when Tally received it, else at its received time.
+ */
+struct  Tally__V1__CountsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Range start, unix ms, inclusive; rounded down to its bucket's start.
+   */
+  int64_t from_ms;
+  /*
+   * Range end, unix ms, exclusive; rounded up to a bucket boundary. After from_ms; at most
+   * EVENT_COUNTS_MAX_BUCKETS buckets (default 10000: over a year of hours).
+   */
+  int64_t to_ms;
+  /*
+   * HOUR, DAY or MONTH (required).
+   */
+  Tally__V1__CountsGranularity granularity;
+  /*
+   * Only these event types (optional; empty: every type).
+   */
+  size_t n_types;
+  char **types;
+  /*
+   * Also distinct users per bucket (DAY or MONTH only), estimated by HyperLogLog (about 0.8%
+   * standard error).
+   */
+  protobuf_c_boolean active_users;
+  /*
+   * With active_users and DAY: count each day's users exactly from the events table (slow:
+   * reads the days' events, bounded by the call's deadline) and add any user the day's
+   * HyperLogLog is missing (e.g. events written while Redis was down).
+   */
+  protobuf_c_boolean exact_active_users;
+};
+#define TALLY__V1__COUNTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__counts_request__descriptor) \
+    , 0, 0, TALLY__V1__COUNTS_GRANULARITY__COUNTS_GRANULARITY_UNSPECIFIED, 0,NULL, 0, 0 }
+
+
+struct  Tally__V1__TypeCount
+{
+  ProtobufCMessage base;
+  char *type;
+  int64_t count;
+};
+#define TALLY__V1__TYPE_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__type_count__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Tally__V1__CountsBucket
+{
+  ProtobufCMessage base;
+  /*
+   * The bucket's start, unix ms (UTC).
+   */
+  int64_t start_ms;
+  /*
+   * Events per type in the bucket, by type; types with none are left out.
+   */
+  size_t n_counts;
+  Tally__V1__TypeCount **counts;
+  /*
+   * Distinct users in the bucket, when active_users was asked.
+   */
+  int64_t active_users;
+};
+#define TALLY__V1__COUNTS_BUCKET__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__counts_bucket__descriptor) \
+    , 0, 0,NULL, 0 }
+
+
+struct  Tally__V1__CountsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Every bucket of the range, in time order (empty ones too).
+   */
+  size_t n_buckets;
+  Tally__V1__CountsBucket **buckets;
+};
+#define TALLY__V1__COUNTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&tally__v1__counts_response__descriptor) \
+    , 0,NULL }
+
+
 /* Tally__V1__Event__AttributesEntry methods */
 void   tally__v1__event__attributes_entry__init
                      (Tally__V1__Event__AttributesEntry         *message);
@@ -432,6 +536,82 @@ Tally__V1__RecentResponse *
 void   tally__v1__recent_response__free_unpacked
                      (Tally__V1__RecentResponse *message,
                       ProtobufCAllocator *allocator);
+/* Tally__V1__CountsRequest methods */
+void   tally__v1__counts_request__init
+                     (Tally__V1__CountsRequest         *message);
+size_t tally__v1__counts_request__get_packed_size
+                     (const Tally__V1__CountsRequest   *message);
+size_t tally__v1__counts_request__pack
+                     (const Tally__V1__CountsRequest   *message,
+                      uint8_t             *out);
+size_t tally__v1__counts_request__pack_to_buffer
+                     (const Tally__V1__CountsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CountsRequest *
+       tally__v1__counts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__counts_request__free_unpacked
+                     (Tally__V1__CountsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__TypeCount methods */
+void   tally__v1__type_count__init
+                     (Tally__V1__TypeCount         *message);
+size_t tally__v1__type_count__get_packed_size
+                     (const Tally__V1__TypeCount   *message);
+size_t tally__v1__type_count__pack
+                     (const Tally__V1__TypeCount   *message,
+                      uint8_t             *out);
+size_t tally__v1__type_count__pack_to_buffer
+                     (const Tally__V1__TypeCount   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__TypeCount *
+       tally__v1__type_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__type_count__free_unpacked
+                     (Tally__V1__TypeCount *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CountsBucket methods */
+void   tally__v1__counts_bucket__init
+                     (Tally__V1__CountsBucket         *message);
+size_t tally__v1__counts_bucket__get_packed_size
+                     (const Tally__V1__CountsBucket   *message);
+size_t tally__v1__counts_bucket__pack
+                     (const Tally__V1__CountsBucket   *message,
+                      uint8_t             *out);
+size_t tally__v1__counts_bucket__pack_to_buffer
+                     (const Tally__V1__CountsBucket   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CountsBucket *
+       tally__v1__counts_bucket__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__counts_bucket__free_unpacked
+                     (Tally__V1__CountsBucket *message,
+                      ProtobufCAllocator *allocator);
+/* Tally__V1__CountsResponse methods */
+void   tally__v1__counts_response__init
+                     (Tally__V1__CountsResponse         *message);
+size_t tally__v1__counts_response__get_packed_size
+                     (const Tally__V1__CountsResponse   *message);
+size_t tally__v1__counts_response__pack
+                     (const Tally__V1__CountsResponse   *message,
+                      uint8_t             *out);
+size_t tally__v1__counts_response__pack_to_buffer
+                     (const Tally__V1__CountsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Tally__V1__CountsResponse *
+       tally__v1__counts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   tally__v1__counts_response__free_unpacked
+                     (Tally__V1__CountsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Tally__V1__Event__AttributesEntry_Closure)
@@ -464,6 +644,18 @@ typedef void (*Tally__V1__RecordedEvent_Closure)
 typedef void (*Tally__V1__RecentResponse_Closure)
                  (const Tally__V1__RecentResponse *message,
                   void *closure_data);
+typedef void (*Tally__V1__CountsRequest_Closure)
+                 (const Tally__V1__CountsRequest *message,
+                  void *closure_data);
+typedef void (*Tally__V1__TypeCount_Closure)
+                 (const Tally__V1__TypeCount *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CountsBucket_Closure)
+                 (const Tally__V1__CountsBucket *message,
+                  void *closure_data);
+typedef void (*Tally__V1__CountsResponse_Closure)
+                 (const Tally__V1__CountsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -483,6 +675,10 @@ struct Tally__V1__EventService_Service
                  const Tally__V1__RecentRequest *input,
                  Tally__V1__RecentResponse_Closure closure,
                  void *closure_data);
+  void (*counts)(Tally__V1__EventService_Service *service,
+                 const Tally__V1__CountsRequest *input,
+                 Tally__V1__CountsResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Tally__V1__EventService_ServiceDestroy)(Tally__V1__EventService_Service *);
 void tally__v1__event_service__init (Tally__V1__EventService_Service *service,
@@ -493,7 +689,8 @@ void tally__v1__event_service__init (Tally__V1__EventService_Service *service,
     { TALLY__V1__EVENT_SERVICE__BASE_INIT,\
       function_prefix__ ## track,\
       function_prefix__ ## stream,\
-      function_prefix__ ## recent  }
+      function_prefix__ ## recent,\
+      function_prefix__ ## counts  }
 void tally__v1__event_service__track(ProtobufCService *service,
                                      const Tally__V1__TrackRequest *input,
                                      Tally__V1__TrackResponse_Closure closure,
@@ -506,10 +703,15 @@ void tally__v1__event_service__recent(ProtobufCService *service,
                                       const Tally__V1__RecentRequest *input,
                                       Tally__V1__RecentResponse_Closure closure,
                                       void *closure_data);
+void tally__v1__event_service__counts(ProtobufCService *service,
+                                      const Tally__V1__CountsRequest *input,
+                                      Tally__V1__CountsResponse_Closure closure,
+                                      void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    tally__v1__processing_state__descriptor;
+extern const ProtobufCEnumDescriptor    tally__v1__counts_granularity__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__event__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__event__attributes_entry__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__track_request__descriptor;
@@ -520,6 +722,10 @@ extern const ProtobufCMessageDescriptor tally__v1__event_ack__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__recent_request__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__recorded_event__descriptor;
 extern const ProtobufCMessageDescriptor tally__v1__recent_response__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__counts_request__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__type_count__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__counts_bucket__descriptor;
+extern const ProtobufCMessageDescriptor tally__v1__counts_response__descriptor;
 extern const ProtobufCServiceDescriptor tally__v1__event_service__descriptor;
 
 PROTOBUF_C__END_DECLS
