@@ -188,11 +188,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // libFuzzer target for the deframer and protobuf decoding (tools/fuzz/run.sh).
+        // Fuzz targets (tools/fuzz/run.sh): libFuzzer's driver in a -DFUZZING build, replay or
+        // random mutation of seed inputs otherwise (FuzzDriver, shared by all three).
+        .target(name: "FuzzDriver", path: "tools/fuzz/FuzzDriver", swiftSettings: swiftSettings),
+        // The deframer and protobuf decoding.
         .executableTarget(
             name: "CodecFuzz",
-            dependencies: ["Codec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Codec", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
             path: "tools/fuzz/CodecFuzz",
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP/2 connection as a whole, on an in-memory channel.
+        .executableTarget(
+            name: "ConnectionFuzz",
+            dependencies: [
+                "RPCServer", "Codec", "FuzzDriver",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tools/fuzz/ConnectionFuzz",
+            swiftSettings: swiftSettings
+        ),
+        // Each domain's validators on decoded requests.
+        .executableTarget(
+            name: "ValidatorFuzz",
+            dependencies: ["Domain", "Codec", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "tools/fuzz/ValidatorFuzz",
             swiftSettings: swiftSettings
         ),
 
