@@ -189,25 +189,13 @@ let package = Package(
         ),
 
         // Fuzz targets (tools/fuzz/run.sh): libFuzzer's driver in a -DFUZZING build, replay or
-        // random mutation of seed inputs otherwise (FuzzDriver, shared by all three).
+        // random mutation of seed inputs otherwise (FuzzDriver, shared by both).
         .target(name: "FuzzDriver", path: "tools/fuzz/FuzzDriver", swiftSettings: swiftSettings),
         // The deframer and protobuf decoding.
         .executableTarget(
             name: "CodecFuzz",
             dependencies: ["Codec", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
             path: "tools/fuzz/CodecFuzz",
-            swiftSettings: swiftSettings
-        ),
-        // The HTTP/2 connection as a whole, on an in-memory channel.
-        .executableTarget(
-            name: "ConnectionFuzz",
-            dependencies: [
-                "RPCServer", "Codec", "FuzzDriver",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "tools/fuzz/ConnectionFuzz",
             swiftSettings: swiftSettings
         ),
         // Each domain's validators on decoded requests.

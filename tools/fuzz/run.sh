@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes what a client controls, one target after another, for a bounded time each:
 #   CodecFuzz       the gRPC deframer and protobuf decoding
-#   ConnectionFuzz  the HTTP/2 connection as a whole (preface, then arbitrary bytes, through
-#                   nghttp2 into the server's callbacks, dispatch and handlers)
 #   ValidatorFuzz   each domain's validators on decoded requests
 #
 #   tools/fuzz/run.sh [SECONDS] [TARGET...]
@@ -17,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${TALLY_PYTHON:-.venv/bin/python3}
-ALL=(CodecFuzz ConnectionFuzz ValidatorFuzz)
+ALL=(CodecFuzz ValidatorFuzz)
 
 MUTATE=0
 if [[ "${1:-}" == "--mutate" ]]; then

@@ -83,16 +83,6 @@ public final class GRPCServer: Sendable {
         return bound.localAddress!
     }
 
-    /// The handler that serves one HTTP/2 connection, for a channel the caller made:
-    /// tools/fuzz/ConnectionFuzz drives one without a socket.
-    package static func connectionHandler(
-        configuration: ServerConfiguration, router: RPCRouter, executor: EventLoopTaskExecutor, logger: Logger
-    ) -> any ChannelHandler & Sendable {
-        ServerConnection(
-            configuration: configuration, router: router, executor: executor,
-            registry: ConnectionRegistry(limit: 1, statistics: ServerStatistics()), logger: logger)
-    }
-
     /// Open connections right now.
     public var connectionCount: Int { registry.count }
 

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The entry point every fuzz target shares (CodecFuzz, ConnectionFuzz, ValidatorFuzz).
+/// The entry point every fuzz target shares (CodecFuzz, ValidatorFuzz).
 ///
 /// Built with `-sanitize=fuzzer -DFUZZING` (tools/fuzz/run.sh) a target hands its inputs to
 /// libFuzzer's driver: coverage-guided, with AddressSanitizer when asked. Built normally (the
