@@ -188,11 +188,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // libFuzzer target for the deframer and protobuf decoding (tools/fuzz/run.sh).
+        // Fuzz targets (tools/fuzz/run.sh): libFuzzer's driver in a -DFUZZING build, replay or
+        // random mutation of seed inputs otherwise (FuzzDriver, shared by both).
+        .target(name: "FuzzDriver", path: "tools/fuzz/FuzzDriver", swiftSettings: swiftSettings),
+        // The deframer and protobuf decoding.
         .executableTarget(
             name: "CodecFuzz",
-            dependencies: ["Codec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Codec", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
             path: "tools/fuzz/CodecFuzz",
+            swiftSettings: swiftSettings
+        ),
+        // Each domain's validators on decoded requests.
+        .executableTarget(
+            name: "ValidatorFuzz",
+            dependencies: ["Domain", "Codec", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "tools/fuzz/ValidatorFuzz",
             swiftSettings: swiftSettings
         ),
 

@@ -38,6 +38,12 @@ step "build"
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Wrapping|Planning)' || true
 swift build --build-tests > /dev/null
 
+step "fuzz targets, bounded: seeds mutated at random, 25 s per target (tools/fuzz/run.sh --mutate)"
+# The debug binaries of the build above: no build of their own. The coverage-guided run with
+# AddressSanitizer (tools/fuzz/run.sh without --mutate) needs a release build of every
+# dependency, instrumented, which takes longer than this whole step (see README, Fuzzing).
+bash tools/fuzz/run.sh --mutate 25
+
 step "codec fixtures from Python's protobuf"
 export TALLY_CODEC_FIXTURES=$ROOT/.build/codec-fixtures
 rm -rf "$TALLY_CODEC_FIXTURES"

@@ -79,6 +79,19 @@ struct MessageDeframerTests {
         #expect(try drain(&deframer) == [payload])
     }
 
+    @Test("each message says whether it arrived compressed (a stream may mix both under gzip)")
+    func compressedFlagPerMessage() throws {
+        let compressed = Gzip.compress(ByteBuffer(bytes: [1, 2, 3]))
+        var deframer = MessageDeframer(maxMessageSize: 1 << 20, encoding: .gzip)
+        (frame([9]) + frame(Array(compressed.readableBytesView), compressed: true) + frame([8])).withUnsafeBytes { deframer.append($0) }
+        var seen: [([UInt8], Bool)] = []
+        while let message = try deframer.next() {
+            seen.append((Array(message.readableBytesView), deframer.lastMessageCompressed))
+        }
+        #expect(seen.map(\.0) == [[9], [1, 2, 3], [8]])
+        #expect(seen.map(\.1) == [false, true, false])
+    }
+
     @Test("a gzip bomb stops at the limit with RESOURCE_EXHAUSTED")
     func gzipBomb() {
         let compressed = Gzip.compress(ByteBuffer(repeating: 0, count: 10_000_000))

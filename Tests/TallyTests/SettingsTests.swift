@@ -39,6 +39,7 @@ struct SettingsTests {
             "EVENT_PERSIST_MAX_JOBS": "7", "EVENT_PERSIST_MAX_ROWS": "900", "EVENT_PERSIST_MAX_BYTES": "65536",
             "LEADERBOARD_MIRROR_MAX_USERS": "0", "LEADERBOARD_REPAIR_AFTER_MS": "750", "TALLY_INSTANCE_COUNT": "3",
             "ADMIN_KEY": "k", "TALLY_INSTANCE_ID": "a-1", "LOG_LEVEL": "debug", "TALLY_BENCH_ECHO": "1", "TALLY_MIGRATE": "0",
+            "TALLY_INTEROP_TEST_SERVICE": "1",
         ]) { $1 }
         let config = try Self.configuration([], env)
         #expect(config.storage?.replica?.host == "replica" && config.storage?.replica?.minConnections == 2)
@@ -51,7 +52,7 @@ struct SettingsTests {
         #expect(persistence.jobs == 7 && persistence.rows == 900 && persistence.bytes == 65536)
         #expect(config.product.mirrors.maxUsers == 0 && config.product.leaderboards.repairAfter == .milliseconds(750))
         #expect(config.product.instanceCount == 3 && config.adminKey == "k" && config.instanceID == "a-1")
-        #expect(config.logLevel == .debug && config.benchEcho && !config.migrateAtStart)
+        #expect(config.logLevel == .debug && config.benchEcho && config.interopTestService && !config.migrateAtStart)
     }
 
     @Test("notification settings reach their configuration; a webhook URL picks the webhook sink")
@@ -115,7 +116,7 @@ struct SettingsTests {
             "EVENT_USER_RATE_PER_MIN", "EVENT_PEER_RATE_PER_MIN", "EVENT_DEDUPE_WINDOW_S", "EVENT_RETENTION_DAYS",
             "EVENT_PARTITIONS_AHEAD", "EVENT_ROLLUP_RETENTION_DAYS", "EVENT_ROLLUP_SHARDS", "EVENT_COUNTS_MAX_BUCKETS", "QUEUE_CONCURRENCY", "QUEUE_LEASE_MS", "QUEUE_MAX_ATTEMPTS", "LEADERBOARD_MIRROR_MAX_USERS",
             "LEADERBOARD_MIRROR_MAX_BOARDS", "LEADERBOARD_REPAIR_AFTER_MS", "TALLY_INSTANCE_COUNT", "ADMIN_KEY", "TALLY_INSTANCE_ID",
-            "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_MIGRATE", "TOPUP_RATE_PER_MIN", "TOPUP_LIMIT_WHEN_REDIS_DOWN",
+            "LOG_LEVEL", "TALLY_BENCH_ECHO", "TALLY_INTEROP_TEST_SERVICE", "TALLY_MIGRATE", "TOPUP_RATE_PER_MIN", "TOPUP_LIMIT_WHEN_REDIS_DOWN",
             "TOPUP_IDEMPOTENCY_RETENTION_H", "TOPUP_MAX_ATTEMPTS", "TOPUP_RETRY_BASE_MS", "TOPUP_RETRY_MAX_MS", "TOPUP_PROVIDER_TIMEOUT_MS",
             "TOPUP_QUEUE_CONCURRENCY", "TOPUP_SWEEP_AFTER_MS", "TOPUP_PROVIDER", "TOPUP_PROVIDER_URL", "TOPUP_SANDBOX_LATENCY_MS",
             "TOPUP_AMOUNT_BOUNDS", "TOPUP_CARRIERS", "QUIZ_BATCH_MAX", "QUIZ_STREAM_MAX_ANSWERS", "QUIZ_REWARDS_MAX",
@@ -131,7 +132,7 @@ struct SettingsTests {
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 92)
+        #expect(options.count == 93)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 
+import h2.config
+import h2.connection
+
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -66,14 +69,54 @@ def stubs():
 
     out = tempfile.mkdtemp(prefix="tally-stubs-")
     proto_dir = ROOT / "proto"
+    # grpc.health and grpc.reflection come with grpcio's packages; grpc.testing has its own
+    # fixture in test_interop.py (its modules must not land inside grpcio's `grpc` package).
     files = [str(p.relative_to(proto_dir)) for p in proto_dir.rglob("*.proto")
-             if p.parts[-3:-1] != ("health", "v1") and "reflection" not in p.parts]
+             if p.parts[-3:-1] != ("health", "v1") and "reflection" not in p.parts and p.parts[-3:-1] != ("grpc", "testing")]
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     rc = protoc.main(["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
                       f"--grpc_python_out={out}", *files])
     assert rc == 0, "grpc_tools.protoc failed"
     sys.path.insert(0, out)
     return out
+
+
+class RawClient:
+    """An HTTP/2 connection driven by hand: PINGs and requests exactly when the test says."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.flush()
+
+    def flush(self):
+        self.sock.sendall(self.conn.data_to_send())
+
+    def ping(self, n):
+        self.conn.ping(n.to_bytes(8, "big"))
+        self.flush()
+
+    def events_until(self, wanted, timeout=10.0):
+        """Reads until an event of type `wanted` arrives; returns it (None when the connection
+        closed or the time ran out first)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            if not data:
+                return None
+            for event in self.conn.receive_data(data):
+                if isinstance(event, wanted):
+                    return event
+            self.flush()
+        return None
+
+    def close(self):
+        self.sock.close()
 
 
 # The admin key every test server runs with (admin and internal RPCs need it).

@@ -1,7 +1,6 @@
 """Connection policy as gRPC specifies it, seen from a raw HTTP/2 client (hyper-h2) and from
 grpcio: keepalive enforcement (GOAWAY ENHANCE_YOUR_CALM "too_many_pings") and the maximum
 connection age (GOAWAY, calls in flight finish within the grace, clients reconnect)."""
-import socket
 import threading
 import time
 
@@ -12,45 +11,7 @@ import h2.events
 import h2.errors
 import pytest
 
-from conftest import start_tally, stop_tally
-
-
-class RawClient:
-    """An HTTP/2 connection driven by hand: PINGs and requests exactly when the test says."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        self.conn.initiate_connection()
-        self.flush()
-
-    def flush(self):
-        self.sock.sendall(self.conn.data_to_send())
-
-    def ping(self, n):
-        self.conn.ping(n.to_bytes(8, "big"))
-        self.flush()
-
-    def events_until(self, wanted, timeout=10.0):
-        """Reads until an event of type `wanted` arrives; returns it (None when the connection
-        closed or the time ran out first)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                return None
-            if not data:
-                return None
-            for event in self.conn.receive_data(data):
-                if isinstance(event, wanted):
-                    return event
-            self.flush()
-        return None
-
-    def close(self):
-        self.sock.close()
+from conftest import RawClient, start_tally, stop_tally
 
 
 @pytest.fixture

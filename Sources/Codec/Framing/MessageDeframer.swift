@@ -21,6 +21,9 @@ public struct MessageDeframer: Sendable {
         self.allocator = allocator
     }
 
+    /// Whether the message `next()` returned last arrived compressed (its flag byte was 1).
+    public private(set) var lastMessageCompressed = false
+
     /// True when bytes of an incomplete message are buffered.
     public var hasPartialMessage: Bool { (buffer?.readableBytes ?? 0) > 0 }
 
@@ -82,6 +85,7 @@ public struct MessageDeframer: Sendable {
         buffer.moveReaderIndex(forwardBy: 5)
         let payload = buffer.readSlice(length: Int(length))!
         self.buffer = buffer
+        lastMessageCompressed = flag == 1
         if flag == 0 { return payload }
         switch encoding {
         case nil, .identity:

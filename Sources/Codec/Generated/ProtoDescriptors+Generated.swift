@@ -177,6 +177,298 @@ extension ProtoDescriptors {
                 "CgMEBwESA0UIFQoLCgQEBwIAEgNGAhcKDAoFBAcCAAUSA0YCBwoMCgUEBwIAARIDRggSCgwKBQQHAgADEgNGFRYKCwoEBAcC" +
                 "ARIDRwIbCgwKBQQHAgEFEgNHAggKDAoFBAcCAQESA0cJFgoMCgUEBwIBAxIDRxkaYgZwcm90bzM="),
         ProtoFileDescriptor(
+            name: "grpc/testing/empty.proto", dependencies: [],
+            symbols: ["grpc.testing.Empty"],
+            base64: "ChhncnBjL3Rlc3RpbmcvZW1wdHkucHJvdG8SDGdycGMudGVzdGluZyIHCgVFbXB0eUIqChtpby5ncnBjLnRlc3RpbmcuaW50" +
+                "ZWdyYXRpb25CC0VtcHR5UHJvdG9zStMICgYSBBIAIRAK2AUKAQwSAxIAEjK0BCBDb3B5cmlnaHQgMjAxNSBnUlBDIGF1dGhv" +
+                "cnMuCgogTGljZW5zZWQgdW5kZXIgdGhlIEFwYWNoZSBMaWNlbnNlLCBWZXJzaW9uIDIuMCAodGhlICJMaWNlbnNlIik7CiB5" +
+                "b3UgbWF5IG5vdCB1c2UgdGhpcyBmaWxlIGV4Y2VwdCBpbiBjb21wbGlhbmNlIHdpdGggdGhlIExpY2Vuc2UuCiBZb3UgbWF5" +
+                "IG9idGFpbiBhIGNvcHkgb2YgdGhlIExpY2Vuc2UgYXQKCiAgICAgaHR0cDovL3d3dy5hcGFjaGUub3JnL2xpY2Vuc2VzL0xJ" +
+                "Q0VOU0UtMi4wCgogVW5sZXNzIHJlcXVpcmVkIGJ5IGFwcGxpY2FibGUgbGF3IG9yIGFncmVlZCB0byBpbiB3cml0aW5nLCBz" +
+                "b2Z0d2FyZQogZGlzdHJpYnV0ZWQgdW5kZXIgdGhlIExpY2Vuc2UgaXMgZGlzdHJpYnV0ZWQgb24gYW4gIkFTIElTIiBCQVNJ" +
+                "UywKIFdJVEhPVVQgV0FSUkFOVElFUyBPUiBDT05ESVRJT05TIE9GIEFOWSBLSU5ELCBlaXRoZXIgZXhwcmVzcyBvciBpbXBs" +
+                "aWVkLgogU2VlIHRoZSBMaWNlbnNlIGZvciB0aGUgc3BlY2lmaWMgbGFuZ3VhZ2UgZ292ZXJuaW5nIHBlcm1pc3Npb25zIGFu" +
+                "ZAogbGltaXRhdGlvbnMgdW5kZXIgdGhlIExpY2Vuc2UuCjKWASBUYWxseTogcmVwcm9kdWNlZCBmcm9tIGdycGMvZ3JwYyBz" +
+                "cmMvcHJvdG8vZ3JwYy90ZXN0aW5nL2VtcHR5LnByb3RvICh0aGUgZ1JQQyBpbnRlcm9wCiB0ZXN0IHNlcnZpY2UsIHNlcnZl" +
+                "ZCB3aXRoIC0taW50ZXJvcC10ZXN0LXNlcnZpY2UpOyB1bmNoYW5nZWQuCgoICgECEgMUABUKCAoBCBIDFgA0CgkKAggBEgMW" +
+                "ADQKCAoBCBIDFwAsCgkKAggIEgMXACwKrQIKAgQAEgMhABAaoQIgQW4gZW1wdHkgbWVzc2FnZSB0aGF0IHlvdSBjYW4gcmUt" +
+                "dXNlIHRvIGF2b2lkIGRlZmluaW5nIGR1cGxpY2F0ZWQgZW1wdHkKIG1lc3NhZ2VzIGluIHlvdXIgcHJvamVjdC4gQSB0eXBp" +
+                "Y2FsIGV4YW1wbGUgaXMgdG8gdXNlIGl0IGFzIGFyZ3VtZW50IG9yIHRoZQogcmV0dXJuIHZhbHVlIG9mIGEgc2VydmljZSBB" +
+                "UEkuIEZvciBpbnN0YW5jZToKCiAgIHNlcnZpY2UgRm9vIHsKICAgICBycGMgQmFyIChncnBjLnRlc3RpbmcuRW1wdHkpIHJl" +
+                "dHVybnMgKGdycGMudGVzdGluZy5FbXB0eSkgeyB9OwogICB9OwoKCgoKAwQAARIDIQgNYgZwcm90bzM="),
+        ProtoFileDescriptor(
+            name: "grpc/testing/messages.proto", dependencies: [],
+            symbols: ["grpc.testing.PayloadType", "grpc.testing.GrpclbRouteType", "grpc.testing.BoolValue", "grpc.testing.Payload", "grpc.testing.EchoStatus", "grpc.testing.SimpleRequest", "grpc.testing.SimpleResponse", "grpc.testing.StreamingInputCallRequest", "grpc.testing.StreamingInputCallResponse", "grpc.testing.ResponseParameters", "grpc.testing.StreamingOutputCallRequest", "grpc.testing.StreamingOutputCallResponse", "grpc.testing.ReconnectParams", "grpc.testing.ReconnectInfo", "grpc.testing.LoadBalancerStatsRequest", "grpc.testing.LoadBalancerStatsResponse", "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer", "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer.RpcsByPeerEntry", "grpc.testing.LoadBalancerStatsResponse.RpcsByPeerEntry", "grpc.testing.LoadBalancerStatsResponse.RpcsByMethodEntry", "grpc.testing.LoadBalancerAccumulatedStatsRequest", "grpc.testing.LoadBalancerAccumulatedStatsResponse", "grpc.testing.LoadBalancerAccumulatedStatsResponse.NumRpcsStartedByMethodEntry", "grpc.testing.LoadBalancerAccumulatedStatsResponse.NumRpcsSucceededByMethodEntry", "grpc.testing.LoadBalancerAccumulatedStatsResponse.NumRpcsFailedByMethodEntry", "grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats", "grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats.ResultEntry", "grpc.testing.LoadBalancerAccumulatedStatsResponse.StatsPerMethodEntry", "grpc.testing.ClientConfigureRequest", "grpc.testing.ClientConfigureRequest.RpcType", "grpc.testing.ClientConfigureRequest.Metadata", "grpc.testing.ClientConfigureResponse"],
+            base64: "ChtncnBjL3Rlc3RpbmcvbWVzc2FnZXMucHJvdG8SDGdycGMudGVzdGluZyIhCglCb29sVmFsdWUSFAoFdmFsdWUYASABKAhS" +
+                "BXZhbHVlIkwKB1BheWxvYWQSLQoEdHlwZRgBIAEoDjIZLmdycGMudGVzdGluZy5QYXlsb2FkVHlwZVIEdHlwZRISCgRib2R5" +
+                "GAIgASgMUgRib2R5IjoKCkVjaG9TdGF0dXMSEgoEY29kZRgBIAEoBVIEY29kZRIYCgdtZXNzYWdlGAIgASgJUgdtZXNzYWdl" +
+                "IqIECg1TaW1wbGVSZXF1ZXN0Ej4KDXJlc3BvbnNlX3R5cGUYASABKA4yGS5ncnBjLnRlc3RpbmcuUGF5bG9hZFR5cGVSDHJl" +
+                "c3BvbnNlVHlwZRIjCg1yZXNwb25zZV9zaXplGAIgASgFUgxyZXNwb25zZVNpemUSLwoHcGF5bG9hZBgDIAEoCzIVLmdycGMu" +
+                "dGVzdGluZy5QYXlsb2FkUgdwYXlsb2FkEiMKDWZpbGxfdXNlcm5hbWUYBCABKAhSDGZpbGxVc2VybmFtZRIoChBmaWxsX29h" +
+                "dXRoX3Njb3BlGAUgASgIUg5maWxsT2F1dGhTY29wZRJIChNyZXNwb25zZV9jb21wcmVzc2VkGAYgASgLMhcuZ3JwYy50ZXN0" +
+                "aW5nLkJvb2xWYWx1ZVIScmVzcG9uc2VDb21wcmVzc2VkEkEKD3Jlc3BvbnNlX3N0YXR1cxgHIAEoCzIYLmdycGMudGVzdGlu" +
+                "Zy5FY2hvU3RhdHVzUg5yZXNwb25zZVN0YXR1cxJEChFleHBlY3RfY29tcHJlc3NlZBgIIAEoCzIXLmdycGMudGVzdGluZy5C" +
+                "b29sVmFsdWVSEGV4cGVjdENvbXByZXNzZWQSJAoOZmlsbF9zZXJ2ZXJfaWQYCSABKAhSDGZpbGxTZXJ2ZXJJZBIzChZmaWxs" +
+                "X2dycGNsYl9yb3V0ZV90eXBlGAogASgIUhNmaWxsR3JwY2xiUm91dGVUeXBlIoICCg5TaW1wbGVSZXNwb25zZRIvCgdwYXls" +
+                "b2FkGAEgASgLMhUuZ3JwYy50ZXN0aW5nLlBheWxvYWRSB3BheWxvYWQSGgoIdXNlcm5hbWUYAiABKAlSCHVzZXJuYW1lEh8K" +
+                "C29hdXRoX3Njb3BlGAMgASgJUgpvYXV0aFNjb3BlEhsKCXNlcnZlcl9pZBgEIAEoCVIIc2VydmVySWQSSQoRZ3JwY2xiX3Jv" +
+                "dXRlX3R5cGUYBSABKA4yHS5ncnBjLnRlc3RpbmcuR3JwY2xiUm91dGVUeXBlUg9ncnBjbGJSb3V0ZVR5cGUSGgoIaG9zdG5h" +
+                "bWUYBiABKAlSCGhvc3RuYW1lIpIBChlTdHJlYW1pbmdJbnB1dENhbGxSZXF1ZXN0Ei8KB3BheWxvYWQYASABKAsyFS5ncnBj" +
+                "LnRlc3RpbmcuUGF5bG9hZFIHcGF5bG9hZBJEChFleHBlY3RfY29tcHJlc3NlZBgCIAEoCzIXLmdycGMudGVzdGluZy5Cb29s" +
+                "VmFsdWVSEGV4cGVjdENvbXByZXNzZWQiVAoaU3RyZWFtaW5nSW5wdXRDYWxsUmVzcG9uc2USNgoXYWdncmVnYXRlZF9wYXls" +
+                "b2FkX3NpemUYASABKAVSFWFnZ3JlZ2F0ZWRQYXlsb2FkU2l6ZSKCAQoSUmVzcG9uc2VQYXJhbWV0ZXJzEhIKBHNpemUYASAB" +
+                "KAVSBHNpemUSHwoLaW50ZXJ2YWxfdXMYAiABKAVSCmludGVydmFsVXMSNwoKY29tcHJlc3NlZBgDIAEoCzIXLmdycGMudGVz" +
+                "dGluZy5Cb29sVmFsdWVSCmNvbXByZXNzZWQiowIKGlN0cmVhbWluZ091dHB1dENhbGxSZXF1ZXN0Ej4KDXJlc3BvbnNlX3R5" +
+                "cGUYASABKA4yGS5ncnBjLnRlc3RpbmcuUGF5bG9hZFR5cGVSDHJlc3BvbnNlVHlwZRJRChNyZXNwb25zZV9wYXJhbWV0ZXJz" +
+                "GAIgAygLMiAuZ3JwYy50ZXN0aW5nLlJlc3BvbnNlUGFyYW1ldGVyc1IScmVzcG9uc2VQYXJhbWV0ZXJzEi8KB3BheWxvYWQY" +
+                "AyABKAsyFS5ncnBjLnRlc3RpbmcuUGF5bG9hZFIHcGF5bG9hZBJBCg9yZXNwb25zZV9zdGF0dXMYByABKAsyGC5ncnBjLnRl" +
+                "c3RpbmcuRWNob1N0YXR1c1IOcmVzcG9uc2VTdGF0dXMiTgobU3RyZWFtaW5nT3V0cHV0Q2FsbFJlc3BvbnNlEi8KB3BheWxv" +
+                "YWQYASABKAsyFS5ncnBjLnRlc3RpbmcuUGF5bG9hZFIHcGF5bG9hZCJKCg9SZWNvbm5lY3RQYXJhbXMSNwoYbWF4X3JlY29u" +
+                "bmVjdF9iYWNrb2ZmX21zGAEgASgFUhVtYXhSZWNvbm5lY3RCYWNrb2ZmTXMiRgoNUmVjb25uZWN0SW5mbxIWCgZwYXNzZWQY" +
+                "ASABKAhSBnBhc3NlZBIdCgpiYWNrb2ZmX21zGAIgAygFUgliYWNrb2ZmTXMiVgoYTG9hZEJhbGFuY2VyU3RhdHNSZXF1ZXN0" +
+                "EhkKCG51bV9ycGNzGAEgASgFUgdudW1ScGNzEh8KC3RpbWVvdXRfc2VjGAIgASgFUgp0aW1lb3V0U2VjIuIEChlMb2FkQmFs" +
+                "YW5jZXJTdGF0c1Jlc3BvbnNlElkKDHJwY3NfYnlfcGVlchgBIAMoCzI3LmdycGMudGVzdGluZy5Mb2FkQmFsYW5jZXJTdGF0" +
+                "c1Jlc3BvbnNlLlJwY3NCeVBlZXJFbnRyeVIKcnBjc0J5UGVlchIhCgxudW1fZmFpbHVyZXMYAiABKAVSC251bUZhaWx1cmVz" +
+                "El8KDnJwY3NfYnlfbWV0aG9kGAMgAygLMjkuZ3JwYy50ZXN0aW5nLkxvYWRCYWxhbmNlclN0YXRzUmVzcG9uc2UuUnBjc0J5" +
+                "TWV0aG9kRW50cnlSDHJwY3NCeU1ldGhvZBqxAQoKUnBjc0J5UGVlchJkCgxycGNzX2J5X3BlZXIYASADKAsyQi5ncnBjLnRl" +
+                "c3RpbmcuTG9hZEJhbGFuY2VyU3RhdHNSZXNwb25zZS5ScGNzQnlQZWVyLlJwY3NCeVBlZXJFbnRyeVIKcnBjc0J5UGVlcho9" +
+                "Cg9ScGNzQnlQZWVyRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAVSBXZhbHVlOgI4ARo9Cg9ScGNzQnlQ" +
+                "ZWVyRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAVSBXZhbHVlOgI4ARpzChFScGNzQnlNZXRob2RFbnRy" +
+                "eRIQCgNrZXkYASABKAlSA2tleRJICgV2YWx1ZRgCIAEoCzIyLmdycGMudGVzdGluZy5Mb2FkQmFsYW5jZXJTdGF0c1Jlc3Bv" +
+                "bnNlLlJwY3NCeVBlZXJSBXZhbHVlOgI4ASIlCiNMb2FkQmFsYW5jZXJBY2N1bXVsYXRlZFN0YXRzUmVxdWVzdCKGCQokTG9h" +
+                "ZEJhbGFuY2VyQWNjdW11bGF0ZWRTdGF0c1Jlc3BvbnNlEo4BChpudW1fcnBjc19zdGFydGVkX2J5X21ldGhvZBgBIAMoCzJO" +
+                "LmdycGMudGVzdGluZy5Mb2FkQmFsYW5jZXJBY2N1bXVsYXRlZFN0YXRzUmVzcG9uc2UuTnVtUnBjc1N0YXJ0ZWRCeU1ldGhv" +
+                "ZEVudHJ5QgIYAVIWbnVtUnBjc1N0YXJ0ZWRCeU1ldGhvZBKUAQocbnVtX3JwY3Nfc3VjY2VlZGVkX2J5X21ldGhvZBgCIAMo" +
+                "CzJQLmdycGMudGVzdGluZy5Mb2FkQmFsYW5jZXJBY2N1bXVsYXRlZFN0YXRzUmVzcG9uc2UuTnVtUnBjc1N1Y2NlZWRlZEJ5" +
+                "TWV0aG9kRW50cnlCAhgBUhhudW1ScGNzU3VjY2VlZGVkQnlNZXRob2QSiwEKGW51bV9ycGNzX2ZhaWxlZF9ieV9tZXRob2QY" +
+                "AyADKAsyTS5ncnBjLnRlc3RpbmcuTG9hZEJhbGFuY2VyQWNjdW11bGF0ZWRTdGF0c1Jlc3BvbnNlLk51bVJwY3NGYWlsZWRC" +
+                "eU1ldGhvZEVudHJ5QgIYAVIVbnVtUnBjc0ZhaWxlZEJ5TWV0aG9kEnAKEHN0YXRzX3Blcl9tZXRob2QYBCADKAsyRi5ncnBj" +
+                "LnRlc3RpbmcuTG9hZEJhbGFuY2VyQWNjdW11bGF0ZWRTdGF0c1Jlc3BvbnNlLlN0YXRzUGVyTWV0aG9kRW50cnlSDnN0YXRz" +
+                "UGVyTWV0aG9kGkkKG051bVJwY3NTdGFydGVkQnlNZXRob2RFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEo" +
+                "BVIFdmFsdWU6AjgBGksKHU51bVJwY3NTdWNjZWVkZWRCeU1ldGhvZEVudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVl" +
+                "GAIgASgFUgV2YWx1ZToCOAEaSAoaTnVtUnBjc0ZhaWxlZEJ5TWV0aG9kRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFs" +
+                "dWUYAiABKAVSBXZhbHVlOgI4ARrPAQoLTWV0aG9kU3RhdHMSIQoMcnBjc19zdGFydGVkGAEgASgFUgtycGNzU3RhcnRlZBJi" +
+                "CgZyZXN1bHQYAiADKAsySi5ncnBjLnRlc3RpbmcuTG9hZEJhbGFuY2VyQWNjdW11bGF0ZWRTdGF0c1Jlc3BvbnNlLk1ldGhv" +
+                "ZFN0YXRzLlJlc3VsdEVudHJ5UgZyZXN1bHQaOQoLUmVzdWx0RW50cnkSEAoDa2V5GAEgASgFUgNrZXkSFAoFdmFsdWUYAiAB" +
+                "KAVSBXZhbHVlOgI4ARqBAQoTU3RhdHNQZXJNZXRob2RFbnRyeRIQCgNrZXkYASABKAlSA2tleRJUCgV2YWx1ZRgCIAEoCzI+" +
+                "LmdycGMudGVzdGluZy5Mb2FkQmFsYW5jZXJBY2N1bXVsYXRlZFN0YXRzUmVzcG9uc2UuTWV0aG9kU3RhdHNSBXZhbHVlOgI4" +
+                "ASLpAgoWQ2xpZW50Q29uZmlndXJlUmVxdWVzdBJCCgV0eXBlcxgBIAMoDjIsLmdycGMudGVzdGluZy5DbGllbnRDb25maWd1" +
+                "cmVSZXF1ZXN0LlJwY1R5cGVSBXR5cGVzEkkKCG1ldGFkYXRhGAIgAygLMi0uZ3JwYy50ZXN0aW5nLkNsaWVudENvbmZpZ3Vy" +
+                "ZVJlcXVlc3QuTWV0YWRhdGFSCG1ldGFkYXRhEh8KC3RpbWVvdXRfc2VjGAMgASgFUgp0aW1lb3V0U2VjGnQKCE1ldGFkYXRh" +
+                "EkAKBHR5cGUYASABKA4yLC5ncnBjLnRlc3RpbmcuQ2xpZW50Q29uZmlndXJlUmVxdWVzdC5ScGNUeXBlUgR0eXBlEhAKA2tl" +
+                "eRgCIAEoCVIDa2V5EhQKBXZhbHVlGAMgASgJUgV2YWx1ZSIpCgdScGNUeXBlEg4KCkVNUFRZX0NBTEwQABIOCgpVTkFSWV9D" +
+                "QUxMEAEiGQoXQ2xpZW50Q29uZmlndXJlUmVzcG9uc2UqHwoLUGF5bG9hZFR5cGUSEAoMQ09NUFJFU1NBQkxFEAAqbwoPR3Jw" +
+                "Y2xiUm91dGVUeXBlEh0KGUdSUENMQl9ST1VURV9UWVBFX1VOS05PV04QABIeChpHUlBDTEJfUk9VVEVfVFlQRV9GQUxMQkFD" +
+                "SxABEh0KGUdSUENMQl9ST1VURV9UWVBFX0JBQ0tFTkQQAkrxUQoHEgUUAJACIgqsBgoBDBIDFAASMrkEIENvcHlyaWdodCAy" +
+                "MDE1LTIwMTYgZ1JQQyBhdXRob3JzLgoKIExpY2Vuc2VkIHVuZGVyIHRoZSBBcGFjaGUgTGljZW5zZSwgVmVyc2lvbiAyLjAg" +
+                "KHRoZSAiTGljZW5zZSIpOwogeW91IG1heSBub3QgdXNlIHRoaXMgZmlsZSBleGNlcHQgaW4gY29tcGxpYW5jZSB3aXRoIHRo" +
+                "ZSBMaWNlbnNlLgogWW91IG1heSBvYnRhaW4gYSBjb3B5IG9mIHRoZSBMaWNlbnNlIGF0CgogICAgIGh0dHA6Ly93d3cuYXBh" +
+                "Y2hlLm9yZy9saWNlbnNlcy9MSUNFTlNFLTIuMAoKIFVubGVzcyByZXF1aXJlZCBieSBhcHBsaWNhYmxlIGxhdyBvciBhZ3Jl" +
+                "ZWQgdG8gaW4gd3JpdGluZywgc29mdHdhcmUKIGRpc3RyaWJ1dGVkIHVuZGVyIHRoZSBMaWNlbnNlIGlzIGRpc3RyaWJ1dGVk" +
+                "IG9uIGFuICJBUyBJUyIgQkFTSVMsCiBXSVRIT1VUIFdBUlJBTlRJRVMgT1IgQ09ORElUSU9OUyBPRiBBTlkgS0lORCwgZWl0" +
+                "aGVyIGV4cHJlc3Mgb3IgaW1wbGllZC4KIFNlZSB0aGUgTGljZW5zZSBmb3IgdGhlIHNwZWNpZmljIGxhbmd1YWdlIGdvdmVy" +
+                "bmluZyBwZXJtaXNzaW9ucyBhbmQKIGxpbWl0YXRpb25zIHVuZGVyIHRoZSBMaWNlbnNlLgoymgEgVGFsbHk6IHJlcHJvZHVj" +
+                "ZWQgZnJvbSBncnBjL2dycGMgc3JjL3Byb3RvL2dycGMvdGVzdGluZy9tZXNzYWdlcy5wcm90byAodGhlIGdSUEMgaW50ZXJv" +
+                "cAogdGVzdCBtZXNzYWdlcywgc2VydmVkIHdpdGggLS1pbnRlcm9wLXRlc3Qtc2VydmljZSk7IHVuY2hhbmdlZC4KMkkgTWVz" +
+                "c2FnZSBkZWZpbml0aW9ucyB0byBiZSB1c2VkIGJ5IGludGVncmF0aW9uIHRlc3Qgc2VydmljZSBkZWZpbml0aW9ucy4KCggK" +
+                "AQISAxYAFQqkAQoCBAASBBsAHgEalwEgVE9ETyhkZ3EpOiBHbyBiYWNrIHRvIHVzaW5nIHdlbGwta25vd24gdHlwZXMgb25j" +
+                "ZQogaHR0cHM6Ly9naXRodWIuY29tL2dycGMvZ3JwYy9pc3N1ZXMvNjk4MCBoYXMgYmVlbiBmaXhlZC4KIGltcG9ydCAiZ29v" +
+                "Z2xlL3Byb3RvYnVmL3dyYXBwZXJzLnByb3RvIjsKCgoKAwQAARIDGwgRCh4KBAQAAgASAx0CERoRIFRoZSBib29sIHZhbHVl" +
+                "LgoKDAoFBAACAAUSAx0CBgoMCgUEAAIAARIDHQcMCgwKBQQAAgADEgMdDxAKOgoCBQASBCEAJAEaLiBUaGUgdHlwZSBvZiBw" +
+                "YXlsb2FkIHRoYXQgc2hvdWxkIGJlIHJldHVybmVkLgoKCgoDBQABEgMhBRAKKAoEBQACABIDIwITGhsgQ29tcHJlc3NhYmxl" +
+                "IHRleHQgZm9ybWF0LgoKDAoFBQACAAESAyMCDgoMCgUFAAIAAhIDIxESCkQKAgQBEgQnACwBGjggQSBibG9jayBvZiBkYXRh" +
+                "LCB0byBzaW1wbHkgaW5jcmVhc2UgZ1JQQyBtZXNzYWdlIHNpemUuCgoKCgMEAQESAycIDwooCgQEAQIAEgMpAhcaGyBUaGUg" +
+                "dHlwZSBvZiBkYXRhIGluIGJvZHkuCgoMCgUEAQIABhIDKQINCgwKBQQBAgABEgMpDhIKDAoFBAECAAMSAykVFgorCgQEAQIB" +
+                "EgMrAhEaHiBQcmltYXJ5IGNvbnRlbnRzIG9mIHBheWxvYWQuCgoMCgUEAQIBBRIDKwIHCgwKBQQBAgEBEgMrCAwKDAoFBAEC" +
+                "AQMSAysPEAqVAQoCBAISBDAAMwEaiAEgQSBwcm90b2J1ZiByZXByZXNlbnRhdGlvbiBmb3IgZ3JwYyBzdGF0dXMuIFRoaXMg" +
+                "aXMgdXNlZCBieSB0ZXN0CiBjbGllbnRzIHRvIHNwZWNpZnkgYSBzdGF0dXMgdGhhdCB0aGUgc2VydmVyIHNob3VsZCBhdHRl" +
+                "bXB0IHRvIHJldHVybi4KCgoKAwQCARIDMAgSCgsKBAQCAgASAzECEQoMCgUEAgIABRIDMQIHCgwKBQQCAgABEgMxCAwKDAoF" +
+                "BAICAAMSAzEPEAoLCgQEAgIBEgMyAhUKDAoFBAICAQUSAzICCAoMCgUEAgIBARIDMgkQCgwKBQQCAgEDEgMyExQKuAMKAgUB" +
+                "EgQ7AEIBGqsDIFRoZSB0eXBlIG9mIHJvdXRlIHRoYXQgYSBjbGllbnQgdG9vayB0byByZWFjaCBhIHNlcnZlciB3LnIudC4g" +
+                "Z1JQQ0xCLgogVGhlIHNlcnZlciBtdXN0IGZpbGwgaW4gImZhbGxiYWNrIiBpZiBpdCBkZXRlY3RzIHRoYXQgdGhlIFJQQyBy" +
+                "ZWFjaGVkCiB0aGUgc2VydmVyIHZpYSB0aGUgImdSUENMQiBmYWxsYmFjayIgcGF0aCwgYW5kICJiYWNrZW5kIiBpZiBpdCBk" +
+                "ZXRlY3RzCiB0aGF0IHRoZSBSUEMgcmVhY2hlZCB0aGUgc2VydmVyIHZpYSAiZ1JQQ0xCIGJhY2tlbmQiIHBhdGggKGkuZS4g" +
+                "aWYgaXQgZ290CiB0aGUgYWRkcmVzcyBvZiB0aGlzIHNlcnZlciBmcm9tIHRoZSBnUlBDTEIgc2VydmVyIEJhbGFuY2VMb2Fk" +
+                "IFJQQykuIEV4YWN0bHkKIGhvdyB0aGlzIGRldGVjdGlvbiBpcyBkb25lIGlzIGNvbnRleHQgYW5kIHNlcnZlciBkZXBlbmRl" +
+                "bnQuCgoKCgMFAQESAzsFFApNCgQFAQIAEgM9AiAaQCBTZXJ2ZXIgZGlkbid0IGRldGVjdCB0aGUgcm91dGUgdGhhdCBhIGNs" +
+                "aWVudCB0b29rIHRvIHJlYWNoIGl0LgoKDAoFBQECAAESAz0CGwoMCgUFAQIAAhIDPR4fCkwKBAUBAgESAz8CIRo/IEluZGlj" +
+                "YXRlcyB0aGF0IGEgY2xpZW50IHJlYWNoZWQgYSBzZXJ2ZXIgdmlhIGdSUENMQiBmYWxsYmFjay4KCgwKBQUBAgEBEgM/AhwK" +
+                "DAoFBQECAQISAz8fIApSCgQFAQICEgNBAiAaRSBJbmRpY2F0ZXMgdGhhdCBhIGNsaWVudCByZWFjaGVkIGEgc2VydmVyIGFz" +
+                "IGEgZ1JQQ0xCLWdpdmVuIGJhY2tlbmQuCgoMCgUFAQICARIDQQIbCgwKBQUBAgICEgNBHh8KHAoCBAMSBEUAZwEaECBVbmFy" +
+                "eSByZXF1ZXN0LgoKCgoDBAMBEgNFCBUKkgEKBAQDAgASA0gCIBqEASBEZXNpcmVkIHBheWxvYWQgdHlwZSBpbiB0aGUgcmVz" +
+                "cG9uc2UgZnJvbSB0aGUgc2VydmVyLgogSWYgcmVzcG9uc2VfdHlwZSBpcyBSQU5ET00sIHNlcnZlciByYW5kb21seSBjaG9v" +
+                "c2VzIG9uZSBmcm9tIG90aGVyIGZvcm1hdHMuCgoMCgUEAwIABhIDSAINCgwKBQQDAgABEgNIDhsKDAoFBAMCAAMSA0geHwpE" +
+                "CgQEAwIBEgNLAhoaNyBEZXNpcmVkIHBheWxvYWQgc2l6ZSBpbiB0aGUgcmVzcG9uc2UgZnJvbSB0aGUgc2VydmVyLgoKDAoF" +
+                "BAMCAQUSA0sCBwoMCgUEAwIBARIDSwgVCgwKBQQDAgEDEgNLGBkKQgoEBAMCAhIDTgIWGjUgT3B0aW9uYWwgaW5wdXQgcGF5" +
+                "bG9hZCBzZW50IGFsb25nIHdpdGggdGhlIHJlcXVlc3QuCgoMCgUEAwICBhIDTgIJCgwKBQQDAgIBEgNOChEKDAoFBAMCAgMS" +
+                "A04UFQo+CgQEAwIDEgNRAhkaMSBXaGV0aGVyIFNpbXBsZVJlc3BvbnNlIHNob3VsZCBpbmNsdWRlIHVzZXJuYW1lLgoKDAoF" +
+                "BAMCAwUSA1ECBgoMCgUEAwIDARIDUQcUCgwKBQQDAgMDEgNRFxgKQQoEBAMCBBIDVAIcGjQgV2hldGhlciBTaW1wbGVSZXNw" +
+                "b25zZSBzaG91bGQgaW5jbHVkZSBPQXV0aCBzY29wZS4KCgwKBQQDAgQFEgNUAgYKDAoFBAMCBAESA1QHFwoMCgUEAwIEAxID" +
+                "VBobCowCCgQEAwIFEgNaAiQa/gEgV2hldGhlciB0byByZXF1ZXN0IHRoZSBzZXJ2ZXIgdG8gY29tcHJlc3MgdGhlIHJlc3Bv" +
+                "bnNlLiBUaGlzIGZpZWxkIGlzCiAibnVsbGFibGUiIGluIG9yZGVyIHRvIGludGVyb3BlcmF0ZSBzZWFtbGVzc2x5IHdpdGgg" +
+                "Y2xpZW50cyBub3QgYWJsZSB0bwogaW1wbGVtZW50IHRoZSBmdWxsIGNvbXByZXNzaW9uIHRlc3RzIGJ5IGludHJvc3BlY3Rp" +
+                "bmcgdGhlIGNhbGwgdG8gdmVyaWZ5CiB0aGUgcmVzcG9uc2UncyBjb21wcmVzc2lvbiBzdGF0dXMuCgoMCgUEAwIFBhIDWgIL" +
+                "CgwKBQQDAgUBEgNaDB8KDAoFBAMCBQMSA1oiIwo6CgQEAwIGEgNdAiEaLSBXaGV0aGVyIHNlcnZlciBzaG91bGQgcmV0dXJu" +
+                "IGEgZ2l2ZW4gc3RhdHVzCgoMCgUEAwIGBhIDXQIMCgwKBQQDAgYBEgNdDRwKDAoFBAMCBgMSA10fIApOCgQEAwIHEgNgAiIa" +
+                "QSBXaGV0aGVyIHRoZSBzZXJ2ZXIgc2hvdWxkIGV4cGVjdCB0aGlzIHJlcXVlc3QgdG8gYmUgY29tcHJlc3NlZC4KCgwKBQQD" +
+                "AgcGEgNgAgsKDAoFBAMCBwESA2AMHQoMCgUEAwIHAxIDYCAhCj8KBAQDAggSA2MCGhoyIFdoZXRoZXIgU2ltcGxlUmVzcG9u" +
+                "c2Ugc2hvdWxkIGluY2x1ZGUgc2VydmVyX2lkLgoKDAoFBAMCCAUSA2MCBgoMCgUEAwIIARIDYwcVCgwKBQQDAggDEgNjGBkK" +
+                "RwoEBAMCCRIDZgIjGjogV2hldGhlciBTaW1wbGVSZXNwb25zZSBzaG91bGQgaW5jbHVkZSBncnBjbGJfcm91dGVfdHlwZS4K" +
+                "CgwKBQQDAgkFEgNmAgYKDAoFBAMCCQESA2YHHQoMCgUEAwIJAxIDZiAiCjsKAgQEEgRqAHsBGi8gVW5hcnkgcmVzcG9uc2Us" +
+                "IGFzIGNvbmZpZ3VyZWQgYnkgdGhlIHJlcXVlc3QuCgoKCgMEBAESA2oIFgowCgQEBAIAEgNsAhYaIyBQYXlsb2FkIHRvIGlu" +
+                "Y3JlYXNlIG1lc3NhZ2Ugc2l6ZS4KCgwKBQQEAgAGEgNsAgkKDAoFBAQCAAESA2wKEQoMCgUEBAIAAxIDbBQVCngKBAQEAgES" +
+                "A28CFhprIFRoZSB1c2VyIHRoZSByZXF1ZXN0IGNhbWUgZnJvbSwgZm9yIHZlcmlmeWluZyBhdXRoZW50aWNhdGlvbiB3YXMK" +
+                "IHN1Y2Nlc3NmdWwgd2hlbiB0aGUgY2xpZW50IGV4cGVjdGVkIGl0LgoKDAoFBAQCAQUSA28CCAoMCgUEBAIBARIDbwkRCgwK" +
+                "BQQEAgEDEgNvFBUKGwoEBAQCAhIDcQIZGg4gT0F1dGggc2NvcGUuCgoMCgUEBAICBRIDcQIICgwKBQQEAgIBEgNxCRQKDAoF" +
+                "BAQCAgMSA3EXGAqVAQoEBAQCAxIDdQIXGocBIFNlcnZlciBJRC4gVGhpcyBtdXN0IGJlIHVuaXF1ZSBhbW9uZyBkaWZmZXJl" +
+                "bnQgc2VydmVyIGluc3RhbmNlcywKIGJ1dCB0aGUgc2FtZSBhY3Jvc3MgYWxsIFJQQydzIG1hZGUgdG8gYSBwYXJ0aWN1bGFy" +
+                "IHNlcnZlciBpbnN0YW5jZS4KCgwKBQQEAgMFEgN1AggKDAoFBAQCAwESA3UJEgoMCgUEBAIDAxIDdRUWChsKBAQEAgQSA3cC" +
+                "KBoOIGdSUENMQiBQYXRoLgoKDAoFBAQCBAYSA3cCEQoMCgUEBAIEARIDdxIjCgwKBQQEAgQDEgN3JicKHwoEBAQCBRIDegIW" +
+                "GhIgU2VydmVyIGhvc3RuYW1lLgoKDAoFBAQCBQUSA3oCCAoMCgUEBAIFARIDegkRCgwKBQQEAgUDEgN6FBUKKAoCBAUSBX4A" +
+                "iQEBGhsgQ2xpZW50LXN0cmVhbWluZyByZXF1ZXN0LgoKCgoDBAUBEgN+CCEKQwoEBAUCABIEgAECFho1IE9wdGlvbmFsIGlu" +
+                "cHV0IHBheWxvYWQgc2VudCBhbG9uZyB3aXRoIHRoZSByZXF1ZXN0LgoKDQoFBAUCAAYSBIABAgkKDQoFBAUCAAESBIABChEK" +
+                "DQoFBAUCAAMSBIABFBUKlAIKBAQFAgESBIYBAiIahQIgV2hldGhlciB0aGUgc2VydmVyIHNob3VsZCBleHBlY3QgdGhpcyBy" +
+                "ZXF1ZXN0IHRvIGJlIGNvbXByZXNzZWQuIFRoaXMgZmllbGQKIGlzICJudWxsYWJsZSIgaW4gb3JkZXIgdG8gaW50ZXJvcGVy" +
+                "YXRlIHNlYW1sZXNzbHkgd2l0aCBzZXJ2ZXJzIG5vdCBhYmxlIHRvCiBpbXBsZW1lbnQgdGhlIGZ1bGwgY29tcHJlc3Npb24g" +
+                "dGVzdHMgYnkgaW50cm9zcGVjdGluZyB0aGUgY2FsbCB0byB2ZXJpZnkKIHRoZSByZXF1ZXN0J3MgY29tcHJlc3Npb24gc3Rh" +
+                "dHVzLgoKDQoFBAUCAQYSBIYBAgsKDQoFBAUCAQESBIYBDB0KDQoFBAUCAQMSBIYBICEKKgoCBAYSBowBAI8BARocIENsaWVu" +
+                "dC1zdHJlYW1pbmcgcmVzcG9uc2UuCgoLCgMEBgESBIwBCCIKRQoEBAYCABIEjgECJBo3IEFnZ3JlZ2F0ZWQgc2l6ZSBvZiBw" +
+                "YXlsb2FkcyByZWNlaXZlZCBmcm9tIHRoZSBjbGllbnQuCgoNCgUEBgIABRIEjgECBwoNCgUEBgIAARIEjgEIHwoNCgUEBgIA" +
+                "AxIEjgEiIwo4CgIEBxIGkgEAnwEBGiogQ29uZmlndXJhdGlvbiBmb3IgYSBwYXJ0aWN1bGFyIHJlc3BvbnNlLgoKCwoDBAcB" +
+                "EgSSAQgaCkMKBAQHAgASBJQBAhEaNSBEZXNpcmVkIHBheWxvYWQgc2l6ZXMgaW4gcmVzcG9uc2VzIGZyb20gdGhlIHNlcnZl" +
+                "ci4KCg0KBQQHAgAFEgSUAQIHCg0KBQQHAgABEgSUAQgMCg0KBQQHAgADEgSUAQ8QCmcKBAQHAgESBJgBAhgaWSBEZXNpcmVk" +
+                "IGludGVydmFsIGJldHdlZW4gY29uc2VjdXRpdmUgcmVzcG9uc2VzIGluIHRoZSByZXNwb25zZSBzdHJlYW0gaW4KIG1pY3Jv" +
+                "c2Vjb25kcy4KCg0KBQQHAgEFEgSYAQIHCg0KBQQHAgEBEgSYAQgTCg0KBQQHAgEDEgSYARYXCo0CCgQEBwICEgSeAQIbGv4B" +
+                "IFdoZXRoZXIgdG8gcmVxdWVzdCB0aGUgc2VydmVyIHRvIGNvbXByZXNzIHRoZSByZXNwb25zZS4gVGhpcyBmaWVsZCBpcwog" +
+                "Im51bGxhYmxlIiBpbiBvcmRlciB0byBpbnRlcm9wZXJhdGUgc2VhbWxlc3NseSB3aXRoIGNsaWVudHMgbm90IGFibGUgdG8K" +
+                "IGltcGxlbWVudCB0aGUgZnVsbCBjb21wcmVzc2lvbiB0ZXN0cyBieSBpbnRyb3NwZWN0aW5nIHRoZSBjYWxsIHRvIHZlcmlm" +
+                "eQogdGhlIHJlc3BvbnNlJ3MgY29tcHJlc3Npb24gc3RhdHVzLgoKDQoFBAcCAgYSBJ4BAgsKDQoFBAcCAgESBJ4BDBYKDQoF" +
+                "BAcCAgMSBJ4BGRoKKQoCBAgSBqIBALEBARobIFNlcnZlci1zdHJlYW1pbmcgcmVxdWVzdC4KCgsKAwQIARIEogEIIgrjAQoE" +
+                "BAgCABIEpwECIBrUASBEZXNpcmVkIHBheWxvYWQgdHlwZSBpbiB0aGUgcmVzcG9uc2UgZnJvbSB0aGUgc2VydmVyLgogSWYg" +
+                "cmVzcG9uc2VfdHlwZSBpcyBSQU5ET00sIHRoZSBwYXlsb2FkIGZyb20gZWFjaCByZXNwb25zZSBpbiB0aGUgc3RyZWFtCiBt" +
+                "aWdodCBiZSBvZiBkaWZmZXJlbnQgdHlwZXMuIFRoaXMgaXMgdG8gc2ltdWxhdGUgYSBtaXhlZCB0eXBlIG9mIHBheWxvYWQK" +
+                "IHN0cmVhbS4KCg0KBQQIAgAGEgSnAQINCg0KBQQIAgABEgSnAQ4bCg0KBQQIAgADEgSnAR4fCkEKBAQIAgESBKoBAjYaMyBD" +
+                "b25maWd1cmF0aW9uIGZvciBlYWNoIGV4cGVjdGVkIHJlc3BvbnNlIG1lc3NhZ2UuCgoNCgUECAIBBBIEqgECCgoNCgUECAIB" +
+                "BhIEqgELHQoNCgUECAIBARIEqgEeMQoNCgUECAIBAxIEqgE0NQpDCgQECAICEgStAQIWGjUgT3B0aW9uYWwgaW5wdXQgcGF5" +
+                "bG9hZCBzZW50IGFsb25nIHdpdGggdGhlIHJlcXVlc3QuCgoNCgUECAICBhIErQECCQoNCgUECAICARIErQEKEQoNCgUECAIC" +
+                "AxIErQEUFQo7CgQECAIDEgSwAQIhGi0gV2hldGhlciBzZXJ2ZXIgc2hvdWxkIHJldHVybiBhIGdpdmVuIHN0YXR1cwoKDQoF" +
+                "BAgCAwYSBLABAgwKDQoFBAgCAwESBLABDRwKDQoFBAgCAwMSBLABHyAKVwoCBAkSBrQBALcBARpJIFNlcnZlci1zdHJlYW1p" +
+                "bmcgcmVzcG9uc2UsIGFzIGNvbmZpZ3VyZWQgYnkgdGhlIHJlcXVlc3QgYW5kIHBhcmFtZXRlcnMuCgoLCgMECQESBLQBCCMK" +
+                "MgoEBAkCABIEtgECFhokIFBheWxvYWQgdG8gaW5jcmVhc2UgcmVzcG9uc2Ugc2l6ZS4KCg0KBQQJAgAGEgS2AQIJCg0KBQQJ" +
+                "AgABEgS2AQoRCg0KBQQJAgADEgS2ARQVCmsKAgQKEga7AQC9AQEaXSBGb3IgcmVjb25uZWN0IGludGVyb3AgdGVzdCBvbmx5" +
+                "LgogQ2xpZW50IHRlbGxzIHNlcnZlciB3aGF0IHJlY29ubmVjdGlvbiBwYXJhbWV0ZXJzIGl0IHVzZWQuCgoLCgMECgESBLsB" +
+                "CBcKDAoEBAoCABIEvAECJQoNCgUECgIABRIEvAECBwoNCgUECgIAARIEvAEIIAoNCgUECgIAAxIEvAEjJAqYAQoCBAsSBsIB" +
+                "AMUBARqJASBGb3IgcmVjb25uZWN0IGludGVyb3AgdGVzdCBvbmx5LgogU2VydmVyIHRlbGxzIGNsaWVudCB3aGV0aGVyIGl0" +
+                "cyByZWNvbm5lY3RzIGFyZSBmb2xsb3dpbmcgdGhlIHNwZWMgYW5kIHRoZQogcmVjb25uZWN0IGJhY2tvZmZzIGl0IHNhdy4K" +
+                "CgsKAwQLARIEwgEIFQoMCgQECwIAEgTDAQISCg0KBQQLAgAFEgTDAQIGCg0KBQQLAgABEgTDAQcNCg0KBQQLAgADEgTDARAR" +
+                "CgwKBAQLAgESBMQBAiAKDQoFBAsCAQQSBMQBAgoKDQoFBAsCAQUSBMQBCxAKDQoFBAsCAQESBMQBERsKDQoFBAsCAQMSBMQB" +
+                "Hh8KDAoCBAwSBscBAMwBAQoLCgMEDAESBMcBCCAKQwoEBAwCABIEyQECFRo1IFJlcXVlc3Qgc3RhdHMgZm9yIHRoZSBuZXh0" +
+                "IG51bV9ycGNzIHNlbnQgYnkgY2xpZW50LgoKDQoFBAwCAAUSBMkBAgcKDQoFBAwCAAESBMkBCBAKDQoFBAwCAAMSBMkBExQK" +
+                "WgoEBAwCARIEywECGBpMIElmIG51bV9ycGNzIGhhdmUgbm90IGNvbXBsZXRlZCB3aXRoaW4gdGltZW91dF9zZWMsIHJldHVy" +
+                "biBwYXJ0aWFsIHJlc3VsdHMuCgoNCgUEDAIBBRIEywECBwoNCgUEDAIBARIEywEIEwoNCgUEDAIBAxIEywEWFwoMCgIEDRIG" +
+                "zgEA2AEBCgsKAwQNARIEzgEIIQoOCgQEDQMAEgbPAQLSAQMKDQoFBA0DAAESBM8BChQKPQoGBA0DAAIAEgTRAQQoGi0gVGhl" +
+                "IG51bWJlciBvZiBjb21wbGV0ZWQgUlBDcyBmb3IgZWFjaCBwZWVyLgoKDwoHBA0DAAIABhIE0QEEFgoPCgcEDQMAAgABEgTR" +
+                "ARcjCg8KBwQNAwACAAMSBNEBJicKOwoEBA0CABIE1AECJhotIFRoZSBudW1iZXIgb2YgY29tcGxldGVkIFJQQ3MgZm9yIGVh" +
+                "Y2ggcGVlci4KCg0KBQQNAgAGEgTUAQIUCg0KBQQNAgABEgTUARUhCg0KBQQNAgADEgTUASQlCkcKBAQNAgESBNYBAhkaOSBU" +
+                "aGUgbnVtYmVyIG9mIFJQQ3MgdGhhdCBmYWlsZWQgdG8gcmVjb3JkIGEgcmVtb3RlIHBlZXIuCgoNCgUEDQIBBRIE1gECBwoN" +
+                "CgUEDQIBARIE1gEIFAoNCgUEDQIBAxIE1gEXGAoMCgQEDQICEgTXAQItCg0KBQQNAgIGEgTXAQIZCg0KBQQNAgIBEgTXARoo" +
+                "Cg0KBQQNAgIDEgTXASssCkcKAgQOEgTbAQAuGjsgUmVxdWVzdCBmb3IgcmV0cmlldmluZyBhIHRlc3QgY2xpZW50J3MgYWNj" +
+                "dW11bGF0ZWQgc3RhdHMuCgoLCgMEDgESBNsBCCsKQQoCBA8SBt4BAPUBARozIEFjY3VtdWxhdGVkIHN0YXRzIGZvciBSUENz" +
+                "IHNlbnQgYnkgYSB0ZXN0IGNsaWVudC4KCgsKAwQPARIE3gEILAqAAQoEBA8CABIE4QECSBpyIFRoZSB0b3RhbCBudW1iZXIg" +
+                "b2YgUlBDcyBoYXZlIGV2ZXIgaXNzdWVkIGZvciBlYWNoIHR5cGUuCiBEZXByZWNhdGVkOiB1c2Ugc3RhdHNfcGVyX21ldGhv" +
+                "ZC5ycGNzX3N0YXJ0ZWQgaW5zdGVhZC4KCg0KBQQPAgAGEgThAQIUCg0KBQQPAgABEgThARUvCg0KBQQPAgADEgThATIzCg0K" +
+                "BQQPAgAIEgThATRHCg4KBgQPAgAIAxIE4QE1RgqKAQoEBA8CARIE5AECShp8IFRoZSB0b3RhbCBudW1iZXIgb2YgUlBDcyBo" +
+                "YXZlIGV2ZXIgY29tcGxldGVkIHN1Y2Nlc3NmdWxseSBmb3IgZWFjaCB0eXBlLgogRGVwcmVjYXRlZDogdXNlIHN0YXRzX3Bl" +
+                "cl9tZXRob2QucmVzdWx0IGluc3RlYWQuCgoNCgUEDwIBBhIE5AECFAoNCgUEDwIBARIE5AEVMQoNCgUEDwIBAxIE5AE0NQoN" +
+                "CgUEDwIBCBIE5AE2SQoOCgYEDwIBCAMSBOQBN0gKegoEBA8CAhIE5wECRxpsIFRoZSB0b3RhbCBudW1iZXIgb2YgUlBDcyBo" +
+                "YXZlIGV2ZXIgZmFpbGVkIGZvciBlYWNoIHR5cGUuCiBEZXByZWNhdGVkOiB1c2Ugc3RhdHNfcGVyX21ldGhvZC5yZXN1bHQg" +
+                "aW5zdGVhZC4KCg0KBQQPAgIGEgTnAQIUCg0KBQQPAgIBEgTnARUuCg0KBQQPAgIDEgTnATEyCg0KBQQPAgIIEgTnATNGCg4K" +
+                "BgQPAgIIAxIE5wE0RQoOCgQEDwMDEgbpAQLwAQMKDQoFBA8DAwESBOkBChUKRwoGBA8DAwIAEgTrAQQbGjcgVGhlIG51bWJl" +
+                "ciBvZiBSUENzIHRoYXQgd2VyZSBzdGFydGVkIGZvciB0aGlzIG1ldGhvZC4KCg8KBwQPAwMCAAUSBOsBBAkKDwoHBA8DAwIA" +
+                "ARIE6wEKFgoPCgcEDwMDAgADEgTrARkaCqQBCgYEDwMDAgESBO8BBCEakwEgVGhlIG51bWJlciBvZiBSUENzIHRoYXQgY29t" +
+                "cGxldGVkIHdpdGggZWFjaCBzdGF0dXMgZm9yIHRoaXMgbWV0aG9kLiAgVGhlCiBrZXkgaXMgdGhlIGludGVncmFsIHZhbHVl" +
+                "IG9mIGEgZ29vZ2xlLnJwYy5Db2RlOyB0aGUgdmFsdWUgaXMgdGhlIGNvdW50LgoKDwoHBA8DAwIBBhIE7wEEFQoPCgcEDwMD" +
+                "AgEBEgTvARYcCg8KBwQPAwMCAQMSBO8BHyAKdQoEBA8CAxIE9AECMBpnIFBlci1tZXRob2QgUlBDIHN0YXRpc3RpY3MuICBU" +
+                "aGUga2V5IGlzIHRoZSBScGNUeXBlIGluIHN0cmluZyBmb3JtOyBlLmcuCiAnRU1QVFlfQ0FMTCcgb3IgJ1VOQVJZX0NBTEwn" +
+                "CgoNCgUEDwIDBhIE9AECGgoNCgUEDwIDARIE9AEbKwoNCgUEDwIDAxIE9AEuLwoxCgIEEBIG+AEAjQIBGiMgQ29uZmlndXJh" +
+                "dGlvbnMgZm9yIGEgdGVzdCBjbGllbnQuCgoLCgMEEAESBPgBCB4KJwoEBBAEABIG+gEC/QEDGhcgVHlwZSBvZiBSUENzIHRv" +
+                "IHNlbmQuCgoNCgUEEAQAARIE+gEHDgoOCgYEEAQAAgASBPsBBBMKDwoHBBAEAAIAARIE+wEEDgoPCgcEEAQAAgACEgT7ARES" +
+                "Cg4KBgQQBAACARIE/AEEEwoPCgcEEAQAAgEBEgT8AQQOCg8KBwQQBAACAQISBPwBERIKRQoEBBADABIGgAIChAIDGjUgTWV0" +
+                "YWRhdGEgdG8gYmUgYXR0YWNoZWQgZm9yIHRoZSBnaXZlbiB0eXBlIG9mIFJQQ3MuCgoNCgUEEAMAARIEgAIKEgoOCgYEEAMA" +
+                "AgASBIECBBUKDwoHBBADAAIABhIEgQIECwoPCgcEEAMAAgABEgSBAgwQCg8KBwQQAwACAAMSBIECExQKDgoGBBADAAIBEgSC" +
+                "AgQTCg8KBwQQAwACAQUSBIICBAoKDwoHBBADAAIBARIEggILDgoPCgcEEAMAAgEDEgSCAhESCg4KBgQQAwACAhIEgwIEFQoP" +
+                "CgcEEAMAAgIFEgSDAgQKCg8KBwQQAwACAgESBIMCCxAKDwoHBBADAAICAxIEgwITFAozCgQEEAIAEgSHAgIdGiUgVGhlIHR5" +
+                "cGVzIG9mIFJQQ3MgdGhlIGNsaWVudCBzZW5kcy4KCg0KBQQQAgAEEgSHAgIKCg0KBQQQAgAGEgSHAgsSCg0KBQQQAgABEgSH" +
+                "AhMYCg0KBQQQAgADEgSHAhscClwKBAQQAgESBIkCAiEaTiBUaGUgY29sbGVjdGlvbiBvZiBjdXN0b20gbWV0YWRhdGEgdG8g" +
+                "YmUgYXR0YWNoZWQgdG8gUlBDcyBzZW50IGJ5IHRoZSBjbGllbnQuCgoNCgUEEAIBBBIEiQICCgoNCgUEEAIBBhIEiQILEwoN" +
+                "CgUEEAIBARIEiQIUHAoNCgUEEAIBAxIEiQIfIAqJAQoEBBACAhIEjAICGBp7IFRoZSBkZWFkbGluZSB0byB1c2UsIGluIHNl" +
+                "Y29uZHMsIGZvciBhbGwgUlBDcy4gIElmIHVuc2V0IG9yIHplcm8sIHRoZQogY2xpZW50IHdpbGwgdXNlIHRoZSBkZWZhdWx0" +
+                "IGZyb20gdGhlIGNvbW1hbmQtbGluZS4KCg0KBQQQAgIFEgSMAgIHCg0KBQQQAgIBEgSMAggTCg0KBQQQAgIDEgSMAhYXCkIK" +
+                "AgQREgSQAgAiGjYgUmVzcG9uc2UgZm9yIHVwZGF0aW5nIGEgdGVzdCBjbGllbnQncyBjb25maWd1cmF0aW9uLgoKCwoDBBEB" +
+                "EgSQAggfYgZwcm90bzM="),
+        ProtoFileDescriptor(
+            name: "grpc/testing/test.proto", dependencies: ["grpc/testing/empty.proto", "grpc/testing/messages.proto"],
+            symbols: ["grpc.testing.TestService", "grpc.testing.TestService.EmptyCall", "grpc.testing.TestService.UnaryCall", "grpc.testing.TestService.CacheableUnaryCall", "grpc.testing.TestService.StreamingOutputCall", "grpc.testing.TestService.StreamingInputCall", "grpc.testing.TestService.FullDuplexCall", "grpc.testing.TestService.HalfDuplexCall", "grpc.testing.TestService.UnimplementedCall", "grpc.testing.UnimplementedService", "grpc.testing.UnimplementedService.UnimplementedCall", "grpc.testing.ReconnectService", "grpc.testing.ReconnectService.Start", "grpc.testing.ReconnectService.Stop"],
+            base64: "ChdncnBjL3Rlc3RpbmcvdGVzdC5wcm90bxIMZ3JwYy50ZXN0aW5nGhhncnBjL3Rlc3RpbmcvZW1wdHkucHJvdG8aG2dycGMv" +
+                "dGVzdGluZy9tZXNzYWdlcy5wcm90bzLLBQoLVGVzdFNlcnZpY2USNQoJRW1wdHlDYWxsEhMuZ3JwYy50ZXN0aW5nLkVtcHR5" +
+                "GhMuZ3JwYy50ZXN0aW5nLkVtcHR5EkYKCVVuYXJ5Q2FsbBIbLmdycGMudGVzdGluZy5TaW1wbGVSZXF1ZXN0GhwuZ3JwYy50" +
+                "ZXN0aW5nLlNpbXBsZVJlc3BvbnNlEk8KEkNhY2hlYWJsZVVuYXJ5Q2FsbBIbLmdycGMudGVzdGluZy5TaW1wbGVSZXF1ZXN0" +
+                "GhwuZ3JwYy50ZXN0aW5nLlNpbXBsZVJlc3BvbnNlEmwKE1N0cmVhbWluZ091dHB1dENhbGwSKC5ncnBjLnRlc3RpbmcuU3Ry" +
+                "ZWFtaW5nT3V0cHV0Q2FsbFJlcXVlc3QaKS5ncnBjLnRlc3RpbmcuU3RyZWFtaW5nT3V0cHV0Q2FsbFJlc3BvbnNlMAESaQoS" +
+                "U3RyZWFtaW5nSW5wdXRDYWxsEicuZ3JwYy50ZXN0aW5nLlN0cmVhbWluZ0lucHV0Q2FsbFJlcXVlc3QaKC5ncnBjLnRlc3Rp" +
+                "bmcuU3RyZWFtaW5nSW5wdXRDYWxsUmVzcG9uc2UoARJpCg5GdWxsRHVwbGV4Q2FsbBIoLmdycGMudGVzdGluZy5TdHJlYW1p" +
+                "bmdPdXRwdXRDYWxsUmVxdWVzdBopLmdycGMudGVzdGluZy5TdHJlYW1pbmdPdXRwdXRDYWxsUmVzcG9uc2UoATABEmkKDkhh" +
+                "bGZEdXBsZXhDYWxsEiguZ3JwYy50ZXN0aW5nLlN0cmVhbWluZ091dHB1dENhbGxSZXF1ZXN0GikuZ3JwYy50ZXN0aW5nLlN0" +
+                "cmVhbWluZ091dHB1dENhbGxSZXNwb25zZSgBMAESPQoRVW5pbXBsZW1lbnRlZENhbGwSEy5ncnBjLnRlc3RpbmcuRW1wdHka" +
+                "Ey5ncnBjLnRlc3RpbmcuRW1wdHkyVQoUVW5pbXBsZW1lbnRlZFNlcnZpY2USPQoRVW5pbXBsZW1lbnRlZENhbGwSEy5ncnBj" +
+                "LnRlc3RpbmcuRW1wdHkaEy5ncnBjLnRlc3RpbmcuRW1wdHkyiQEKEFJlY29ubmVjdFNlcnZpY2USOwoFU3RhcnQSHS5ncnBj" +
+                "LnRlc3RpbmcuUmVjb25uZWN0UGFyYW1zGhMuZ3JwYy50ZXN0aW5nLkVtcHR5EjgKBFN0b3ASEy5ncnBjLnRlc3RpbmcuRW1w" +
+                "dHkaGy5ncnBjLnRlc3RpbmcuUmVjb25uZWN0SW5mb0rTGAoGEgQWAFIBCsAHCgEMEgMWABIyuQQgQ29weXJpZ2h0IDIwMTUt" +
+                "MjAxNiBnUlBDIGF1dGhvcnMuCgogTGljZW5zZWQgdW5kZXIgdGhlIEFwYWNoZSBMaWNlbnNlLCBWZXJzaW9uIDIuMCAodGhl" +
+                "ICJMaWNlbnNlIik7CiB5b3UgbWF5IG5vdCB1c2UgdGhpcyBmaWxlIGV4Y2VwdCBpbiBjb21wbGlhbmNlIHdpdGggdGhlIExp" +
+                "Y2Vuc2UuCiBZb3UgbWF5IG9idGFpbiBhIGNvcHkgb2YgdGhlIExpY2Vuc2UgYXQKCiAgICAgaHR0cDovL3d3dy5hcGFjaGUu" +
+                "b3JnL2xpY2Vuc2VzL0xJQ0VOU0UtMi4wCgogVW5sZXNzIHJlcXVpcmVkIGJ5IGFwcGxpY2FibGUgbGF3IG9yIGFncmVlZCB0" +
+                "byBpbiB3cml0aW5nLCBzb2Z0d2FyZQogZGlzdHJpYnV0ZWQgdW5kZXIgdGhlIExpY2Vuc2UgaXMgZGlzdHJpYnV0ZWQgb24g" +
+                "YW4gIkFTIElTIiBCQVNJUywKIFdJVEhPVVQgV0FSUkFOVElFUyBPUiBDT05ESVRJT05TIE9GIEFOWSBLSU5ELCBlaXRoZXIg" +
+                "ZXhwcmVzcyBvciBpbXBsaWVkLgogU2VlIHRoZSBMaWNlbnNlIGZvciB0aGUgc3BlY2lmaWMgbGFuZ3VhZ2UgZ292ZXJuaW5n" +
+                "IHBlcm1pc3Npb25zIGFuZAogbGltaXRhdGlvbnMgdW5kZXIgdGhlIExpY2Vuc2UuCjKAAiBUYWxseTogcmVwcm9kdWNlZCBm" +
+                "cm9tIGdycGMvZ3JwYyBzcmMvcHJvdG8vZ3JwYy90ZXN0aW5nL3Rlc3QucHJvdG8gKHNlcnZlZCB3aXRoCiAtLWludGVyb3At" +
+                "dGVzdC1zZXJ2aWNlOiBUZXN0U2VydmljZSBvbmx5KS4gVGhlIGltcG9ydHMgbmFtZSB0aGUgZmlsZXMgYXMgdGhleSBzaXQg" +
+                "dW5kZXIKIHByb3RvLyAoZ3JwYy9ncnBjLXByb3RvJ3MgbGF5b3V0KSBpbnN0ZWFkIG9mIHVuZGVyIHNyYy9wcm90by87IG5v" +
+                "dGhpbmcgZWxzZSBjaGFuZ2VkLgoydyBBbiBpbnRlZ3JhdGlvbiB0ZXN0IHNlcnZpY2UgdGhhdCBjb3ZlcnMgYWxsIHRoZSBt" +
+                "ZXRob2Qgc2lnbmF0dXJlIHBlcm11dGF0aW9ucwogb2YgdW5hcnkvc3RyZWFtaW5nIHJlcXVlc3RzL3Jlc3BvbnNlcy4KCgkK" +
+                "AgMAEgMYACIKCQoCAwESAxkAJQoICgECEgMbABUKgAEKAgYAEgQfAEUBGnQgQSBzaW1wbGUgc2VydmljZSB0byB0ZXN0IHRo" +
+                "ZSB2YXJpb3VzIHR5cGVzIG9mIFJQQ3MgYW5kIGV4cGVyaW1lbnQgd2l0aAogcGVyZm9ybWFuY2Ugd2l0aCB2YXJpb3VzIHR5" +
+                "cGVzIG9mIHBheWxvYWQuCgoKCgMGAAESAx8IEwpACgQGAAIAEgMhAkEaMyBPbmUgZW1wdHkgcmVxdWVzdCBmb2xsb3dlZCBi" +
+                "eSBvbmUgZW1wdHkgcmVzcG9uc2UuCgoMCgUGAAIAARIDIQYPCgwKBQYAAgACEgMhECIKDAoFBgACAAMSAyEtPwo0CgQGAAIB" +
+                "EgMkAjgaJyBPbmUgcmVxdWVzdCBmb2xsb3dlZCBieSBvbmUgcmVzcG9uc2UuCgoMCgUGAAIBARIDJAYPCgwKBQYAAgECEgMk" +
+                "EB0KDAoFBgACAQMSAyQoNgqsAQoEBgACAhIDKQJBGp4BIE9uZSByZXF1ZXN0IGZvbGxvd2VkIGJ5IG9uZSByZXNwb25zZS4g" +
+                "UmVzcG9uc2UgaGFzIGNhY2hlIGNvbnRyb2wKIGhlYWRlcnMgc2V0IHN1Y2ggdGhhdCBhIGNhY2hpbmcgSFRUUCBwcm94eSAo" +
+                "c3VjaCBhcyBHRkUpIGNhbgogc2F0aXNmeSBzdWJzZXF1ZW50IHJlcXVlc3RzLgoKDAoFBgACAgESAykGGAoMCgUGAAICAhID" +
+                "KRkmCgwKBQYAAgIDEgMpMT8KmQEKBAYAAgMSBC0CLjMaigEgT25lIHJlcXVlc3QgZm9sbG93ZWQgYnkgYSBzZXF1ZW5jZSBv" +
+                "ZiByZXNwb25zZXMgKHN0cmVhbWVkIGRvd25sb2FkKS4KIFRoZSBzZXJ2ZXIgcmV0dXJucyB0aGUgcGF5bG9hZCB3aXRoIGNs" +
+                "aWVudCBkZXNpcmVkIHR5cGUgYW5kIHNpemVzLgoKDAoFBgACAwESAy0GGQoMCgUGAAIDAhIDLRo0CgwKBQYAAgMGEgMuDxUK" +
+                "DAoFBgACAwMSAy4WMQqcAQoEBgACBBIEMgIzKxqNASBBIHNlcXVlbmNlIG9mIHJlcXVlc3RzIGZvbGxvd2VkIGJ5IG9uZSBy" +
+                "ZXNwb25zZSAoc3RyZWFtZWQgdXBsb2FkKS4KIFRoZSBzZXJ2ZXIgcmV0dXJucyB0aGUgYWdncmVnYXRlZCBzaXplIG9mIGNs" +
+                "aWVudCBwYXlsb2FkIGFzIHRoZSByZXN1bHQuCgoMCgUGAAIEARIDMgYYCgwKBQYAAgQFEgMyGR8KDAoFBgACBAISAzIgOQoM" +
+                "CgUGAAIEAxIDMw8pCsYBCgQGAAIFEgQ4AjkzGrcBIEEgc2VxdWVuY2Ugb2YgcmVxdWVzdHMgd2l0aCBlYWNoIHJlcXVlc3Qg" +
+                "c2VydmVkIGJ5IHRoZSBzZXJ2ZXIgaW1tZWRpYXRlbHkuCiBBcyBvbmUgcmVxdWVzdCBjb3VsZCBsZWFkIHRvIG11bHRpcGxl" +
+                "IHJlc3BvbnNlcywgdGhpcyBpbnRlcmZhY2UKIGRlbW9uc3RyYXRlcyB0aGUgaWRlYSBvZiBmdWxsIGR1cGxleGluZy4KCgwK" +
+                "BQYAAgUBEgM4BhQKDAoFBgACBQUSAzgVGwoMCgUGAAIFAhIDOBw2CgwKBQYAAgUGEgM5DxUKDAoFBgACBQMSAzkWMQr1AQoE" +
+                "BgACBhIEPwJAMxrmASBBIHNlcXVlbmNlIG9mIHJlcXVlc3RzIGZvbGxvd2VkIGJ5IGEgc2VxdWVuY2Ugb2YgcmVzcG9uc2Vz" +
+                "LgogVGhlIHNlcnZlciBidWZmZXJzIGFsbCB0aGUgY2xpZW50IHJlcXVlc3RzIGFuZCB0aGVuIHNlcnZlcyB0aGVtIGluIG9y" +
+                "ZGVyLiBBCiBzdHJlYW0gb2YgcmVzcG9uc2VzIGFyZSByZXR1cm5lZCB0byB0aGUgY2xpZW50IHdoZW4gdGhlIHNlcnZlciBz" +
+                "dGFydHMgd2l0aAogZmlyc3QgcmVxdWVzdC4KCgwKBQYAAgYBEgM/BhQKDAoFBgACBgUSAz8VGwoMCgUGAAIGAhIDPxw2CgwK" +
+                "BQYAAgYGEgNADxUKDAoFBgACBgMSA0AWMQqOAQoEBgACBxIDRAJJGoABIFRoZSB0ZXN0IHNlcnZlciB3aWxsIG5vdCBpbXBs" +
+                "ZW1lbnQgdGhpcyBtZXRob2QuIEl0IHdpbGwgYmUgdXNlZAogdG8gdGVzdCB0aGUgYmVoYXZpb3Igd2hlbiBjbGllbnRzIGNh" +
+                "bGwgdW5pbXBsZW1lbnRlZCBtZXRob2RzLgoKDAoFBgACBwESA0QGFwoMCgUGAAIHAhIDRBgqCgwKBQYAAgcDEgNENUcKXQoC" +
+                "BgESBEkATAEaUSBBIHNpbXBsZSBzZXJ2aWNlIE5PVCBpbXBsZW1lbnRlZCBhdCBzZXJ2ZXJzIHNvIGNsaWVudHMgY2FuIHRl" +
+                "c3QgZm9yCiB0aGF0IGNhc2UuCgoKCgMGAQESA0kIHAo1CgQGAQIAEgNLAkkaKCBBIGNhbGwgdGhhdCBubyBzZXJ2ZXIgc2hv" +
+                "dWxkIGltcGxlbWVudAoKDAoFBgECAAESA0sGFwoMCgUGAQIAAhIDSxgqCgwKBQYBAgADEgNLNUcKOQoCBgISBE8AUgEaLSBB" +
+                "IHNlcnZpY2UgdXNlZCB0byBjb250cm9sIHJlY29ubmVjdCBzZXJ2ZXIuCgoKCgMGAgESA08IGAoLCgQGAgIAEgNQAkcKDAoF" +
+                "BgICAAESA1AGCwoMCgUGAgIAAhIDUAwoCgwKBQYCAgADEgNQM0UKCwoEBgICARIDUQJECgwKBQYCAgEBEgNRBgoKDAoFBgIC" +
+                "AQISA1ELHQoMCgUGAgIBAxIDUShCYgZwcm90bzM="),
+        ProtoFileDescriptor(
             name: "tally/v1/admin.proto", dependencies: [],
             symbols: ["tally.v1.StatsRequest", "tally.v1.PoolStats", "tally.v1.QueueStats", "tally.v1.CacheStats", "tally.v1.InstanceStats", "tally.v1.StatsResponse", "tally.v1.MetricsRequest", "tally.v1.Metric", "tally.v1.Metric.LabelsEntry", "tally.v1.MetricsResponse", "tally.v1.QueueStatsRequest", "tally.v1.QueueStatsResponse", "tally.v1.ApiKey", "tally.v1.CreateApiKeyRequest", "tally.v1.CreateApiKeyResponse", "tally.v1.ListApiKeysRequest", "tally.v1.ListApiKeysResponse", "tally.v1.RevokeApiKeyRequest", "tally.v1.RevokeApiKeyResponse", "tally.v1.RotateApiKeyRequest", "tally.v1.RotateApiKeyResponse", "tally.v1.TopupStateCount", "tally.v1.CurrencyAmount", "tally.v1.CustomerTopupStats", "tally.v1.TopupStatsRequest", "tally.v1.TopupStatsResponse", "tally.v1.NotificationStatsRequest", "tally.v1.NotificationStatsResponse", "tally.v1.AdminService", "tally.v1.AdminService.Stats", "tally.v1.AdminService.Metrics", "tally.v1.AdminService.QueueStats", "tally.v1.AdminService.CreateApiKey", "tally.v1.AdminService.ListApiKeys", "tally.v1.AdminService.RevokeApiKey", "tally.v1.AdminService.RotateApiKey", "tally.v1.AdminService.TopupStats", "tally.v1.AdminService.NotificationStats"],
             base64: "ChR0YWxseS92MS9hZG1pbi5wcm90bxIIdGFsbHkudjEiDgoMU3RhdHNSZXF1ZXN0IrECCglQb29sU3RhdHMSEgoEbmFtZRgB" +
@@ -834,6 +1126,23 @@ extension ProtoDescriptors {
         ProtoServiceDescriptor(name: "grpc.reflection.v1alpha.ServerReflection", methods: [
             .init(name: "ServerReflectionInfo", input: "grpc.reflection.v1alpha.ServerReflectionRequest", output: "grpc.reflection.v1alpha.ServerReflectionResponse", clientStreaming: true, serverStreaming: true),
         ]),
+        ProtoServiceDescriptor(name: "grpc.testing.TestService", methods: [
+            .init(name: "EmptyCall", input: "grpc.testing.Empty", output: "grpc.testing.Empty", clientStreaming: false, serverStreaming: false),
+            .init(name: "UnaryCall", input: "grpc.testing.SimpleRequest", output: "grpc.testing.SimpleResponse", clientStreaming: false, serverStreaming: false),
+            .init(name: "CacheableUnaryCall", input: "grpc.testing.SimpleRequest", output: "grpc.testing.SimpleResponse", clientStreaming: false, serverStreaming: false),
+            .init(name: "StreamingOutputCall", input: "grpc.testing.StreamingOutputCallRequest", output: "grpc.testing.StreamingOutputCallResponse", clientStreaming: false, serverStreaming: true),
+            .init(name: "StreamingInputCall", input: "grpc.testing.StreamingInputCallRequest", output: "grpc.testing.StreamingInputCallResponse", clientStreaming: true, serverStreaming: false),
+            .init(name: "FullDuplexCall", input: "grpc.testing.StreamingOutputCallRequest", output: "grpc.testing.StreamingOutputCallResponse", clientStreaming: true, serverStreaming: true),
+            .init(name: "HalfDuplexCall", input: "grpc.testing.StreamingOutputCallRequest", output: "grpc.testing.StreamingOutputCallResponse", clientStreaming: true, serverStreaming: true),
+            .init(name: "UnimplementedCall", input: "grpc.testing.Empty", output: "grpc.testing.Empty", clientStreaming: false, serverStreaming: false),
+        ]),
+        ProtoServiceDescriptor(name: "grpc.testing.UnimplementedService", methods: [
+            .init(name: "UnimplementedCall", input: "grpc.testing.Empty", output: "grpc.testing.Empty", clientStreaming: false, serverStreaming: false),
+        ]),
+        ProtoServiceDescriptor(name: "grpc.testing.ReconnectService", methods: [
+            .init(name: "Start", input: "grpc.testing.ReconnectParams", output: "grpc.testing.Empty", clientStreaming: false, serverStreaming: false),
+            .init(name: "Stop", input: "grpc.testing.Empty", output: "grpc.testing.ReconnectInfo", clientStreaming: false, serverStreaming: false),
+        ]),
         ProtoServiceDescriptor(name: "tally.v1.AdminService", methods: [
             .init(name: "Stats", input: "tally.v1.StatsRequest", output: "tally.v1.StatsResponse", clientStreaming: false, serverStreaming: false),
             .init(name: "Metrics", input: "tally.v1.MetricsRequest", output: "tally.v1.MetricsResponse", clientStreaming: false, serverStreaming: false),
@@ -897,6 +1206,28 @@ extension ProtoDescriptors {
         Grpc_Reflection_V1alpha_ServerReflectionRequest.self,
         Grpc_Reflection_V1alpha_ServerReflectionResponse.self,
         Grpc_Reflection_V1alpha_ServiceResponse.self,
+        Grpc_Testing_BoolValue.self,
+        Grpc_Testing_ClientConfigureRequest.self,
+        Grpc_Testing_ClientConfigureRequest.Metadata.self,
+        Grpc_Testing_ClientConfigureResponse.self,
+        Grpc_Testing_EchoStatus.self,
+        Grpc_Testing_Empty.self,
+        Grpc_Testing_LoadBalancerAccumulatedStatsRequest.self,
+        Grpc_Testing_LoadBalancerAccumulatedStatsResponse.self,
+        Grpc_Testing_LoadBalancerAccumulatedStatsResponse.MethodStats.self,
+        Grpc_Testing_LoadBalancerStatsRequest.self,
+        Grpc_Testing_LoadBalancerStatsResponse.self,
+        Grpc_Testing_LoadBalancerStatsResponse.RpcsByPeer.self,
+        Grpc_Testing_Payload.self,
+        Grpc_Testing_ReconnectInfo.self,
+        Grpc_Testing_ReconnectParams.self,
+        Grpc_Testing_ResponseParameters.self,
+        Grpc_Testing_SimpleRequest.self,
+        Grpc_Testing_SimpleResponse.self,
+        Grpc_Testing_StreamingInputCallRequest.self,
+        Grpc_Testing_StreamingInputCallResponse.self,
+        Grpc_Testing_StreamingOutputCallRequest.self,
+        Grpc_Testing_StreamingOutputCallResponse.self,
         Tally_Testing_V1_AllTypes.self,
         Tally_Testing_V1_AllTypes.Nested.self,
         Tally_Testing_V1_Empty.self,

@@ -20,6 +20,12 @@ public struct EventRules: Sendable {
     /// the integers a double represents exactly.
     public static let maxScore: Int64 = (1 << 53) - 1
 
+    /// Whether `score` is within ±`maxScore`. By magnitude: `abs(Int64.min)` traps, and a
+    /// client may send any int64.
+    public static func isStorableScore(_ score: Int64) -> Bool {
+        score.magnitude <= UInt64(maxScore)
+    }
+
     /// The built-in event types; anything else must be under `custom.`.
     public static let knownTypes: Set<String> = [
         "app_launched", "game_started", "game_ended", "level_completed", "purchase",

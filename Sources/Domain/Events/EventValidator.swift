@@ -38,7 +38,7 @@ public struct EventValidator: Sendable {
         }
         if event.durationMs < 0 { return "\(prefix).duration_ms: must not be negative" }
         if event.level < 0 { return "\(prefix).level: must not be negative" }
-        if abs(event.score) > EventRules.maxScore {
+        if !EventRules.isStorableScore(event.score) {
             return "\(prefix).score: must be within ±\(EventRules.maxScore)"
         }
         if event.type == "game_ended", !event.tournamentId.isEmpty,

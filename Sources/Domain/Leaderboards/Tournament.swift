@@ -1,4 +1,6 @@
+public import Codec
 import Storage
+
 /// A tournament: its own board of best scores reached within its time window.
 public struct Tournament: Sendable, Hashable {
     public var id: String
@@ -20,5 +22,21 @@ public struct Tournament: Sendable, Hashable {
         self.maxParticipants = maxParticipants
         self.joinRequired = joinRequired
         self.participants = participants
+    }
+
+    /// INVALID_ARGUMENT naming the first field a new tournament may not have.
+    public func validate() throws(RPCError) {
+        guard !id.isEmpty, id.utf8.count <= 64, !id.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+            throw RPCError(.invalidArgument, "tournament.id: 1..64 characters without spaces or braces")
+        }
+        guard !name.isEmpty, name.utf8.count <= 200 else {
+            throw RPCError(.invalidArgument, "tournament.name: 1..200 characters")
+        }
+        guard endsAtMs > startsAtMs else {
+            throw RPCError(.invalidArgument, "tournament.ends_at_ms: must be after starts_at_ms")
+        }
+        if let max = maxParticipants, max <= 0 {
+            throw RPCError(.invalidArgument, "tournament.max_participants: must be positive (0 means unlimited)")
+        }
     }
 }

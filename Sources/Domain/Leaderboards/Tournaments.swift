@@ -13,18 +13,7 @@ public struct Tournaments: Sendable {
     }
 
     public func create(_ tournament: Tournament, deadline: ContinuousClock.Instant? = nil) async throws -> Tournament {
-        guard !tournament.id.isEmpty, tournament.id.utf8.count <= 64, !tournament.id.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
-            throw RPCError(.invalidArgument, "tournament.id: 1..64 characters without spaces or braces")
-        }
-        guard !tournament.name.isEmpty, tournament.name.utf8.count <= 200 else {
-            throw RPCError(.invalidArgument, "tournament.name: 1..200 characters")
-        }
-        guard tournament.endsAtMs > tournament.startsAtMs else {
-            throw RPCError(.invalidArgument, "tournament.ends_at_ms: must be after starts_at_ms")
-        }
-        if let max = tournament.maxParticipants, max <= 0 {
-            throw RPCError(.invalidArgument, "tournament.max_participants: must be positive (0 means unlimited)")
-        }
+        try tournament.validate()
         do {
             _ = try await database.withConnection(deadline: deadline) { connection in
                 try await connection.query(

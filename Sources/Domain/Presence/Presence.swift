@@ -70,8 +70,16 @@ public final class Presence: Service, Sendable {
         return session
     }
 
+    /// The users one stream may watch: at most `max`, each a valid user id.
+    package static func checkSubscription(_ users: [String], max: Int) throws {
+        guard users.count <= max else {
+            throw RPCError(.invalidArgument, "subscribe.user_ids: at most \(max) users, got \(users.count)")
+        }
+        for user in users { try checkName(user, field: "subscribe.user_ids") }
+    }
+
     /// User ids and device names: 1 to 128 bytes, no control characters.
-    private static func checkName(_ name: String, field: String) throws {
+    package static func checkName(_ name: String, field: String) throws {
         guard !name.isEmpty else { throw RPCError(.invalidArgument, "\(field): required") }
         guard name.utf8.count <= 128 else { throw RPCError(.invalidArgument, "\(field): at most 128 bytes") }
         guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
@@ -92,10 +100,7 @@ public final class Presence: Service, Sendable {
     /// `session` now watches `users` (replacing what it watched); their presence now is queued
     /// for it at once, their changes from then on.
     func subscribe(_ session: PresenceSession, to users: [String]) async throws {
-        guard users.count <= configuration.maxSubscriptions else {
-            throw RPCError(.invalidArgument, "subscribe.user_ids: at most \(configuration.maxSubscriptions) users, got \(users.count)")
-        }
-        for user in users { try Self.checkName(user, field: "subscribe.user_ids") }
+        try Self.checkSubscription(users, max: configuration.maxSubscriptions)
         let new = Set(users)
         let old = session.state.withLock { state in
             defer { state.watching = new }

@@ -42,13 +42,7 @@ public final class PresenceSession: Sendable {
             let (status, activity) = state.withLock { ($0.status, $0.activity) }
             try await touch(status: status, activity: activity)
         case .status(let update):
-            guard [.online, .away, .busy, .offline].contains(update.status) else {
-                throw RPCError(.invalidArgument, "status.status: must be ONLINE, AWAY, BUSY or OFFLINE")
-            }
-            let limit = presence.configuration.maxActivityBytes
-            guard update.activity.utf8.count <= limit else {
-                throw RPCError(.invalidArgument, "status.activity: at most \(limit) bytes, got \(update.activity.utf8.count)")
-            }
+            try Self.check(update, maxActivityBytes: presence.configuration.maxActivityBytes)
             state.withLock { ($0.status, $0.activity) = (update.status, update.activity) }
             try await touch(status: update.status, activity: update.activity)
         case .subscribe(let subscribe):
@@ -57,6 +51,16 @@ public final class PresenceSession: Sendable {
             throw RPCError(.failedPrecondition, "hello: only the first message of a stream may be a Hello")
         case nil:
             throw RPCError(.invalidArgument, "kind: empty message")
+        }
+    }
+
+    /// A status change a client may send: a known status, an activity within the limit.
+    package static func check(_ update: Tally_V1_StatusUpdate, maxActivityBytes limit: Int) throws(RPCError) {
+        guard [.online, .away, .busy, .offline].contains(update.status) else {
+            throw RPCError(.invalidArgument, "status.status: must be ONLINE, AWAY, BUSY or OFFLINE")
+        }
+        guard update.activity.utf8.count <= limit else {
+            throw RPCError(.invalidArgument, "status.activity: at most \(limit) bytes, got \(update.activity.utf8.count)")
         }
     }
 

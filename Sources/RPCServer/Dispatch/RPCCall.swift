@@ -15,6 +15,14 @@ public protocol RPCCall: AnyObject, Sendable {
     /// those handlers only once the whole request is in, so this never waits.
     func singleRequest() throws -> ByteBuffer
 
+    /// Whether the request message taken last (by `receive` or `singleRequest`) arrived
+    /// compressed.
+    var lastRequestCompressed: Bool { get }
+
+    /// Compresses the response messages sent from now on (gzip, when the client accepts it),
+    /// or sends them plain.
+    func setResponseCompression(_ enabled: Bool)
+
     /// Sends one response message, waiting while too much output is buffered.
     func send(_ message: some ProtobufMessage) async throws
 

@@ -42,6 +42,17 @@ public struct ServerContext: Sendable {
         call.end(from: error)
     }
 
+    /// Whether the request message the handler took last arrived compressed: the unary
+    /// request, or the one a request stream's iterator returned last.
+    public var requestCompressed: Bool { call.lastRequestCompressed }
+
+    /// Compresses the response messages sent from now on, or sends them plain. Compression
+    /// needs the client to accept gzip (`grpc-accept-encoding`) and, for the first compressed
+    /// message, response headers not yet sent; otherwise messages go plain.
+    public func setResponseCompression(_ enabled: Bool) {
+        call.setResponseCompression(enabled)
+    }
+
     /// Time left before the deadline (zero once passed), nil without a deadline.
     public var timeRemaining: Duration? {
         deadline.map { max(.zero, $0 - .now) }

@@ -16,7 +16,7 @@ public struct EchoService: RPCService {
     public var methods: [RPCMethod] {
         [
             .unary(Self.path("Echo")) { (request: Bench_V1_EchoRequest, context: ServerContext) in
-                Self.echoMetadata(context)
+                context.echoTestMetadata()
                 if let delay = context.metadata["x-tally-echo-delay-ms"].flatMap(Int.init), delay > 0 {
                     try await Task.sleep(for: .milliseconds(min(delay, 60_000)))
                 }
@@ -24,13 +24,13 @@ public struct EchoService: RPCService {
             },
             .bidirectionalStreaming(Self.path("EchoStream")) {
                 (requests: RequestStream<Bench_V1_EchoRequest>, writer: ResponseWriter<Bench_V1_EchoResponse>, context: ServerContext) in
-                Self.echoMetadata(context)
+                context.echoTestMetadata()
                 for try await request in requests {
                     try await writer.write(Self.response(request.payload))
                 }
             },
             .clientStreaming(Self.path("Collect")) { (requests: RequestStream<Bench_V1_EchoRequest>, context: ServerContext) in
-                Self.echoMetadata(context)
+                context.echoTestMetadata()
                 var payload: [UInt8] = []
                 for try await request in requests {
                     payload += request.payload
@@ -42,7 +42,7 @@ public struct EchoService: RPCService {
                 guard (0...Self.maxRepeat).contains(Int(request.repeat)) else {
                     throw RPCError(.invalidArgument, "repeat must be between 0 and \(Self.maxRepeat), got \(request.repeat)")
                 }
-                Self.echoMetadata(context)
+                context.echoTestMetadata()
                 let response = Self.response(request.payload)
                 for _ in 0..<request.repeat {
                     try await writer.write(response)
@@ -59,16 +59,5 @@ public struct EchoService: RPCService {
         var response = Bench_V1_EchoResponse()
         response.payload = payload
         return response
-    }
-
-    private static func echoMetadata(_ context: ServerContext) {
-        if let echo = context.metadata["x-grpc-test-echo-initial"] {
-            context.setInitialMetadata(Metadata(["x-grpc-test-echo-initial": echo]))
-        }
-        if let echo = context.metadata.binary("x-grpc-test-echo-trailing-bin") {
-            var trailing = Metadata()
-            trailing.add("x-grpc-test-echo-trailing-bin", binary: echo)
-            context.addTrailingMetadata(trailing)
-        }
     }
 }

@@ -52,7 +52,7 @@ public struct LeaderboardService: RPCService {
                 guard !request.userId.isEmpty, request.userId.utf8.count <= 128 else {
                     throw RPCError(.invalidArgument, "user_id: 1..128 bytes")
                 }
-                guard abs(request.score) <= EventRules.maxScore else {
+                guard EventRules.isStorableScore(request.score) else {
                     throw RPCError(.invalidArgument, "score: must be within ±\(EventRules.maxScore)")
                 }
                 let at = request.achievedAtMs == 0 ? Int64(Date().timeIntervalSince1970 * 1000) : request.achievedAtMs

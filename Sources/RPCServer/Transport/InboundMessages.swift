@@ -10,6 +10,8 @@ struct InboundMessages {
         var payload: ByteBuffer
         /// Bytes the message took on the wire (prefix included): its flow-control credit.
         var wireBytes: Int
+        /// Whether it arrived compressed (its flag byte).
+        var compressed = false
     }
 
     /// Empty only when `rest` holds nothing unread.

@@ -37,6 +37,8 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// these two optionals. Each is resumed once, after being taken out of its property.
     private var receiver: UnsafeContinuation<ByteBuffer?, any Error>?
     private var receivedBytes = 0
+    /// Whether the request message the handler took last arrived compressed.
+    private(set) var lastRequestCompressed = false
     /// For the call's metrics: where they go (nil: not a gRPC call yet, or metrics off), when
     /// the request's headers arrived, and the compressed bytes of the messages received and sent.
     var callMetrics: CallMetrics?
@@ -49,7 +51,10 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     private var heldBytes = 0
 
     // Response side.
+    /// The encoding the response headers announce (`grpc-encoding`), nil for identity.
     private var responseEncoding: MessageEncoding?
+    /// Whether the next response messages are compressed (with `responseEncoding`).
+    private var compressResponses = false
     private var outbound: ByteBuffer
     private var initialMetadata = Metadata()
     private var trailingMetadata = Metadata()
@@ -82,6 +87,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             maxMessageSize: connection.configuration.maxReceiveMessageSize, encoding: encoding,
             allocator: connection.allocator)
         self.responseEncoding = responseEncoding
+        self.compressResponses = responseEncoding != nil
         let timeout = timeout ?? connection.configuration.defaultDeadline(for: method.kind)
         var instant: ContinuousClock.Instant?
         if let timeout {
@@ -133,7 +139,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
                 guard let payload = try deframer.next() else { break }
                 let wireBytes = before - deframer.bufferedBytes
                 receivedMessageBytes += wireBytes - 5
-                inbound.append(.init(payload: payload, wireBytes: wireBytes))
+                inbound.append(.init(payload: payload, wireBytes: wireBytes, compressed: deframer.lastMessageCompressed))
                 heldBytes += wireBytes
             }
         } catch {
@@ -194,6 +200,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     /// Only called when a message is buffered or input has ended.
     private func takeMessage() throws -> ByteBuffer? {
         if let message = inbound.removeFirst() {
+            lastRequestCompressed = message.compressed
             heldBytes -= message.wireBytes
             returnCredit()
             return message.payload
@@ -234,6 +241,18 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
     func setInitialMetadata(_ metadata: Metadata) {
         guard machine.acceptsInitialMetadata else { return }
         initialMetadata = metadata
+    }
+
+    func setResponseCompression(_ enabled: Bool) {
+        // The encoding goes in the response headers: it can be chosen only before they are
+        // sent, and only one the client accepts. Once announced, each message may still be
+        // sent plain (its flag byte says which).
+        if enabled && responseEncoding == nil && machine.acceptsInitialMetadata,
+            let accepted = request.acceptEncoding, MessageEncoding.preferred(fromAcceptHeader: accepted) == .gzip
+        {
+            responseEncoding = .gzip
+        }
+        compressResponses = enabled && responseEncoding != nil
     }
 
     func send(_ message: some ProtobufMessage) async throws {
@@ -277,7 +296,7 @@ final class ServerStream: RPCCall, @unchecked Sendable {  // confined to the con
             outbound = connection.allocator.buffer(capacity: Self.initialOutboundCapacity)
         }
         let before = outbound.readableBytes
-        MessageFramer.frame(message, into: &outbound, compression: responseEncoding)
+        MessageFramer.frame(message, into: &outbound, compression: compressResponses ? responseEncoding : nil)
         let size = outbound.readableBytes - before - 5
         if size > connection.configuration.maxSendMessageSize {
             outbound.moveWriterIndex(to: outbound.writerIndex - size - 5)

@@ -41,6 +41,7 @@ struct Serve: AsyncParsableCommand {
             interceptors: [AdminAuthentication(key: config.adminKey)] + (backend?.interceptors(sessionTokens: tokens) ?? []),
             metrics: config.callMetrics ? metrics : nil)
         if config.benchEcho { router.register(EchoService()) }
+        if config.interopTestService { router.register(InteropTestService(maxResponseBytes: config.server.maxSendMessageSize)) }
         for service in backend?.services ?? [] { router.register(service) }
         let statistics = ServerStatistics()
         var admin = AdminService.Sources(instanceID: config.instanceID, server: statistics, health: health, metrics: metrics)

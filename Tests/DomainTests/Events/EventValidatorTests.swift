@@ -34,6 +34,9 @@ import Testing
         (event { e in e.clientTimeMs = -1 }, "events[7].client_time_ms: must not be negative"),
         (event { e in e.durationMs = -5 }, "events[7].duration_ms: must not be negative"),
         (event { e in e.score = Int64.max }, "events[7].score: must be within ±9007199254740991"),
+        // abs(Int64.min) traps: this score crashed the server (turned up writing ValidatorFuzz).
+        (event { e in e.score = Int64.min }, "events[7].score: must be within ±9007199254740991"),
+        (event { e in e.score = -EventRules.maxScore - 1 }, "events[7].score: must be within ±9007199254740991"),
         (event { e in e.attributes = ["": "x"] }, "events[7].attributes: keys must not be empty"),
         (event { e in e.attributes = ["a\u{0}": "x"] }, "events[7].attributes: keys must not contain U+0000"),
         (event { e in e.attributes = ["k": "x\u{0}"] }, "events[7].attributes[k]: value must not contain U+0000"),

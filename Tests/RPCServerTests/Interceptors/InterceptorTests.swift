@@ -22,6 +22,8 @@ struct InterceptorTests {
 
         func receive() async throws -> ByteBuffer? { nil }
         func singleRequest() throws -> ByteBuffer { ByteBuffer() }
+        var lastRequestCompressed: Bool { false }
+        func setResponseCompression(_ enabled: Bool) {}
         func send(_ message: some ProtobufMessage) async throws {}
         func setInitialMetadata(_ metadata: Metadata) {}
         func addTrailingMetadata(_ metadata: Metadata) {}

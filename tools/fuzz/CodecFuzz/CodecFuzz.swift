@@ -1,12 +1,13 @@
 import Codec
+import FuzzDriver
 import NIOCore
 
 /// libFuzzer target for what a client controls on the way in: the gRPC deframer (prefix,
 /// lengths, compressed flag, gzip) and protobuf decoding of the request types.
 ///
 /// The first input byte picks the deframer's settings, the rest is DATA split into chunks
-/// at positions the input also chooses. Build and run with tools/fuzz/run.sh. Without
-/// `-DFUZZING` the same code builds as a replayer: `CodecFuzz FILE...` runs each file once.
+/// at positions the input also chooses. Build and run with tools/fuzz/run.sh; without
+/// `-DFUZZING` it replays or mutates inputs (see `FuzzDriver`).
 enum CodecFuzz {
     static func run(_ bytes: UnsafeRawBufferPointer) {
         guard let control = bytes.first else { return }
@@ -32,37 +33,17 @@ enum CodecFuzz {
 }
 
 #if FUZZING
-/// libFuzzer's driver, exported by its runtime (-sanitize=fuzzer).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 /// SwiftPM links an executable target's entry point under this name (its `main` is an alias),
 /// so the fuzzer starts here and hands control to libFuzzer's driver.
 @_cdecl("CodecFuzz_main")
 func codecFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
-        guard let data else { return 0 }
-        CodecFuzz.run(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
+    FuzzDriver.libFuzzer(argc, argv) { CodecFuzz.run($0) }
 }
 #else
-import Foundation
-
 @main
-struct CodecFuzzReplay {
+struct CodecFuzzMain {
     static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-            bytes.withUnsafeBytes { CodecFuzz.run($0) }
-            print("replayed \(path): no crash")
-        }
+        try FuzzDriver.main("CodecFuzz") { CodecFuzz.run($0) }
     }
 }
 #endif

@@ -14,6 +14,8 @@ enum FuzzedMessages {
         roundTrip(Tally_V1_TopupRequest.self, payload)
         roundTrip(Grpc_Reflection_V1_ServerReflectionRequest.self, payload)
         roundTrip(Tally_V1_CreateTournamentRequest.self, payload)
+        roundTrip(Grpc_Testing_SimpleRequest.self, payload)
+        roundTrip(Grpc_Testing_StreamingOutputCallRequest.self, payload)
     }
 
     private static func roundTrip<M: ProtobufMessage>(_: M.Type, _ payload: ByteBuffer) {

@@ -27,6 +27,9 @@ struct TallySettings: ParsableArguments {
     @Flag(help: "Also serve bench.v1.Echo, the benchmark service (env TALLY_BENCH_ECHO=1).")
     var benchEcho = false
 
+    @Flag(help: "Also serve grpc.testing.TestService, the server side of gRPC's interop test cases (env TALLY_INTEROP_TEST_SERVICE=1).")
+    var interopTestService = false
+
     @Flag(help: "Do not apply database migrations at start (env TALLY_MIGRATE=0).")
     var noMigrate = false
 
@@ -59,6 +62,7 @@ struct TallySettings: ParsableArguments {
             logLevel: logLevel,
             logOutput: logOutput,
             benchEcho: env.flag(benchEcho, "TALLY_BENCH_ECHO"),
+            interopTestService: env.flag(interopTestService, "TALLY_INTEROP_TEST_SERVICE"),
             metricsPort: try env.optionalInt(metricsPort, "TALLY_METRICS_PORT", range: 0...65_535),
             callMetrics: !noCallMetrics && env.values["TALLY_CALL_METRICS"] != "0",
             migrateAtStart: !noMigrate && env.values["TALLY_MIGRATE"] != "0")
@@ -86,6 +90,8 @@ struct TallyConfiguration {
     var logLevel: Logger.Level
     var logOutput: LogOutput
     var benchEcho: Bool
+    /// Whether grpc.testing.TestService (gRPC's interop test service) is served.
+    var interopTestService: Bool
     /// The operations endpoint's port (nil: off).
     var metricsPort: Int?
     /// Whether calls are counted and timed per method (`grpc_server_call_*`).
