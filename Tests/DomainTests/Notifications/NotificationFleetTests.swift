@@ -18,11 +18,11 @@ struct NotificationFleetTests {
     /// The limits are decided on Redis' clock when a send is allowed; the simulator stamps the
     /// arrival later, after a send path whose duration varies (task scheduling, the HTTP
     /// exchange, the simulator's thread start). Two sends exactly a window apart can therefore
-    /// arrive up to that variation closer together. This is the variation allowed for; a
-    /// limiter letting more through would put whole extra sends into a window, and a
-    /// per-destination spacing broken by a retry or a second instance would show as arrivals
-    /// far less than a second apart.
-    static let arrivalJitter = 0.05
+    /// arrive up to that variation closer together (52 ms seen in CI with the whole suite
+    /// running). This is the variation allowed for; a limiter letting more through would put
+    /// whole extra sends into a window, and a per-destination spacing broken by a retry or a
+    /// second instance would show as arrivals far less than a second apart.
+    static let arrivalJitter = 0.15
 
     @Test("1,000 messages to 200 destinations over two instances, one stopped mid-run: all arrive within the limits")
     func fleet() async throws {

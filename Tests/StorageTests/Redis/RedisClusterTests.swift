@@ -68,7 +68,7 @@ struct RedisClusterTests {
                 })
                 #expect(pipelined.map(\.string) == (0..<9).map { String($0) })
                 for owner in try await Self.masters(redis) {
-                    try await TestRedis.withClient(url: "redis://\(owner.address)") { node async throws in
+                    _ = try await TestRedis.withClient(url: "redis://\(owner.address)") { node async throws in
                         try await node.send(RedisCommand("SCRIPT", "FLUSH"))
                     }
                 }
@@ -147,7 +147,7 @@ struct RedisClusterTests {
         let channel = "test:\(UUID().uuidString)"
         let messages = subscriber.messages(on: channel)
         await subscriber.waitUntilSubscribed()
-        try await TestRedis.withClient(url: TestServices.clusterURL) { redis async throws in
+        _ = try await TestRedis.withClient(url: TestServices.clusterURL) { redis async throws in
             try await redis.publish(Array("hello".utf8), to: channel)
         }
         var iterator = messages.makeAsyncIterator()

@@ -1,5 +1,5 @@
-public import Storage
-public import Codec
+import Storage
+import Codec
 
 /// The analytics rollups of stored events: counts per type per UTC hour in Postgres
 /// (`HourlyCounts`) and distinct users per day in Redis (`ActiveUsers`).
