@@ -126,7 +126,9 @@ public struct PresenceRunner: Sendable {
         }
         return PresenceResult(
             configuration: configuration, openStreams: phase.openStreams, openSeconds: Double(phase.opened - start) / 1e9,
-            statistics: totals, changesSent: phase.after.changesSent - phase.before.changesSent,
+            // Every change sent: a loop running late (a loaded machine) may send the last changes
+            // of the phase after `phase.after` was read.
+            statistics: totals, changesSent: totals.changesSent - phase.before.changesSent,
             messagesDuringChanges: phase.after.messagesReceived - phase.before.messagesReceived,
             changesReceivedDuringChanges: phase.after.changesReceived - phase.before.changesReceived,
             changeSeconds: Double(phase.changesEnded - phase.changesStarted) / 1e9, check: check)
