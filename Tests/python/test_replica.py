@@ -26,7 +26,9 @@ class Standby:
         self.state = tempfile.mkdtemp(prefix="tally-replica-")
         os.chmod(self.state, 0o755)  # PostgreSQL runs as its own user under root
         self.env = dict(os.environ, TALLY_STATE_DIR=self.state)
-        self.services("start", "postgres")
+        # A Redis of its own too: the events queue of the run's Redis has other instances'
+        # workers (the session's tally), which would persist this test's events into their database.
+        self.services("start")
         self.services("replica", "start")
         self.urls = dict(line.split("=", 1) for line in pathlib.Path(self.state, "services.env").read_text().splitlines())
 
@@ -58,6 +60,7 @@ def standby():
 def test_reads_follow_the_standby_and_fall_back_to_the_primary(stubs, standby):
     from tally.v1 import admin_pb2, admin_pb2_grpc, events_pb2 as pb, events_pb2_grpc
     env = dict(PRODUCT_ENV, DATABASE_URL=standby.urls["DATABASE_URL"], DATABASE_READ_URL=standby.urls["DATABASE_READ_URL"],
+               REDIS_URL=standby.urls["REDIS_URL"],
                DATABASE_READ_MAX_LAG_MS="500", DATABASE_READ_CHECK_MS="100", EVENT_PEER_RATE_PER_MIN="0")
     proc, port, log = start_tally(env=env)
     user = f"replica-{uuid.uuid4().hex[:10]}"
