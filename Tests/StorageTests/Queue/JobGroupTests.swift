@@ -90,4 +90,31 @@ struct JobGroupTests {
             #expect(groupCalls.load(ordering: .relaxed) < 40, "jobs ran in groups")
         }
     }
+
+    @Test("jobs done together each log their completion in the trace of the call that queued them")
+    func groupKeepsEachJobsTrace() async throws {
+        try await JobQueueTests.withQueue { queue async throws in
+            let parents = (0..<3).map { "00-\(String(repeating: "\($0 + 1)", count: 32))-00f067aa0ba902b7-01" }
+            for (index, parent) in parents.enumerated() {
+                try await queue.enqueue(NewJob(id: "t\(index)", payload: Array("\(index)".utf8), traceParent: parent))
+            }
+            let recorder = JobQueueTests.LogRecorder()
+            let groupSizes = Mutex<[Int]>([])
+            let worker = JobWorker(
+                queue: queue,
+                configuration: .init(concurrency: 1, batchSize: 10, pollInterval: .milliseconds(5), drainTimeout: .seconds(5),
+                                     grouping: .init(maxJobs: 10, maxBytes: 1 << 20)),
+                logger: recorder.logger,
+                handler: { _ in },
+                groupHandler: { jobs in groupSizes.withLock { $0.append(jobs.count) } })
+            let running = Task { try await worker.run() }
+            #expect(try await eventually(attempts: 1000) { try await queue.stats().completed == 3 })
+            worker.stop()
+            try await running.value
+            #expect(groupSizes.withLock { $0 } == [3], "the three jobs ran as one group")
+            let done = recorder.lines.withLock { $0.filter { $0.message == "job done" } }
+            let traced = Dictionary(done.map { ("\($0.metadata["job"] ?? "?")", $0.traceParent ?? "none") }, uniquingKeysWith: { a, _ in a })
+            #expect(done.count == 3 && traced == ["t0": parents[0], "t1": parents[1], "t2": parents[2]])
+        }
+    }
 }

@@ -379,9 +379,15 @@ struct JobQueueTests {
         }
     }
 
-    /// Keeps the messages logged through it.
+    /// Keeps the lines logged through it, each with the trace it was logged in.
     final class LogRecorder: Sendable {
-        let lines = Mutex<[(Logger.Level, String)]>([])
+        struct Line {
+            var level: Logger.Level
+            var message: String
+            var metadata: Logger.Metadata
+            var traceParent: String?
+        }
+        let lines = Mutex<[Line]>([])
 
         var logger: Logger {
             Logger(label: "test") { _ in Handler(recorder: self) }
@@ -396,7 +402,9 @@ struct JobQueueTests {
                 set { metadata[key] = newValue }
             }
             func log(event: LogEvent) {
-                recorder.lines.withLock { $0.append((event.level, event.message.description)) }
+                let line = Line(level: event.level, message: event.message.description, metadata: event.metadata ?? [:],
+                                traceParent: ServiceContext.currentTraceParent)
+                recorder.lines.withLock { $0.append(line) }
             }
         }
     }
@@ -415,7 +423,7 @@ struct JobQueueTests {
             #expect(try await eventually(attempts: 500) { worker.claimFailures >= 5 })
             worker.stop()
             try await running.value
-            let warnings = recorder.lines.withLock { $0.filter { $0.0 == .warning }.map(\.1) }
+            let warnings = recorder.lines.withLock { $0.filter { $0.level == .warning }.map(\.message) }
             #expect(warnings == ["claiming from the queue failed; retrying with backoff"], "one warning for the outage")
         }
     }

@@ -223,7 +223,16 @@ public final class JobWorker: Service, Sendable {
         }
         do {
             try await groupHandler(group)
-            logger.debug("jobs done together", metadata: ["queue": "\(queue.name)", "jobs": "\(group.count)"])
+            if logger.logLevel <= .debug {
+                // One line per job, each in the trace of the call that queued it, as when jobs run alone.
+                for job in group {
+                    ServiceContext.withValue(.tracing(traceParent: job.traceParent)) {
+                        logger.debug("job done", metadata: [
+                            "queue": "\(queue.name)", "job": "\(job.id)", "attempt": "\(job.attempt)", "group": "\(group.count)",
+                        ])
+                    }
+                }
+            }
             progress.withLock { progress in
                 for job in group {
                     progress.running[job.id] = nil
