@@ -15,8 +15,10 @@ public struct Product: Sendable {
         public var leaderboards: LeaderboardStore.Configuration
         public var mirrors: BoardMirrors.Configuration
         public var queue: JobQueueConfiguration
-        /// Jobs persisted at once; nil: three quarters of the primary pool, so RPC reads always
-        /// find a connection and no job waits for one.
+        /// Event transactions at once (`EVENT_PERSIST_WORKERS`); nil: 4, at most three quarters
+        /// of the primary pool, so RPC reads always find a connection. Few workers taking large
+        /// groups persist faster than many taking small ones: each transaction costs Postgres
+        /// round trips and a commit whatever its size (`tools/bench/events.sh`, README).
         public var workerConcurrency: Int?
         /// How many queued event batches one transaction persists.
         public var eventPersistence: EventProcessor.Limits = .defaults
@@ -129,7 +131,7 @@ public struct Product: Sendable {
         quizzes = Quizzes(database: database, leaderboards: leaderboards, notifications: notifications, rules: configuration.quiz, rewardRules: configuration.rewards, logger: logger)
         presence = Presence(redis: redis, subscriber: subscriber, configuration: configuration.presence, logger: logger)
         let workers = JobWorker.Configuration(
-            concurrency: configuration.workerConcurrency ?? max(1, database.primary.configuration.maxConnections * 3 / 4),
+            concurrency: configuration.workerConcurrency ?? min(4, max(1, database.primary.configuration.maxConnections * 3 / 4)),
             batchSize: 100, pollInterval: .milliseconds(20), drainTimeout: .seconds(10))
         let processor = EventProcessor(database: database, leaderboards: leaderboards, rollups: rollups, limits: configuration.eventPersistence, logger: logger)
         let partitions = EventPartitions(pool: database.primary, monthsAhead: configuration.partitionsAhead,

@@ -104,6 +104,14 @@ struct SettingsTests {
         #expect(error?.description.contains("\n") == false)
     }
 
+    @Test("the events workers follow EVENT_PERSIST_WORKERS, else QUEUE_CONCURRENCY, else the product's default")
+    func eventWorkers() throws {
+        let both = try Self.configuration([], Self.storage.merging(["QUEUE_CONCURRENCY": "5", "EVENT_PERSIST_WORKERS": "3"]) { $1 })
+        #expect(both.product.workerConcurrency == 3)
+        #expect(try Self.configuration([], Self.storage).product.workerConcurrency == nil)
+        #expect(throws: (any Error).self) { try Self.configuration([], Self.storage.merging(["EVENT_PERSIST_WORKERS": "-1"]) { $1 }) }
+    }
+
     @Test("--help lists every setting with its variable")
     func helpListsEverySetting() {
         let help = Serve.helpMessage(columns: 10_000)
@@ -125,14 +133,14 @@ struct SettingsTests {
             "NOTIFY_CONCURRENCY", "NOTIFY_RATE_PER_DESTINATION_PER_SEC",
             "NOTIFY_RATE_GLOBAL_PER_SEC", "NOTIFY_MAX_ATTEMPTS", "NOTIFY_SINK", "NOTIFY_WEBHOOK_URL", "NOTIFY_WEBHOOK_SECRET",
             "NOTIFY_WEBHOOK_TIMEOUT_MS", "NOTIFY_SWEEP_AFTER_MS",
-            "EVENT_PERSIST_MAX_JOBS", "EVENT_PERSIST_MAX_ROWS", "EVENT_PERSIST_MAX_BYTES",
+            "EVENT_PERSIST_WORKERS", "EVENT_PERSIST_MAX_JOBS", "EVENT_PERSIST_MAX_ROWS", "EVENT_PERSIST_MAX_BYTES",
             "PRESENCE_TIMEOUT_MS", "PRESENCE_INTERVAL_MS", "PRESENCE_MAX_STREAMS", "PRESENCE_MAX_DEVICES", "TALLY_SESSION_SECRET",
         ] {
             #expect(help.contains("env \(variable)"), "\(variable) is not in --help")
         }
         // One block per option: its line and the help wrapped under it.
         let options = help.components(separatedBy: "\n  --").dropFirst().filter { !$0.hasPrefix("help") && !$0.hasPrefix("version") }
-        #expect(options.count == 93)
+        #expect(options.count == 94)
         for option in options { #expect(option.contains("(env "), "--\(option.prefix(40)) names no variable") }
     }
 }

@@ -28,7 +28,7 @@ enum EventStore {
         var receivedAtMs: Int64
     }
 
-    /// The staging table: one per connection, emptied at every commit.
+    /// The staging table: one per connection (created on its first group), emptied at every commit.
     private static let staging = """
         CREATE TEMP TABLE IF NOT EXISTS event_staging (
             event_id text NOT NULL, type text NOT NULL, user_id text NOT NULL, client_time timestamptz NOT NULL,
@@ -59,7 +59,7 @@ enum EventStore {
         }
         guard !unique.isEmpty else { return Outcome(inserted: [], scores: RecordedScores()) }
 
-        try await connection.executeScript(staging)
+        try await connection.prepareSession("event_staging", staging)
         _ = try await connection.copyFrom(table: "event_staging", columns: stagingColumns, rows: unique) { received, row in
             let event = received.event
             let scored = event.type == "game_ended"

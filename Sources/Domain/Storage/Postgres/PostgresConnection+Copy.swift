@@ -14,6 +14,9 @@ extension PostgresConnection {
     /// column's type has no binary form here (numeric, uuid, arrays, ...), the COPY goes in
     /// text format instead, where the server casts every value from its text form.
     ///
+    /// The column types are looked up once per connection; a COPY that fails makes the next one
+    /// look them up again (so a COPY right after its table's types changed may fail once).
+    ///
     /// `table` may be schema-qualified (`schema.table`); names are quoted.
     public nonisolated(nonsending) func copyFrom<Rows: Sequence>(
         table: String, columns: [String], rows: Rows, format: PostgresCopyFormat = .binary,
@@ -25,15 +28,30 @@ extension PostgresConnection {
         let handle = handle
         let millis = try statementTimeoutMillis(nil)
         let inTransaction = handle.inTransaction
-        let types = try await blocking { () throws(PostgresError) -> [PostgresColumnType]? in
-            let types = format == .binary ? try handle.binaryColumnTypes(table: quotedTable, columns: columns) : nil
-            if let millis {
-                // COPY cannot be pipelined, so its timeout is set and reset around it.
-                try handle.executeScript("SET \(inTransaction ? "LOCAL " : "")statement_timeout = \(millis)")
-                handle.localTimeoutActive = inTransaction
+        // The column types are looked up once per connection (a round trip to the catalog).
+        let typesKey = "\(quotedTable) (\(quotedColumns))"
+        let cachedTypes = format == .binary ? handle.copyColumnTypes[typesKey] : .some(nil)
+        let types: [PostgresColumnType]?
+        do {
+            types = try await blocking { () throws(PostgresError) -> [PostgresColumnType]? in
+                let types: [PostgresColumnType]?
+                if let cachedTypes {
+                    types = cachedTypes
+                } else {
+                    types = try handle.binaryColumnTypes(table: quotedTable, columns: columns)
+                    handle.copyColumnTypes[typesKey] = .some(types)
+                }
+                if let millis {
+                    // COPY cannot be pipelined, so its timeout is set and reset around it.
+                    try handle.executeScript("SET \(inTransaction ? "LOCAL " : "")statement_timeout = \(millis)")
+                    handle.localTimeoutActive = inTransaction
+                }
+                _ = try handle.receive(try handle.sendCopyIn(types == nil ? sql : sql + " (FORMAT binary)"))
+                return types
             }
-            _ = try handle.receive(try handle.sendCopyIn(types == nil ? sql : sql + " (FORMAT binary)"))
-            return types
+        } catch {
+            handle.copyColumnTypes[typesKey] = nil
+            throw error
         }
 
         let chunkSize = 256 * 1024
@@ -73,6 +91,7 @@ extension PostgresConnection {
             }
             return copied
         } catch {
+            handle.copyColumnTypes[typesKey] = nil
             _ = try? await inFlight?.get()  // the connection is free again only after that send
             if handle.isOK {
                 // Ends COPY on the server so the connection is usable again (the server reports

@@ -62,14 +62,29 @@ public struct PostgresConnection {
         do {
             result = try await body(PostgresConnection(handle: handle, pool: pool, deadline: deadline))
         } catch {
+            handle.forgetSession()
             if handle.isOK {
                 // Rollback must run even if the task was cancelled: it is not cancellable here.
                 try? await pool.taskExecutor.run { () throws(PostgresError) in try handle.executeScript("ROLLBACK") }
             }
             throw error
         }
-        _ = try await exchange { handle throws(PostgresError) in try handle.sendScript("COMMIT") }
+        do {
+            _ = try await exchange { handle throws(PostgresError) in try handle.sendScript("COMMIT") }
+        } catch {
+            handle.forgetSession()
+            throw error
+        }
         return result
+    }
+
+    /// Runs `script` once per server session (this connection, until it closes), e.g. the
+    /// CREATE of a temporary table that statements on it need: later calls with the same `key`
+    /// send nothing. Run in a transaction that then fails, it runs again the next time.
+    public nonisolated(nonsending) func prepareSession(_ key: String, _ script: String) async throws {
+        guard !handle.preparedSession.contains(key) else { return }
+        try await executeScript(script)
+        handle.preparedSession.insert(key)
     }
 
     // MARK: internals

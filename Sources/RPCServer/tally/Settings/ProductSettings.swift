@@ -10,7 +10,7 @@ struct ProductSettings: ParsableArguments {
     @OptionGroup var notifications: NotificationSettings
     @OptionGroup var presence: PresenceSettings
 
-    @Option(help: "Jobs persisted at once; 0 for 3/4 of DB_POOL_MAX (env QUEUE_CONCURRENCY, default 0).")
+    @Option(help: "Jobs run at once by queues without a setting of their own (events, top-ups); 0: each queue's own default (env QUEUE_CONCURRENCY, default 0).")
     var queueConcurrency: Int?
 
     @Option(help: "A claimed job comes back to the queue when its worker holds it this long, in ms (env QUEUE_LEASE_MS, default 30000).")
@@ -38,7 +38,8 @@ struct ProductSettings: ParsableArguments {
         product.eventPersistence = try events.persistence(env)
         product.rollups = try events.rollups(env, eventRetentionDays: product.retentionDays)
         let concurrency = try env.int(queueConcurrency, "QUEUE_CONCURRENCY", default: 0, range: 0...10_000)
-        product.workerConcurrency = concurrency == 0 ? nil : concurrency
+        let eventWorkers = try env.int(events.eventPersistWorkers, "EVENT_PERSIST_WORKERS", default: concurrency, range: 0...10_000)
+        product.workerConcurrency = eventWorkers == 0 ? nil : eventWorkers
         product.queue.leaseTimeout = try env.milliseconds(
             queueLeaseMs, "QUEUE_LEASE_MS", default: product.queue.leaseTimeout, range: 100...86_400_000) ?? product.queue.leaseTimeout
         product.queue.maxAttempts = try env.int(queueMaxAttempts, "QUEUE_MAX_ATTEMPTS", default: product.queue.maxAttempts, range: 1...1000)
@@ -77,6 +78,9 @@ struct EventSettings: ParsableArguments {
 
     @Option(help: "Monthly events partitions created ahead (env EVENT_PARTITIONS_AHEAD, default 3).")
     var eventPartitionsAhead: Int?
+
+    @Option(help: "Event transactions at once per instance: fewer, larger ones persist faster; 0: QUEUE_CONCURRENCY when set, else 4, at most 3/4 of DB_POOL_MAX (env EVENT_PERSIST_WORKERS, default 0).")
+    var eventPersistWorkers: Int?
 
     @Option(help: "Queued event batches persisted in one transaction (env EVENT_PERSIST_MAX_JOBS, default 50).")
     var eventPersistMaxJobs: Int?

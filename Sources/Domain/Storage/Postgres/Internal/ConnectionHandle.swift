@@ -30,6 +30,12 @@ final class ConnectionHandle: @unchecked Sendable {
     var localTimeoutActive = false
     /// When it last went back to the idle list.
     var idleSince: ContinuousClock.Instant = .now
+    /// What this server session already holds: the keys of the scripts `prepareSession` ran,
+    /// and the binary COPY column types found (by table and columns; nil: text format). Both
+    /// are forgotten when a transaction fails (its rollback may undo a CREATE) and the types
+    /// when a COPY fails (a table may have changed).
+    var preparedSession: Set<String> = []
+    var copyColumnTypes: [String: [PostgresColumnType]?] = [:]
     /// A cancel was sent during the current statement: a 57014 then means "cancelled", not
     /// "statement timeout".
     let cancelRequested = Atomic<Bool>(false)
@@ -52,6 +58,12 @@ final class ConnectionHandle: @unchecked Sendable {
         finished = true
         broken = true
         PQfinish(connection)
+    }
+
+    /// Forgets what `preparedSession` and `copyColumnTypes` say the session holds.
+    func forgetSession() {
+        preparedSession.removeAll()
+        copyColumnTypes.removeAll()
     }
 
     var isOK: Bool { !broken && PQstatus(connection) == CONNECTION_OK }
