@@ -4,7 +4,9 @@
 #      fast Tally's workers persist the backlog once the ingest has stopped (nothing else
 #      running), beside Postgres' own insert of the same rows into the same table with the
 #      same indexes (one INSERT ... SELECT, the ceiling) and the ratio, and Postgres' CPU per
-#      persisted event; then a sustained ingest (Track, 100-event batches) at 0.8x the measured
+#      persisted event, and Postgres doing the workers' whole write by itself (dedupe, events,
+#      best scores: one statement) as a second reference; then a sustained ingest (Track,
+#      100-event batches) at SUSTAIN_PERCENT (80) of the measured
 #      persist rate for SUSTAIN_SECONDS (default 60): the queue's waiting jobs at start and
 #      end, and Track's latency percentiles;
 #   2. Track of 100-event batches at a fixed 1,000 batches/s: latency percentiles;
@@ -20,12 +22,14 @@
 #   PHASES=3 tools/bench/events.sh    only the listed phases (e.g. "3" or "1 2"; default all)
 #   TALLY_BIN=path tools/bench/events.sh   another tally binary (A/B runs of two builds)
 #   BIN_DIR=dir tools/bench/events.sh      tally and tally-load from dir, nothing built
+#   SUSTAIN_PERCENT=50 tools/bench/events.sh   the sustained ingest at another share of the persist rate
 #   EVENT_DEDUPE_WINDOW_S=0 PHASES=1 tools/bench/events.sh   ingest without Redis dedupe marks
 #                                     (any of tally's settings passes through the environment)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE=${1:-10}
 SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-60}
+SUSTAIN_PERCENT=${SUSTAIN_PERCENT:-80}
 PHASES=${PHASES:-1 2 3 4}
 runs() { [[ " $PHASES " == *" $1 "* ]]; }
 # A set of services of its own (emptied Redis): keys and AOF rewrites left by tests would
@@ -46,7 +50,7 @@ PSQL=(psql "$DATABASE_URL" -tAq)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 LOG=$(mktemp)
 
-EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} \
+EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench \
   "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$PORT" --log-level info > "$LOG" 2>&1 &
 SERVER=$!
 REFERENCE=
@@ -111,6 +115,28 @@ ceiling_started=$(date +%s.%N)
 "${PSQL[@]}" -c "INSERT INTO events SELECT * FROM bench_rows"
 ceiling_finished=$(date +%s.%N)
 ceiling_after=$(pg_ticks)
+# A second reference: Postgres doing the workers' whole write by itself in one statement:
+# the ids' dedupe (event_ids), the same rows into events, and each user's best game_ended score
+# upserted into a board (a scratch one, dropped after): everything the workers' transactions
+# write but the rollups' few rows, without client, protocol, staging or Redis.
+"${PSQL[@]}" -c "TRUNCATE events, event_ids; DELETE FROM leaderboard_scores WHERE board = 'tournament:bench-ceiling'; CHECKPOINT"
+whole_ticks=$(pg_ticks)
+whole_started=$(date +%s.%N)
+"${PSQL[@]}" -c "
+  WITH fresh AS (
+    INSERT INTO event_ids (event_id, received_at) SELECT event_id, received_at FROM bench_rows ORDER BY event_id
+    ON CONFLICT DO NOTHING RETURNING event_id
+  ), stored AS (
+    INSERT INTO events SELECT b.* FROM bench_rows b JOIN fresh USING (event_id) RETURNING type, user_id, score, client_time
+  )
+  INSERT INTO leaderboard_scores AS s (board, user_id, score, achieved_at)
+  SELECT DISTINCT ON (user_id) 'tournament:bench-ceiling', user_id, score, client_time FROM stored
+  WHERE type = 'game_ended' ORDER BY user_id, score DESC, client_time
+  ON CONFLICT (board, user_id) DO UPDATE SET score = EXCLUDED.score, achieved_at = EXCLUDED.achieved_at
+    WHERE EXCLUDED.score > s.score OR (EXCLUDED.score = s.score AND EXCLUDED.achieved_at < s.achieved_at)"
+whole_finished=$(date +%s.%N)
+whole_after=$(pg_ticks)
+"${PSQL[@]}" -c "DELETE FROM leaderboard_scores WHERE board = 'tournament:bench-ceiling'"
 "${PSQL[@]}" -c "DROP TABLE bench_rows"
 PERSIST_RATE=$(python3 - <<EOF_PY
 import sys
@@ -130,30 +156,42 @@ else:
 ceiling_cpu = ($ceiling_after - $ceiling_ticks) * 1e6 / hz / max(1, total)
 say(f"Postgres' own insert of the same {total:,} rows (one INSERT ... SELECT): {ceiling:,.0f} rows/s; Tally's workers at {rate / ceiling:.2f}x of it (bar >= 0.6)")
 say(f"Postgres CPU: {cpu:.1f} us per persisted event (all its processes); {ceiling_cpu:.1f} us per row in its own insert")
+whole = total / ($whole_finished - $whole_started)
+whole_cpu = ($whole_after - $whole_ticks) * 1e6 / hz / max(1, total)
+say(f"Postgres doing the workers' whole write itself (ids dedupe, events, best scores; one statement): {whole:,.0f} rows/s, "
+    f"{whole_cpu:.1f} us CPU per row; Tally's workers at {rate / whole:.2f}x of it")
 print(int(rate))
 EOF_PY
 )
 
-target=$(( PERSIST_RATE * 8 / 10 / 100 ))
-echo "-- sustained: Track (100-event batches) at $target batches/s = 0.8x the persist rate, ${SUSTAIN_SECONDS}s"
+target=$(( PERSIST_RATE * SUSTAIN_PERCENT / 100 / 100 ))
+echo "-- sustained: Track (100-event batches) at $target batches/s = ${SUSTAIN_PERCENT}% of the persist rate, ${SUSTAIN_SECONDS}s"
 samples=/tmp/tally-waiting.txt
 : > "$samples"
 waiting_start=$(waiting)
+cpu_start=$(head -n 1 /proc/stat)
 ( while sleep 5; do waiting >> "$samples"; done ) &
 SAMPLER=$!
 load tally.v1.EventService/Track --rps "$target" --connections 4 --batch-size 100 --users 1000000 -z "${SUSTAIN_SECONDS}s" \
   --format json > /tmp/tally-sustained.json
 waiting_end=$(waiting)
+cpu_end=$(head -n 1 /proc/stat)
 kill "$SAMPLER" 2> /dev/null; wait "$SAMPLER" 2> /dev/null || true
 SAMPLER=
-python3 - /tmp/tally-sustained.json "$waiting_start" "$waiting_end" "$samples" <<'EOF_PY'
+python3 - /tmp/tally-sustained.json "$waiting_start" "$waiting_end" "$samples" "$cpu_start" "$cpu_end" <<'EOF_PY'
 import json, sys
+# The machine's CPU over the phase (/proc/stat: user nice system idle iowait irq softirq steal):
+# busy near 100% says the cores, not the software, bound the sustained rate.
+start, end = ([int(x) for x in line.split()[1:9]] for line in sys.argv[5:7])
+delta = [b - a for a, b in zip(start, end)]
+idle = delta[3] + delta[4]
 total = json.load(open(sys.argv[1]))["total"]
 samples = [int(x) for x in open(sys.argv[4]).read().split()] or [0]
 l = total["latency_ms"]
 print(f"  Track: {total['calls_per_second']:,.0f} batches/s = {total['calls_per_second'] * 100:,.0f} events/s; "
       f"p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms (bar < 20 ms), p99.9 {l['p99_9']:.2f} ms")
 print(f"  queue waiting: {sys.argv[2]} jobs at start, {sys.argv[3]} at end (sampled every 5 s: max {max(samples)})")
+print(f"  the machine's CPU over the phase: {100 * (sum(delta) - idle) / max(1, sum(delta)):.0f}% busy (every process, all cores)")
 EOF_PY
 while [[ $(queued) -gt 0 ]]; do sleep 0.5; done
 
