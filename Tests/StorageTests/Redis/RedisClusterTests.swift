@@ -138,6 +138,39 @@ struct RedisClusterTests {
         }
     }
 
+    @Test("durable writes sent together share their WAITs: at most one is in flight per connection")
+    func acknowledgementsShareWaits() async throws {
+        let script = RedisScript(name: "test_set", source: "return redis.call('SET', KEYS[1], ARGV[1])")
+        let tag = UUID().uuidString
+        let keys = (0..<200).map { Self.key("w\($0)", tag: tag) }
+        try await TestRedis.withClient(url: TestServices.clusterURL) { redis async throws in
+            let owner = try #require(try await Self.masters(redis).first { $0.slots.contains(RedisKeySlot.of(keys[0])) })
+            try await TestRedis.withClient(url: "redis://\(owner.address)") { node async throws in
+                let before = try await Self.waitCalls(on: node)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for key in keys {
+                        group.addTask {
+                            let reply = try await redis.runAcknowledged(script, keys: [RedisArgument(key)], arguments: [RedisArgument(key)])
+                            #expect(reply.string == "OK")
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let waits = try await Self.waitCalls(on: node) - before
+                #expect(waits >= 1 && waits < keys.count / 2, "\(waits) WAITs for \(keys.count) writes")
+                let stored = try await node.pipeline(keys.map { RedisCommand("GET", RedisArgument($0)) })
+                #expect(stored == keys.map { RESPValue.bulkString(Array($0.utf8)) })
+            }
+        }
+    }
+
+    /// WAIT commands a node has run so far (INFO commandstats).
+    static func waitCalls(on node: RedisClient) async throws -> Int {
+        let info = try await node.send(RedisCommand("INFO", "commandstats")).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_wait:") } ?? ""
+        return line.split(separator: ",").first.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
+    }
+
     @Test("pub/sub crosses the cluster: a message published through one node reaches a subscriber on another")
     func publishSubscribe() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

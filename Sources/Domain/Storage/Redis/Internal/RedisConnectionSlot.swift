@@ -22,6 +22,8 @@ final class RedisConnectionSlot {
     private var reconnectDelay: TimeAmount
     /// Connection attempts that failed since the last success (for health and stats).
     private(set) var consecutiveFailures = 0
+    /// Acknowledged writes waiting for a `WAIT` (see `sendAcknowledged`).
+    var acknowledgements = Acknowledgements()
 
     init(loop: any EventLoop, configuration: RedisConfiguration) {
         self.loop = loop
@@ -32,6 +34,12 @@ final class RedisConnectionSlot {
     var isConnected: Bool {
         if case .connected = state { return true }
         return false
+    }
+
+    /// The open connection, if there is one.
+    var connection: RedisConnection? {
+        if case .connected(let connection, _) = state { return connection }
+        return nil
     }
 
     func send(_ command: RedisCommand, promise: EventLoopPromise<RESPValue>) {
