@@ -11,6 +11,7 @@
 #
 #   tools/bench/cluster.sh [SECONDS per run, default 10]
 #   CONFIGURATION=debug tools/bench/cluster.sh   the debug build (ratios only: no release numbers)
+#   TALLY_BIN=path tools/bench/cluster.sh        another tally binary (A/B runs of two builds)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${1:-10}
@@ -41,7 +42,7 @@ run() {
   flush
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   REDIS_URL=$url REDIS_MIN_REPLICAS_ACK=$replicas EVENT_USER_RATE_PER_MIN=0 EVENT_PEER_RATE_PER_MIN=0 ADMIN_KEY=bench \
-    QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} "$BIN/tally" serve --host 127.0.0.1 --port "$port" --log-level warning > "/tmp/tally-cluster-$label.log" 2>&1 &
+    QUEUE_CONCURRENCY=${QUEUE_CONCURRENCY:-16} "${TALLY_BIN:-$BIN/tally}" serve --host 127.0.0.1 --port "$port" --log-level warning > "/tmp/tally-cluster-$label.log" 2>&1 &
   SERVER=$!
   listening "$port"
   "$BIN/tally-load" --target "127.0.0.1:$port" --max-error-rate 0.001 tally.v1.EventService/Track --connections 4 --streams 8 \
