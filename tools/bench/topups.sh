@@ -66,7 +66,7 @@ for _ in $(seq 100); do (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && br
 load() { "$BIN/tally-load" --target "127.0.0.1:$PORT" -H "x-api-key:$KEY" --max-error-rate 0.001 tally.v1.TopupService/Topup "$@"; }
 
 echo "== 1. Topup at a fixed 2,000 calls/s, open loop (first, on an empty queue), ${SECONDS_PER_PHASE}s"
-load --connections 4 --rps 2000 -z "${SECONDS_PER_PHASE}s" | tail -n 25
+load --connections 4 --rps 2000 --warmup 2s -z "${SECONDS_PER_PHASE}s" | tail -n 25
 
 echo "== 2. Topup accepted, closed loop: 4 connections x ${STREAMS:=64} calls, 10% of calls resending an earlier key, ${SECONDS_PER_PHASE}s"
 load --connections 4 --streams "$STREAMS" --retry-share 0.1 --warmup 2s -z "${SECONDS_PER_PHASE}s" --format json > /tmp/tally-topups-max.json

@@ -9,9 +9,11 @@ import Synchronization
 /// Each `Topup` call needs its own durable commit before its answer; one commit each bounds a
 /// node at Postgres' commit rate (pgbench's for the same row). Under load, calls queue behind
 /// the statements in flight and go out as one batch: a lone call still goes at once, and a
-/// burst costs one WAL flush per batch instead of per row. The batch's new top-ups are then
-/// queued in Redis by one script call (`JobQueue.enqueue` of many jobs), before any of its
-/// callers is answered.
+/// burst costs one WAL flush per batch instead of per row. Once committed its callers are
+/// answered, and then the batch's new top-ups are queued in Redis by one script call
+/// (`JobQueue.enqueue` of many jobs): the answer does not wait for Redis' fsync too, and a
+/// top-up committed but not queued (a crash in between, Redis down) is queued by
+/// `TopupSweeper`, as Postgres holds it.
 final class TopupCreations: Sendable {
     struct Request: Sendable {
         var id: String
@@ -84,7 +86,6 @@ final class TopupCreations: Sendable {
                 let results = try await database.withConnection { connection in
                     try await TopupStore.create(batch.map(\.request), on: connection)
                 }
-                await enqueue(results.compactMap { $0.flatMap { $0.replayed ? nil : $0.topup.id } })
                 for (waiting, result) in zip(batch, results) {
                     if let result {
                         waiting.continuation.resume(returning: result)
@@ -92,6 +93,7 @@ final class TopupCreations: Sendable {
                         waiting.continuation.resume(throwing: TopupStore.KeyVanished())
                     }
                 }
+                await enqueue(results.compactMap { $0.flatMap { $0.replayed ? nil : $0.topup.id } })
             } catch {
                 for waiting in batch { waiting.continuation.resume(throwing: error) }
             }

@@ -6,8 +6,8 @@ public import Storage
 /// The top-up domain's entry points: accept (idempotently), read, list and watch.
 ///
 /// Postgres is the truth: a top-up and its idempotency key commit in one statement before the
-/// partner gets an answer; only then is it queued in Redis. A top-up accepted while Redis is
-/// unreachable is queued by `TopupSweeper` once Redis is back.
+/// partner gets an answer; then it is queued in Redis. A top-up accepted but not queued (Redis
+/// unreachable, a crash after the commit) is queued by `TopupSweeper`.
 public final class Topups: Sendable {
     public static let queueName = "topups"
 
