@@ -198,6 +198,13 @@ let package = Package(
             path: "tools/fuzz/CodecFuzz",
             swiftSettings: swiftSettings
         ),
+        // The HTTP/2 connection as a whole: bytes after a valid preface to a server in process.
+        .executableTarget(
+            name: "ConnectionFuzz",
+            dependencies: ["RPCServer", "FuzzDriver", .product(name: "Logging", package: "swift-log")],
+            path: "tools/fuzz/ConnectionFuzz",
+            swiftSettings: swiftSettings
+        ),
         // Each domain's validators on decoded requests.
         .executableTarget(
             name: "ValidatorFuzz",

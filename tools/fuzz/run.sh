@@ -2,6 +2,8 @@
 # Fuzzes what a client controls, one target after another, for a bounded time each:
 #   CodecFuzz       the gRPC deframer and protobuf decoding
 #   ValidatorFuzz   each domain's validators on decoded requests
+#   ConnectionFuzz  the HTTP/2 connection as a whole: bytes after a valid preface, over TCP, to a
+#                   server in process (nghttp2 and every server callback), which must keep answering
 #
 #   tools/fuzz/run.sh [SECONDS] [TARGET...]
 #       libFuzzer (coverage-guided) with AddressSanitizer: a release build of its own in
@@ -15,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${TALLY_PYTHON:-.venv/bin/python3}
-ALL=(CodecFuzz ValidatorFuzz)
+ALL=(CodecFuzz ValidatorFuzz ConnectionFuzz)
 
 MUTATE=0
 if [[ "${1:-}" == "--mutate" ]]; then

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of the fuzz targets (tools/fuzz/*Fuzz), deterministically:
 
-    seeds.py OUT_DIR     -> OUT_DIR/CodecFuzz, OUT_DIR/ValidatorFuzz
+    seeds.py OUT_DIR     -> OUT_DIR/CodecFuzz, OUT_DIR/ValidatorFuzz, OUT_DIR/ConnectionFuzz
 
 CodecFuzz: a control byte and gRPC DATA. ValidatorFuzz: a domain byte and a request message of that domain (protobuf encoded here).
+ConnectionFuzz: HTTP/2 frames a client sends after its preface and SETTINGS (HPACK literals, by hand).
 """
 import gzip
 import pathlib
@@ -73,8 +74,48 @@ def codec_seeds():
     }
 
 
+# -- ConnectionFuzz: frames after the preface (RFC 9113 framing, RFC 7541 literals without indexing)
+
+def h2_frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def hpack_literal(name, value):
+    name, value = name.encode(), value.encode()
+    return bytes([0x00, len(name)]) + name + bytes([len(value)]) + value
+
+
+def request_headers(path, **extra):
+    fields = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+              ("content-type", "application/grpc"), ("te", "trailers")] + list(extra.items())
+    return b"".join(hpack_literal(name, value) for name, value in fields)
+
+
+def connection_seeds():
+    echo = f_bytes(1, b"x" * 32)
+    headers = request_headers("/bench.v1.Echo/Echo")
+    end_headers, end_stream = 0x4, 0x1
+    call = h2_frame(1, end_headers, 1, headers) + h2_frame(0, end_stream, 1, grpc_frame(echo))
+    return {
+        "echo-call": call,
+        "two-calls": call + h2_frame(1, end_headers, 3, headers) + h2_frame(0, end_stream, 3, grpc_frame(echo)),
+        "bidi-stream": h2_frame(1, end_headers, 1, request_headers("/bench.v1.Echo/EchoStream"))
+                       + h2_frame(0, 0, 1, grpc_frame(echo)) * 3 + h2_frame(0, end_stream, 1, b""),
+        "continuation": h2_frame(1, 0, 1, headers[:20]) + h2_frame(9, end_headers, 1, headers[20:])
+                        + h2_frame(0, end_stream, 1, grpc_frame(echo)),
+        "deadline-and-gzip": h2_frame(1, end_headers, 1, request_headers("/bench.v1.Echo/Echo", **{"grpc-timeout": "1m",
+                                                                                                 "grpc-encoding": "gzip"}))
+                             + h2_frame(0, end_stream, 1, grpc_frame(echo, compressed=True)),
+        "reset-mid-call": h2_frame(1, end_headers, 1, headers) + h2_frame(3, 0, 1, (8).to_bytes(4, "big")),
+        "control": h2_frame(4, 1, 0) + h2_frame(6, 0, 0, b"12345678") + h2_frame(8, 0, 0, (1 << 20).to_bytes(4, "big"))
+                   + h2_frame(2, 0, 1, bytes(5)) + h2_frame(4, 0, 0, (4).to_bytes(2, "big") + (1 << 16).to_bytes(4, "big")),
+        "health-then-goaway": h2_frame(1, end_headers, 1, request_headers("/grpc.health.v1.Health/Check"))
+                              + h2_frame(0, end_stream, 1, grpc_frame(b"")) + h2_frame(7, 0, 0, bytes(8)),
+    }
+
+
 def main(out):
-    for target, seeds in (("CodecFuzz", codec_seeds()), ("ValidatorFuzz", validator_seeds())):
+    for target, seeds in (("CodecFuzz", codec_seeds()), ("ValidatorFuzz", validator_seeds()), ("ConnectionFuzz", connection_seeds())):
         directory = pathlib.Path(out) / target
         directory.mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():

@@ -52,6 +52,7 @@ public enum FuzzDriver {
         guard !seeds.isEmpty else { throw UsageError(name: name) }
         // The seed is printed first: a crash is reproduced by running the same seed again.
         print("\(name): mutating \(seeds.count) seed inputs for \(seconds) s, --seed \(seed)")
+        fflush(nil)  // every stream: shown even when a crash ends the process with the line still buffered
         var mutator = Mutator(seed: seed)
         let end = Date().addingTimeInterval(seconds)
         var runs = 0
