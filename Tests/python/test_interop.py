@@ -255,6 +255,20 @@ def test_status_code_and_message(pb, stub, message):
     assert (stream.code(), stream.details()) == (grpc.StatusCode.UNKNOWN, message)
 
 
+def test_status_message_is_percent_encoded_on_the_wire(pb, server):
+    """The special status message as it goes over the wire: grpc-message percent-encodes every
+    byte outside printable ASCII, and '%' (PROTOCOL-HTTP2.md). grpcio also takes raw bytes, so
+    only a hand-driven connection sees the difference."""
+    m = pb.messages
+    message = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n 100%"
+    request = m.SimpleRequest(response_status=m.EchoStatus(code=2, message=message)).SerializeToString()
+    headers, _, trailers = raw_unary(server.port, "/grpc.testing.TestService/UnaryCall", request)
+    status = {**headers, **trailers}  # a call failing before any message may end trailers-only
+    expected = "".join(chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}" for b in message.encode())
+    assert status["grpc-status"] == "2"
+    assert status["grpc-message"] == expected
+
+
 def test_unimplemented_method(pb, stub):
     with pytest.raises(grpc.RpcError) as info:
         stub.UnimplementedCall(pb.empty.Empty(), timeout=10)
