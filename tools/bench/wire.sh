@@ -5,6 +5,8 @@
 # ratios to C++ from the same run. Loopback only; bounded (ROUNDS x ~15 s per server).
 #
 #   tools/bench/wire.sh [ROUNDS]        (default 3; PEERS=path to shared/peers)
+#   BASELINE_BIN=path tools/bench/wire.sh   also another tally build (e.g. before a change) as
+#                                       peer tally-baseline in the same rotated rounds: A/B
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,8 +24,14 @@ if [[ ${#NEED[@]} -gt 0 ]]; then apt-get install -y -qq "${NEED[@]}" > /dev/null
 swift build -c release --product tally > /dev/null
 
 TALLY="$ROOT/.build/release/tally serve --bench-echo --port 50060 --event-loops 1 --log-level warning"
-"$PEERS/run_all.sh" --rounds "$ROUNDS" --only "grpc-cpp-echo/async,grpc-cpp-echo/callback,nghttpd-ceiling,tally" \
-  --peer "tally|50060||$TALLY" | tee /tmp/tally-wire-bench.log
+ONLY="grpc-cpp-echo/async,grpc-cpp-echo/callback,nghttpd-ceiling,tally"
+BASELINE=()
+if [[ -n ${BASELINE_BIN:-} ]]; then
+  ONLY+=",tally-baseline"
+  BASELINE=(--peer "tally-baseline|50061||$BASELINE_BIN serve --bench-echo --port 50061 --event-loops 1 --log-level warning")
+fi
+"$PEERS/run_all.sh" --rounds "$ROUNDS" --only "$ONLY" \
+  --peer "tally|50060||$TALLY" "${BASELINE[@]}" | tee /tmp/tally-wire-bench.log
 RESULTS=$(sed -n 's/^results: //p' /tmp/tally-wire-bench.log | tail -1)
 
 python3 - "$RESULTS/summary.tsv" <<'PY'
@@ -42,4 +50,8 @@ for ref in ["grpc-cpp-echo/callback", "grpc-cpp-echo/async"]:
           f"p99 {med(t,'tput',2):.2f} ms vs {med(ref,'tput',2):.2f} ms (x{med(t,'tput',2)/med(ref,'tput',2):.2f})   "
           f"c1m1 mean {1000*med(t,'lat',1):.0f} us vs {1000*med(ref,'lat',1):.0f} us")
 print(f"  nghttpd ceiling: {med('nghttpd-ceiling','tput',0):,.0f} req/s, c1m1 mean {1000*med('nghttpd-ceiling','lat',1):.0f} us")
+if ("tally-baseline", "tput") in rows:
+    b = "tally-baseline"
+    print(f"  this build vs the baseline build: req/s x{med(t,'tput',0)/med(b,'tput',0):.2f} "
+          f"({med(t,'tput',0):,.0f} vs {med(b,'tput',0):,.0f}), c1m1 mean {1000*med(t,'lat',1):.0f} us vs {1000*med(b,'lat',1):.0f} us")
 PY
