@@ -108,6 +108,8 @@ struct SettingsTests {
     func eventWorkers() throws {
         let both = try Self.configuration([], Self.storage.merging(["QUEUE_CONCURRENCY": "5", "EVENT_PERSIST_WORKERS": "3"]) { $1 })
         #expect(both.product.workerConcurrency == 3)
+        let queueOnly = try Self.configuration([], Self.storage.merging(["QUEUE_CONCURRENCY": "5", "EVENT_PERSIST_WORKERS": "0"]) { $1 })
+        #expect(queueOnly.product.workerConcurrency == 5)
         #expect(try Self.configuration([], Self.storage).product.workerConcurrency == nil)
         #expect(throws: (any Error).self) { try Self.configuration([], Self.storage.merging(["EVENT_PERSIST_WORKERS": "-1"]) { $1 }) }
     }

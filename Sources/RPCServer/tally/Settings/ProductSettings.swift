@@ -38,8 +38,8 @@ struct ProductSettings: ParsableArguments {
         product.eventPersistence = try events.persistence(env)
         product.rollups = try events.rollups(env, eventRetentionDays: product.retentionDays)
         let concurrency = try env.int(queueConcurrency, "QUEUE_CONCURRENCY", default: 0, range: 0...10_000)
-        let eventWorkers = try env.int(events.eventPersistWorkers, "EVENT_PERSIST_WORKERS", default: concurrency, range: 0...10_000)
-        product.workerConcurrency = eventWorkers == 0 ? nil : eventWorkers
+        let eventWorkers = try env.int(events.eventPersistWorkers, "EVENT_PERSIST_WORKERS", default: 0, range: 0...10_000)
+        product.workerConcurrency = [eventWorkers, concurrency].first { $0 > 0 }
         product.queue.leaseTimeout = try env.milliseconds(
             queueLeaseMs, "QUEUE_LEASE_MS", default: product.queue.leaseTimeout, range: 100...86_400_000) ?? product.queue.leaseTimeout
         product.queue.maxAttempts = try env.int(queueMaxAttempts, "QUEUE_MAX_ATTEMPTS", default: product.queue.maxAttempts, range: 1...1000)
