@@ -27,13 +27,8 @@ if [[ -z $BIN ]]; then
 fi
 "$BIN/tally" migrate > /dev/null  # the tables' shape comes from the migrations themselves
 PSQL=(psql "$DATABASE_URL" -tAq -v ON_ERROR_STOP=1)
-PG_MAIN=$(head -n 1 "$TALLY_STATE_DIR/postgres/data/postmaster.pid")
+source tools/bench/lib/pg_ticks.sh
 HZ=$(getconf CLK_TCK)
-pg_ticks() {  # CPU ticks of this cluster's Postgres: live processes and the reaped children
-  { cat /proc/[0-9]*/stat 2> /dev/null || true; } | awk -v main="$PG_MAIN" '{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-      if (pid == main) total += f[12] + f[13] + f[14] + f[15]; else if (f[2] == main) total += f[12] + f[13] }
-    END { print total + 0 }'
-}
 
 echo "== rows: $ROWS synthetic events"
 "${PSQL[@]}" <<SQL
@@ -52,21 +47,17 @@ CREATE UNLOGGED TABLE bench_indexes.rows AS
   FROM generate_series(1, $ROWS) g;
 SQL
 
-# $1 label, $2 the table's DDL (schema bench_indexes, table t), $3 the insert.
+# $1 label, $2 the table's DDL (schema bench_indexes, table t), $3 the insert: RUNS runs, each a
+# line "label<TAB>start<TAB>end<TAB>ticks before<TAB>ticks after" in $RESULTS (the summary keeps
+# each label's best).
 measure() {
-  local best_rate=0 best_cpu=0 line
   for _ in $(seq "$RUNS"); do
     "${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_indexes.t CASCADE" -c "$2" -c "CHECKPOINT"
-    local ticks started finished after
+    local ticks started
     ticks=$(pg_ticks); started=$(date +%s.%N)
     "${PSQL[@]}" -c "$3"
-    finished=$(date +%s.%N); after=$(pg_ticks)
-    line=$(python3 -c "print($ROWS / ($finished - $started), ($after - $ticks) * 1e6 / $HZ / $ROWS)")
-    read -r rate cpu <<< "$line"
-    if python3 -c "import sys; sys.exit(0 if $rate > $best_rate else 1)"; then best_rate=$rate; best_cpu=$cpu; fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$started" "$(date +%s.%N)" "$ticks" "$(pg_ticks)" >> "$RESULTS"
   done
-  printf '%s\t%s\t%s\n' "$1" "$best_rate" "$best_cpu" >> "$RESULTS"
-  python3 -c "print(f'  {\"$1\":50} {$best_rate:>10,.0f} rows/s  {$best_cpu:5.1f} us CPU per row')"
 }
 RESULTS=$(mktemp)
 EVENTS="CREATE TABLE bench_indexes.t (LIKE public.events INCLUDING DEFAULTS) PARTITION BY RANGE (received_at);
@@ -76,21 +67,27 @@ IDS="CREATE TABLE bench_indexes.t (LIKE public.event_ids INCLUDING DEFAULTS, PRI
 INSERT_IDS="INSERT INTO bench_indexes.t (event_id, received_at) SELECT event_id, received_at FROM bench_indexes.rows
   ORDER BY event_id ON CONFLICT DO NOTHING"
 
-echo "== 1. inserts, best of $RUNS (one INSERT ... SELECT each, synchronous commit)"
-echo "-- events (one partition)"
+echo "== 1. inserts, best of $RUNS (one INSERT ... SELECT each, synchronous commit): events in one partition, then event_ids"
 measure "events: no index" "$EVENTS" "$INSERT_EVENTS"
 measure "events: + (received_at) [Recent]" "$EVENTS CREATE INDEX ON bench_indexes.t (received_at);" "$INSERT_EVENTS"
 measure "events: + (user_id, received_at) [Recent by user]" "$EVENTS CREATE INDEX ON bench_indexes.t (user_id, received_at);" "$INSERT_EVENTS"
 measure "events: + (type, received_at) [Recent by type]" "$EVENTS CREATE INDEX ON bench_indexes.t (type, received_at);" "$INSERT_EVENTS"
 measure "events: all three (as migrated)" "$EVENTS CREATE INDEX ON bench_indexes.t (received_at);
   CREATE INDEX ON bench_indexes.t (user_id, received_at); CREATE INDEX ON bench_indexes.t (type, received_at);" "$INSERT_EVENTS"
-echo "-- event_ids (the dedupe table)"
 measure "event_ids: primary key only" "$IDS" "$INSERT_IDS"
 measure "event_ids: + B-tree (received_at) [before 0011]" "$IDS CREATE INDEX ON bench_indexes.t (received_at);" "$INSERT_IDS"
 measure "event_ids: + BRIN (received_at) [as migrated]" "$IDS CREATE INDEX ON bench_indexes.t USING brin (received_at);" "$INSERT_IDS"
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$ROWS" "$HZ" <<'PY'
 import sys
-rows = {label: (float(rate), float(cpu)) for label, rate, cpu in (line.rstrip("\n").split("\t") for line in open(sys.argv[1]))}
+count, hz = int(sys.argv[2]), int(sys.argv[3])
+rows = {}  # each label's best run (highest rate), in the order measured
+for line in open(sys.argv[1]):
+    label, started, finished, ticks, after = line.rstrip("\n").split("\t")
+    rate, cpu = count / (float(finished) - float(started)), (int(after) - int(ticks)) * 1e6 / hz / count
+    if label not in rows or rate > rows[label][0]:
+        rows[label] = (rate, cpu)
+for label, (rate, cpu) in rows.items():
+    print(f"  {label:50} {rate:>10,.0f} rows/s  {cpu:5.1f} us CPU per row")
 def added(base, label):
     return rows[label][1] - rows[base][1]
 print("-- CPU each index adds per row, over its bare table")

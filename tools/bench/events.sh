@@ -66,16 +66,8 @@ queued() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = redis.call('ZCARD', 
 # Jobs waiting to be claimed (not running).
 waiting() { redis-cli -p "$TALLY_REDIS_PORT" eval "local n = 0 for p = 0, 9 do n = n + redis.call('LLEN', KEYS[1] .. ':waiting:' .. p) end return n" 1 '{q:events}'; }
 stored() { "${PSQL[@]}" -c "SELECT count(*) FROM events"; }
-# CPU ticks (user + system) of the bench cluster's Postgres so far: its live processes, and
-# the exited children the postmaster has reaped (a process name may hold spaces: cut it off).
-PG_MAIN=$(head -n 1 "$TALLY_STATE_DIR/postgres/data/postmaster.pid")
-pg_ticks() {
-  # A stat line: pid (name) state ppid ...; after the name: 1 state, 2 ppid, ... 12 utime,
-  # 13 stime, 14 cutime, 15 cstime. (cat skips the processes that exit meanwhile.)
-  { cat /proc/[0-9]*/stat 2> /dev/null || true; } | awk -v main="$PG_MAIN" '{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-      if (pid == main) total += f[12] + f[13] + f[14] + f[15]; else if (f[2] == main) total += f[12] + f[13] }
-    END { print total + 0 }'
-}
+# pg_ticks: CPU ticks of the bench cluster's Postgres so far.
+source tools/bench/lib/pg_ticks.sh
 
 if runs 1; then
 echo "== 1. ingest: EventService/Stream, 4 connections x 8 streams, batches of 100 events, ${SECONDS_PER_PHASE}s"
@@ -180,8 +172,9 @@ load tally.v1.EventService/Track --rps "$target" --connections 4 --batch-size 10
   --format json > /tmp/tally-sustained.json
 waiting_end=$(waiting)
 cpu_end=$(head -n 1 /proc/stat)
-fsync_max=$(redis-cli -p "$TALLY_REDIS_PORT" latency history aof-fsync-always | awk 'NR % 2 == 0 && $1 > max { max = $1 } END { print max + 0 }')
-fsync_slow=$(redis-cli -p "$TALLY_REDIS_PORT" latency history aof-fsync-always | awk 'END { print NR / 2 }')
+# The history alternates a second's timestamp and its slowest fsync (ms): the count and the worst.
+read -r fsync_slow fsync_max < <(redis-cli -p "$TALLY_REDIS_PORT" latency history aof-fsync-always \
+  | awk 'NR % 2 == 0 && $1 > max { max = $1 } END { print int(NR / 2), max + 0 }')
 kill "$SAMPLER" 2> /dev/null; wait "$SAMPLER" 2> /dev/null || true
 SAMPLER=
 python3 - /tmp/tally-sustained.json "$waiting_start" "$waiting_end" "$samples" "$cpu_start" "$cpu_end" "$fsync_max" "$fsync_slow" <<'EOF_PY'
