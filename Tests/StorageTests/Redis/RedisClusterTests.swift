@@ -7,8 +7,9 @@ import Testing
 
 /// The Redis client against the run's real Redis Cluster (3 masters, 3 replicas,
 /// `services.sh cluster start`): routing by slot, redirections, scripts and replica
-/// acknowledgements.
-@Suite("Redis Cluster client")
+/// acknowledgements. Serialized: its tests change the shared cluster (SCRIPT FLUSH, a slot
+/// migration, a stopped replica) or count the commands a node runs.
+@Suite("Redis Cluster client", .serialized)
 struct RedisClusterTests {
     static func key(_ name: String, tag: String = UUID().uuidString) -> String {
         "test:{\(tag)}:\(name)"
@@ -138,30 +139,85 @@ struct RedisClusterTests {
         }
     }
 
-    @Test("durable writes sent together share their WAITs: at most one is in flight per connection")
+    @Test("durable writes sent together share their WAITs: at most one is in flight per connection, also while it opens")
     func acknowledgementsShareWaits() async throws {
         let script = RedisScript(name: "test_set", source: "return redis.call('SET', KEYS[1], ARGV[1])")
-        let tag = UUID().uuidString
-        let keys = (0..<200).map { Self.key("w\($0)", tag: tag) }
-        try await TestRedis.withClient(url: TestServices.clusterURL) { redis async throws in
-            let owner = try #require(try await Self.masters(redis).first { $0.slots.contains(RedisKeySlot.of(keys[0])) })
-            try await TestRedis.withClient(url: "redis://\(owner.address)") { node async throws in
-                let before = try await Self.waitCalls(on: node)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for key in keys {
-                        group.addTask {
-                            let reply = try await redis.runAcknowledged(script, keys: [RedisArgument(key)], arguments: [RedisArgument(key)])
-                            #expect(reply.string == "OK")
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-                let waits = try await Self.waitCalls(on: node) - before
-                #expect(waits >= 1 && waits < keys.count / 2, "\(waits) WAITs for \(keys.count) writes")
-                let stored = try await node.pipeline(keys.map { RedisCommand("GET", RedisArgument($0)) })
-                #expect(stored == keys.map { RESPValue.bulkString(Array($0.utf8)) })
+        let url = TestServices.clusterURL
+        let firstSeed = try #require(try RedisConfiguration(url: url).clusterNodes.first)
+        // Keys of a master other than the first seed (which a new client asks for the slot map),
+        // so that the new client below has no connection to it before the writes; the script
+        // is loaded there first (a NOSCRIPT would send each write again after its own load).
+        let (tag, owner, replica) = try await TestRedis.withClient(url: url) { redis async throws in
+            let masters = try await Self.masters(redis)
+            while true {
+                let tag = UUID().uuidString
+                let owner = try #require(masters.first { $0.slots.contains(RedisKeySlot.of(Self.key("", tag: tag))) })
+                guard owner.address != firstSeed else { continue }
+                _ = try await redis.runAcknowledged(script, keys: [RedisArgument(Self.key("", tag: tag))], arguments: ["loaded"])
+                return (tag, owner.address, try #require(owner.replicas.first))
             }
         }
+        let replicaPID = try await TestRedis.withClient(url: "redis://\(replica)") { try await Self.processID(of: $0) }
+        let loops = 2  // TestRedis' clients: one connection per loop and node
+        try await TestRedis.withClient(url: url, {
+            $0.replicaAckTimeout = .seconds(60)  // the replica is stopped for as long as the writes take to arrive
+            $0.commandTimeout = .seconds(120)
+        }) { redis async throws in
+            try await TestRedis.withClient(url: "redis://\(owner)") { node async throws in
+                // First while the connections open (writes queued for them), then on open ones.
+                for round in ["opening", "open"] {
+                    let keys = (0..<200).map { Self.key("\(round)-\($0)", tag: tag) }
+                    let waits = try await Self.waitsForWrites(keys, script, through: redis, on: node, replicaPID: replicaPID)
+                    #expect(waits >= 1 && waits <= 2 * loops, "\(round) connections: \(waits) WAITs for \(keys.count) writes over \(loops) connections")
+                    let stored = try await node.pipeline(keys.map { RedisCommand("GET", RedisArgument($0)) })
+                    #expect(stored == keys.map { RESPValue.bulkString(Array($0.utf8)) })
+                }
+            }
+        }
+    }
+
+    /// Sends a durable write of each key at once and returns the WAITs `node` ran meanwhile.
+    /// The node's replica stays stopped until every write is sent (or queued while its
+    /// connection opens) and waiting: a connection's first WAIT blocks, so the writes after
+    /// it can share only one more, however slowly they arrive.
+    static func waitsForWrites(_ keys: [String], _ script: RedisScript, through redis: RedisClient, on node: RedisClient,
+                               replicaPID: pid_t) async throws -> Int {
+        let before = try await waitCalls(on: node)
+        kill(replicaPID, SIGSTOP)
+        defer { kill(replicaPID, SIGCONT) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for key in keys {
+                group.addTask {
+                    let reply = try await redis.runAcknowledged(script, keys: [RedisArgument(key)], arguments: [RedisArgument(key)])
+                    #expect(reply.string == "OK")
+                }
+            }
+            let waiting = try await poll(until: keys.count) { await redis.writesAwaitingReplicas }
+            #expect(waiting == keys.count, "\(waiting) of \(keys.count) writes waiting for their replica")
+            kill(replicaPID, SIGCONT)
+            try await group.waitForAll()
+        }
+        return try await waitCalls(on: node) - before
+    }
+
+    /// `value()` once it reaches `target`, or its last value after 30 s (a guard against a
+    /// hang, not a timing assertion: the caller checks the value).
+    static func poll(until target: Int, _ value: () async throws -> Int) async throws -> Int {
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(30)
+        var current = try await value()
+        while current < target && clock.now < end {
+            try await Task.sleep(for: .milliseconds(5))
+            current = try await value()
+        }
+        return current
+    }
+
+    /// The process id of the Redis server `node` is connected to (INFO server).
+    static func processID(of node: RedisClient) async throws -> pid_t {
+        let info = try await node.send(RedisCommand("INFO", "server")).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("process_id:") } ?? ""
+        return try #require(pid_t(line.dropFirst("process_id:".count)), "no process_id in INFO server")
     }
 
     /// WAIT commands a node has run so far (INFO commandstats).
@@ -209,18 +265,21 @@ struct RedisClusterTests {
     struct Master {
         var address: RedisNodeAddress
         var slots: IndexSet
+        var replicas: [RedisNodeAddress] = []
     }
 
     /// The masters and their slots, as the cluster says now.
     static func masters(_ redis: RedisClient) async throws -> [Master] {
-        var masters: [RedisNodeAddress: IndexSet] = [:]
+        var masters: [RedisNodeAddress: Master] = [:]
         for range in try await redis.send(RedisCommand("CLUSTER", "SLOTS")).array ?? [] {
             let fields = range.array ?? []
-            let node = fields[2].array ?? []
-            let address = RedisNodeAddress(host: node[0].string ?? "", port: Int(node[1].int ?? 0))
-            masters[address, default: IndexSet()].insert(integersIn: Int(fields[0].int!)...Int(fields[1].int!))
+            let nodes = fields.dropFirst(2).map { node in
+                RedisNodeAddress(host: node.array?[0].string ?? "", port: Int(node.array?[1].int ?? 0))
+            }
+            masters[nodes[0], default: Master(address: nodes[0], slots: IndexSet(), replicas: Array(nodes.dropFirst()))]
+                .slots.insert(integersIn: Int(fields[0].int!)...Int(fields[1].int!))
         }
-        return masters.map { Master(address: $0.key, slots: $0.value) }
+        return Array(masters.values)
     }
 
     /// Marks `slot` as moving from one master to another and moves every key it holds.

@@ -182,6 +182,19 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Durable writes (`runAcknowledged`) sent or queued on any connection whose replicas have
+    /// not confirmed them yet.
+    package var writesAwaitingReplicas: Int {
+        get async {
+            if let cluster { return await cluster.writesAwaitingReplicas }
+            var count = 0
+            for slot in slots.values {
+                count += (try? await slot.eventLoop.submit { slot.value.acknowledgements.count }.get()) ?? 0
+            }
+            return count
+        }
+    }
+
     /// A PING through the current loop's connection: healthy when Redis answers in time.
     public func ping() async -> Bool {
         (try? await send(RedisCommand("PING")))?.string == "PONG"

@@ -306,6 +306,16 @@ final class RedisCluster: Sendable {
         }
     }
 
+    var writesAwaitingReplicas: Int {
+        get async {
+            var count = 0
+            for box in connections.values {
+                count += (try? await box.eventLoop.submit { box.value.writesAwaitingReplicas }.get()) ?? 0
+            }
+            return count
+        }
+    }
+
     func shutdown() async {
         for box in connections.values {
             try? await box.eventLoop.submit { box.value.shutdown() }.get()

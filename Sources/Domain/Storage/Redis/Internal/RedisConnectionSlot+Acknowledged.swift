@@ -2,11 +2,16 @@ import NIOCore
 import Units
 
 extension RedisConnectionSlot {
-    /// Writes sent on one connection whose `WAIT` has not gone out yet, and whether one is in
-    /// flight there.
+    /// Writes sent on one connection whose `WAIT` has not gone out yet, writes queued while the
+    /// connection opens, and how many writes the `WAIT` in flight covers (0: none in flight).
     struct Acknowledgements {
         var unconfirmed: [AcknowledgedWrite] = []
-        var waitInFlight = false
+        var awaitingConnection: [AcknowledgedWrite] = []
+        var inFlight = 0
+
+        var waitInFlight: Bool { inFlight > 0 }
+        /// Writes sent or queued whose replicas have not confirmed them yet.
+        var count: Int { unconfirmed.count + awaitingConnection.count + inFlight }
     }
 
     /// Sends `command`, then counts the replicas that have its write with a `WAIT` on the same
@@ -22,17 +27,38 @@ extension RedisConnectionSlot {
         done: @escaping @Sendable (Result<(reply: RESPValue, replicas: Int), RedisError>) -> Void
     ) {
         guard let connection else {
-            // Not connected: the command and its own WAIT are queued together, so both go out
-            // on the connection being opened.
+            // Not connected: the command waits with the others for the connection being
+            // opened, and one WAIT follows all of them once it is (`connectionOpened`).
             let write = AcknowledgedWrite(connection: nil, replicas: replicas, timeout: timeout, done: done)
             send(command, handler: .inPlace { write.reply = $0.map(\.value) })
-            send(Self.wait(replicas, timeout), handler: .inPlace { write.finish(confirmed: $0.map(\.value)) })
+            if case .failure(let error) = write.reply { return write.finish(confirmed: .failure(error)) }  // refused at once
+            acknowledgements.awaitingConnection.append(write)
             return
         }
         let write = AcknowledgedWrite(connection: ObjectIdentifier(connection), replicas: replicas, timeout: timeout, done: done)
         connection.send(command, handler: .inPlace { write.reply = $0.map(\.value) })
         acknowledgements.unconfirmed.append(write)
         if !acknowledgements.waitInFlight { sendWait() }
+    }
+
+    /// Called once the commands queued while connecting have gone out on the new connection:
+    /// their writes share the next WAIT. (Without a connection, the queued commands went on
+    /// waiting for the next one, and so do their writes.)
+    func connectionOpened() {
+        guard let connection, !acknowledgements.awaitingConnection.isEmpty else { return }
+        let writes = acknowledgements.awaitingConnection
+        acknowledgements.awaitingConnection = []
+        for write in writes { write.connection = ObjectIdentifier(connection) }
+        acknowledgements.unconfirmed += writes
+        if !acknowledgements.waitInFlight { sendWait() }
+    }
+
+    /// Fails the writes queued for a connection that could not be opened (their commands
+    /// failed with `error` just before).
+    func connectionFailed(_ error: RedisError) {
+        let writes = acknowledgements.awaitingConnection
+        acknowledgements.awaitingConnection = []
+        for write in writes { write.finish(confirmed: .failure(error)) }
     }
 
     /// One WAIT for every write sent since the last one.
@@ -51,10 +77,10 @@ extension RedisConnectionSlot {
         guard !covered.isEmpty else { return }
         let replicas = covered.map(\.replicas).max() ?? 0
         let timeout = covered.map(\.timeout).max() ?? .zero
-        acknowledgements.waitInFlight = true
+        acknowledgements.inFlight += covered.count
         let slot = NIOLoopBound(self, eventLoop: loop)
         connection.send(Self.wait(replicas, timeout), handler: .inPlace { result in
-            slot.value.acknowledgements.waitInFlight = false
+            slot.value.acknowledgements.inFlight -= covered.count
             for write in covered { write.finish(confirmed: result.map(\.value)) }
             slot.value.sendWait()
         })
@@ -72,8 +98,8 @@ extension RedisConnectionSlot {
 /// A write waiting for its replicas' confirmation: its reply, kept until the WAIT's arrives.
 // @unchecked: set and read only on the connection's loop, where replies arrive in order.
 final class AcknowledgedWrite: @unchecked Sendable {
-    /// The connection it was sent on (nil: queued while one opens, with a WAIT of its own).
-    let connection: ObjectIdentifier?
+    /// The connection it was sent on (nil while queued for one being opened).
+    var connection: ObjectIdentifier?
     let replicas: Int
     let timeout: Duration
     private let done: @Sendable (Result<(reply: RESPValue, replicas: Int), RedisError>) -> Void

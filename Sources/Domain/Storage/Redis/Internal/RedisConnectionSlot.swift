@@ -94,7 +94,9 @@ final class RedisConnectionSlot {
         case .connected(let connection, _):
             connection.close()
         case .connecting(let queued):
-            for (_, handler) in queued { handler.fail(RedisError(.shutdown, "Redis client is shut down")) }
+            let error = RedisError(.shutdown, "Redis client is shut down")
+            for (_, handler) in queued { handler.fail(error) }
+            connectionFailed(error)
         default:
             break
         }
@@ -158,6 +160,7 @@ final class RedisConnectionSlot {
             state = .idle
         }
         for (command, handler) in queued { send(command, handler: handler) }
+        connectionOpened()
     }
 
     private func connectFailed(_ error: any Error) {
@@ -168,6 +171,7 @@ final class RedisConnectionSlot {
         let failure = (error as? RedisError)
             ?? RedisError(.unavailable, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)")
         for (_, handler) in queued { handler.fail(failure) }
+        connectionFailed(failure)
     }
 
     /// Spreads reconnects of many loops and instances over +-20% of the delay.

@@ -31,6 +31,8 @@ final class RedisNodeConnections {
 
     var isConnected: Bool { slots.values.contains { $0.isConnected } }
 
+    var writesAwaitingReplicas: Int { slots.values.reduce(0) { $0 + $1.acknowledgements.count } }
+
     func shutdown() {
         isShutDown = true
         for slot in slots.values { slot.shutdown() }
