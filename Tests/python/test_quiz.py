@@ -324,15 +324,19 @@ def test_rewards_notify_every_winner_through_the_webhook_within_the_limits(stubs
             assert stats["invalid_signatures"] == 0
             bodies = [a for a in stats["arrivals"] if a["status"] == 200]
             assert sum(1 for a in stats["arrivals"] if a["status"] == 429) == 2
-            times = sorted(a["time"] for a in bodies)
-            # Never more than the global rate in any second (0.95 s windows: the limit is decided on
-            # Redis' clock and arrivals are stamped a send later).
-            assert max(sum(1 for t in times[i:i + rate + 1] if t - times[i] < 0.95) for i in range(len(times))) <= rate
+            # Checked on the payload's sent_at, not the arrival: the limits are decided on Redis'
+            # clock and sent_at is stamped a task resumption later, while arrivals come after the
+            # whole send path (seen up to a quarter of a second late on a loaded machine). 0.85 s
+            # windows: the allowance for that resumption, as in NotificationFleetTests.
+            assert all(a["sent_at"] is not None for a in bodies)
+            times = sorted(a["sent_at"] for a in bodies)
+            # Never more than the global rate in any second.
+            assert max(sum(1 for t in times[i:i + rate + 1] if t - times[i] < 0.85) for i in range(len(times))) <= rate
             per_user = {}
             for arrival in bodies:
-                per_user.setdefault(arrival["destination"], []).append(arrival["time"])
+                per_user.setdefault(arrival["destination"], []).append(arrival["sent_at"])
             for user, stamps in per_user.items():
                 stamps.sort()
-                assert all(b - a >= 0.95 for a, b in zip(stamps, stamps[1:])), user
+                assert all(b - a >= 0.85 for a, b in zip(stamps, stamps[1:])), user
     finally:
         simulator.stop()

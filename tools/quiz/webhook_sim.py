@@ -1,11 +1,11 @@
 """A notification webhook receiving what Tally's `WebhookSink` sends, for tests.
 
-It records every arrival (id, destination, arrival time, whether the signature is valid)
+It records every arrival (id, destination, arrival and send time, whether the signature is valid)
 and does NOT deduplicate: a message that arrives twice is counted twice, so a test can see
 from `GET /stats` both that nothing was lost and how often Tally re-sent.
 
 Webhook API (what Tally sends):
-  POST /  (any path)  {"id", "destination", "kind", "body": <JSON>, "attempt": n}
+  POST /  (any path)  {"id", "destination", "kind", "body": <JSON>, "attempt": n, "sent_at": ms}
           headers X-Tally-Notification-Id: <id>
                   X-Tally-Signature: sha256=<hex HMAC-SHA256 of the body bytes under the secret>
           -> 200 {"ok": true}, or as the control mode says
@@ -20,10 +20,12 @@ Test controls (not part of the webhook API):
                 Every mode but "ok" may name "destination": it then applies only to requests
                 for that destination (others are answered 200). `count` is how many requests
                 the mode applies to before "ok" again; without it, until the next control call.
-  GET  /stats   {"arrivals": [{"id", "destination", "time", "signature_valid", "attempt", "status"}],
+  GET  /stats   {"arrivals": [{"id", "destination", "time", "sent_at", "signature_valid", "attempt",
+                               "status"}],
                  "counts": {id: n}, "delivered": {id: n answered 2xx}, "total": n,
                  "invalid_signatures": n}
-                `time` is time.time() at arrival, in seconds.
+                `time` is time.time() at arrival, `sent_at` the body's (null if absent), both
+                in seconds.
   POST /reset   forget every arrival, back to "ok"
 
 Run standalone: python3 webhook_sim.py --port N [--secret S] [--port-file PATH] (the bound
@@ -139,6 +141,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
             body = json.loads(raw)
             notification_id, destination = body["id"], body["destination"]
             attempt = int(body.get("attempt", 0))
+            sent_at = body["sent_at"] / 1000 if isinstance(body.get("sent_at"), (int, float)) else None
         except (ValueError, KeyError, TypeError):
             self.reply(400, {"error": "not a notification"})
             return
@@ -159,7 +162,7 @@ class WebhookHandler(BaseHTTPRequestHandler):
             status, reply = int(mode.get("status", 400)), {"error": "refused"}
         elif mode["mode"] == "slow":
             time.sleep(int(mode.get("delay_ms", 1000)) / 1000)
-        self.log.record({"id": notification_id, "destination": destination, "time": arrived,
+        self.log.record({"id": notification_id, "destination": destination, "time": arrived, "sent_at": sent_at,
                          "signature_valid": valid, "attempt": attempt, "status": status})
         self.reply(status, reply, headers)
 

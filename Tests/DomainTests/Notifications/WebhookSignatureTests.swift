@@ -22,19 +22,20 @@ struct WebhookSignatureTests {
         #expect(value == "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
-    @Test("the payload embeds a JSON body as JSON, anything else as a string")
+    @Test("the payload embeds a JSON body as JSON, anything else as a string, and when it was sent")
     func payload() throws {
         let json = NotificationMessage(id: "reward:q:d:u\"1", destination: "u1", kind: "quiz.reward", body: #"{"amount": 5}"#)
-        let bytes = WebhookPayload.bytes(of: json, attempt: 3)
+        let bytes = WebhookPayload.bytes(of: json, attempt: 3, sentAt: Date(timeIntervalSince1970: 1_764_900_000.1239))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(object["id"] as? String == "reward:q:d:u\"1")
         #expect(object["destination"] as? String == "u1")
         #expect(object["kind"] as? String == "quiz.reward")
         #expect((object["body"] as? [String: Any])?["amount"] as? Int == 5)
         #expect(object["attempt"] as? Int == 3)
+        #expect(object["sent_at"] as? Int64 == 1_764_900_000_123)
 
         let text = NotificationMessage(id: "n", destination: "u", kind: "k", body: "not {json")
-        let plain = try #require(try JSONSerialization.jsonObject(with: Data(WebhookPayload.bytes(of: text, attempt: 1))) as? [String: Any])
+        let plain = try #require(try JSONSerialization.jsonObject(with: Data(WebhookPayload.bytes(of: text, attempt: 1, sentAt: Date()))) as? [String: Any])
         #expect(plain["body"] as? String == "not {json")
     }
 }

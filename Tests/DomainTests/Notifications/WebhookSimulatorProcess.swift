@@ -11,6 +11,8 @@ struct WebhookSimulatorProcess {
         var destination: String
         /// Seconds since the epoch, at arrival.
         var time: Double
+        /// Seconds since the epoch, when Tally sent it (the payload's `sent_at`).
+        var sentAt: Double?
         var signatureValid: Bool
         var attempt: Int
         var status: Int
@@ -18,6 +20,7 @@ struct WebhookSimulatorProcess {
         enum CodingKeys: String, CodingKey {
             case id, destination, time, attempt, status
             case signatureValid = "signature_valid"
+            case sentAt = "sent_at"
         }
     }
 

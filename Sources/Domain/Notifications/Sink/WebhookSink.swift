@@ -35,7 +35,7 @@ final class WebhookSink: NotificationSink {
     }
 
     func deliver(_ message: NotificationMessage, attempt: Int) async -> SinkOutcome {
-        let body = WebhookPayload.bytes(of: message, attempt: attempt)
+        let body = WebhookPayload.bytes(of: message, attempt: attempt, sentAt: Date())
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
