@@ -16,12 +16,16 @@ from test_durability import private_services
 
 
 def get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path."""
+    """(status, body) of GET http://127.0.0.1:port/path; (None, reason) while nothing answers
+    there: the operations endpoint starts beside the gRPC server, so it may bind a moment after
+    the gRPC port a test waited for (and `eventually` goes on polling instead of failing)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+    except urllib.error.URLError as error:
+        return None, str(error.reason)
 
 
 def samples(port):
