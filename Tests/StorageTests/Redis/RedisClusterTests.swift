@@ -192,7 +192,11 @@ struct RedisClusterTests {
                     #expect(reply.string == "OK")
                 }
             }
-            let waiting = try await poll(until: keys.count) { await redis.writesAwaitingReplicas }
+            var waiting = 0
+            _ = try await eventually(attempts: 1500) {  // up to 30 s: a guard against a hang, not a timing assertion
+                waiting = await redis.writesAwaitingReplicas
+                return waiting >= keys.count
+            }
             #expect(waiting == keys.count, "\(waiting) of \(keys.count) writes waiting for their replica")
             kill(replicaPID, SIGCONT)
             try await group.waitForAll()
@@ -200,31 +204,22 @@ struct RedisClusterTests {
         return try await waitCalls(on: node) - before
     }
 
-    /// `value()` once it reaches `target`, or its last value after 30 s (a guard against a
-    /// hang, not a timing assertion: the caller checks the value).
-    static func poll(until target: Int, _ value: () async throws -> Int) async throws -> Int {
-        let clock = ContinuousClock()
-        let end = clock.now + .seconds(30)
-        var current = try await value()
-        while current < target && clock.now < end {
-            try await Task.sleep(for: .milliseconds(5))
-            current = try await value()
-        }
-        return current
-    }
-
     /// The process id of the Redis server `node` is connected to (INFO server).
     static func processID(of node: RedisClient) async throws -> pid_t {
-        let info = try await node.send(RedisCommand("INFO", "server")).string ?? ""
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("process_id:") } ?? ""
-        return try #require(pid_t(line.dropFirst("process_id:".count)), "no process_id in INFO server")
+        try #require(pid_t(try await info("server", field: "process_id", on: node)), "no process_id in INFO server")
     }
 
     /// WAIT commands a node has run so far (INFO commandstats).
     static func waitCalls(on node: RedisClient) async throws -> Int {
-        let info = try await node.send(RedisCommand("INFO", "commandstats")).string ?? ""
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_wait:") } ?? ""
-        return line.split(separator: ",").first.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
+        let stats = try await info("commandstats", field: "cmdstat_wait", on: node)  // calls=N,usec=...
+        return stats.split(separator: ",").first.flatMap { Int($0.split(separator: "=").last ?? "") } ?? 0
+    }
+
+    /// The value of `field` in `INFO section` of `node` ("" when absent).
+    static func info(_ section: String, field: String, on node: RedisClient) async throws -> Substring {
+        let info = try await node.send(RedisCommand("INFO", RedisArgument(section))).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(field + ":") } ?? ""
+        return line.dropFirst(field.count + 1)
     }
 
     @Test("pub/sub crosses the cluster: a message published through one node reaches a subscriber on another")
