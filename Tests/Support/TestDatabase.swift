@@ -8,10 +8,21 @@ package struct TestDatabase: Sendable {
     package let base: PostgresConfiguration
 
     package static func create(serverURL: String = TestServices.shared.databaseURL) async throws -> TestDatabase {
-        let base = try PostgresConfiguration(url: serverURL)
+        let base = try serverConfiguration(url: serverURL)
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         try await withAdminPool(base) { pool in _ = try await pool.query("CREATE DATABASE \(name)") }
         return TestDatabase(name: String(name), base: base)
+    }
+
+    /// The configuration of `url` with a connect timeout of a minute instead of the default 5 s.
+    /// At the start of a run hundreds of tests create databases and open pools at once while
+    /// private servers run initdb beside them, on 2 shared cores; a backend's start then took
+    /// more than 5 s in CI. No test here is about connect speed (tests of an unreachable server
+    /// see a refused connection, which fails at once), so a slow start must not fail one.
+    package static func serverConfiguration(url: String) throws -> PostgresConfiguration {
+        var config = try PostgresConfiguration(url: url)
+        config.connectTimeout = .seconds(60)
+        return config
     }
 
     /// A pool configuration for this database; small by default, lazily filled.

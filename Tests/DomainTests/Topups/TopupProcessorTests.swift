@@ -41,7 +41,7 @@ struct TopupProcessorTests {
         try await TestRedis.withClient { redis in
             var configuration = TopupsConfiguration.defaults
             configuration.maxAttempts = maxAttempts
-            let database = PostgresDatabase(primary: try PostgresConfiguration(url: TestServices.shared.databaseURL))
+            let database = PostgresDatabase(primary: try TestDatabase.serverConfiguration(url: TestServices.shared.databaseURL))
             let topups = Topups(database: database, queue: JobQueue(name: "unused", redis: redis),
                                 changes: TopupChanges(redis: redis, subscriber: RedisSubscriber(configuration: redis.configuration, group: MultiThreadedEventLoopGroup.singleton)),
                                 configuration: configuration, logger: Logger(label: "test"))

@@ -185,7 +185,7 @@ struct PostgresPoolTests {
     @Test func aPostgresRestartHeals() async throws {
         let services = try await TestServices.PrivateSet([.postgres])
         defer { services.destroy() }
-        var config = try PostgresConfiguration(url: services.endpoints.databaseURL)
+        var config = try TestDatabase.serverConfiguration(url: services.endpoints.databaseURL)
         config.minConnections = 0
         config.maxConnections = 2
         let pool = PostgresPool(configuration: config)

@@ -9,7 +9,7 @@ struct PostgresValueTests {
 
     /// Values sent as parameters come back equal through a cast to their column type.
     @Test func valuesRoundTripThroughTheServer() async throws {
-        var config = try PostgresConfiguration(url: Self.database)
+        var config = try TestDatabase.serverConfiguration(url: Self.database)
         config.minConnections = 0
         config.maxConnections = 1
         let pool = PostgresPool(configuration: config)
