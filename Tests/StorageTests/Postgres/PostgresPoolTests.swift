@@ -338,8 +338,12 @@ struct PostgresPoolTests {
         #expect(try await db.read { try await $0.query("SELECT 5").scalar(Int.self) } == 5)
         #expect(db.readCounts == PostgresDatabase.ReadCounts(replica: 0, primary: 2, fallbacks: 2))
         await db.shutdown()
-        // A server that is not a standby serves reads once checked, its lag taken as zero.
-        let both = PostgresDatabase(primary: database.configuration(max: 1), replica: database.configuration(max: 1))
+        // A server that is not a standby serves reads once checked, its lag taken as zero. The
+        // check's deadline is 4 intervals: a long interval keeps a slow first connect on a loaded
+        // machine (over the default's 1 s in CI-like runs) from counting as a replica down.
+        let both = PostgresDatabase(
+            primary: database.configuration(max: 1), replica: database.configuration(max: 1),
+            readPolicy: .init(maxLag: .seconds(1), checkInterval: .seconds(15)))
         await both.checkReplica()
         #expect(both.replicaState == .serving(lag: .zero))
         #expect(try await both.read { try await $0.query("SELECT 6").scalar(Int.self) } == 6)
