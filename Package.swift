@@ -236,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "DomainTests",
             dependencies: [
-                "Domain", "Storage", "Codec", "TestSupport",
+                "Domain", "Storage", "Codec", "Units", "TestSupport",
                 // The provider adapter's tests drive the simulator and match its error types.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

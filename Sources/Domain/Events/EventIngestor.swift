@@ -3,6 +3,7 @@ public import Codec
 import Foundation
 public import Logging
 import Synchronization
+import Units
 
 /// Accepts events: validates them, applies rate limits, and makes them durable before they
 /// are acknowledged.
@@ -80,7 +81,7 @@ public final class EventIngestor: Sendable {
     @discardableResult
     public func ingest(_ events: [Tally_V1_Event], peer: String, deadline: ContinuousClock.Instant? = nil) async throws -> Outcome {
         try validator.checkBatchSize(events.count)
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = Date().unixMilliseconds
         var outcome = Outcome()
         // The first valid occurrence of an id in the batch is the event; later copies are
         // acknowledged with it. Deduplicated here once, so a copy of another type cannot land

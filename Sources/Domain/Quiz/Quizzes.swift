@@ -2,6 +2,7 @@ import Codec
 import Foundation
 public import Logging
 public import Storage
+import Units
 
 /// The quiz domain's entry points: save answers (a batch in one transaction), read a quiz's
 /// board, distribute rewards.
@@ -47,7 +48,7 @@ public final class Quizzes: Sendable {
     private func save(quizID: String, board: BoardID, answers: [QuizAnswer], deadline: ContinuousClock.Instant?) async throws -> SavedAnswers {
         let latest = QuizRules.latestPerQuestion(answers)
         guard !latest.isEmpty else { return SavedAnswers(saved: 0, usersUpdated: 0) }
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = Date().unixMilliseconds
         let saved = try await database.withConnection(deadline: deadline) { connection in
             try await QuizStore.save(quizID: quizID, board: board, answers: latest, nowMs: nowMs, on: connection)
         }

@@ -1,6 +1,7 @@
 import Codec
 public import Domain
 import Foundation
+import Units
 
 /// `tally.v1.LeaderboardService`: boards, ranks, watch streams and tournaments.
 public struct LeaderboardService: RPCService {
@@ -55,7 +56,7 @@ public struct LeaderboardService: RPCService {
                 guard EventRules.isStorableScore(request.score) else {
                     throw RPCError(.invalidArgument, "score: must be within ±\(EventRules.maxScore)")
                 }
-                let at = request.achievedAtMs == 0 ? Int64(Date().timeIntervalSince1970 * 1000) : request.achievedAtMs
+                let at = request.achievedAtMs == 0 ? Date().unixMilliseconds : request.achievedAtMs
                 // A quiz board (latest scores, written by QuizService) is refused: INVALID_ARGUMENT.
                 let improved = try await store.submit(
                     [ScoreUpdate(board: board, userID: request.userId, score: request.score, achievedAtMs: at)],
@@ -96,7 +97,7 @@ public struct LeaderboardService: RPCService {
                     throw RPCError(.invalidArgument, "user_id: 1..128 bytes")
                 }
                 let (tournament, joined) = try await tournaments.join(
-                    request.tournamentId, user: request.userId, nowMs: Int64(Date().timeIntervalSince1970 * 1000), deadline: context.deadline)
+                    request.tournamentId, user: request.userId, nowMs: Date().unixMilliseconds, deadline: context.deadline)
                 var response = Tally_V1_JoinTournamentResponse()
                 response.tournament = Self.message(tournament)
                 response.joined = joined

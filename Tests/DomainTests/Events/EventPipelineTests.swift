@@ -6,6 +6,7 @@ import NIOPosix
 import Testing
 
 @testable import Domain
+import Units
 
 /// Events from ingestion to Postgres and leaderboards, against real services.
 @Suite("Event pipeline")
@@ -64,7 +65,7 @@ struct EventPipelineTests {
         event.id = id
         event.type = type
         event.userId = user
-        event.clientTimeMs = Int64(Date().timeIntervalSince1970 * 1000)
+        event.clientTimeMs = Date().unixMilliseconds
         event.score = score
         event.tournamentId = tournament
         event.attributes = ["platform": "ios"]
@@ -298,7 +299,7 @@ struct EventPipelineTests {
     @Test("tournament scores count within the window, for participants, up to the participant limit")
     func tournaments() async throws {
         try await Self.withPipeline { f in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Date().unixMilliseconds
             let tournaments = Tournaments(database: f.database)
             _ = try await tournaments.create(Tournament(id: "open", name: "Open", startsAtMs: now - 60_000, endsAtMs: now + 60_000, maxParticipants: 2, joinRequired: false))
             _ = try await tournaments.create(Tournament(id: "invite", name: "Invite", startsAtMs: now - 60_000, endsAtMs: now + 60_000, maxParticipants: nil, joinRequired: true))

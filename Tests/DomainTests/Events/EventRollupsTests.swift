@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import Domain
+import Units
 
 /// The analytics rollups against real services: hourly counts equal `count(*) GROUP BY` over
 /// the events table, exactly once; active users within the HyperLogLog's error; retention.
@@ -48,7 +49,7 @@ struct EventRollupsTests {
         // Two shards for four workers: writers do share rows, in (hour, type) order.
         let configuration = EventRollups.Configuration(shards: 2, retentionDays: 730, maxBuckets: 10_000)
         try await Pipeline.withPipeline({ $0.perUserLimit = nil }, rollups: configuration) { f in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Date().unixMilliseconds
             let types = ["app_launched", "game_started", "game_ended", "custom.shop_opened"]
             // Client times: now, an hour and a day ago (counted then), two days ago and 0 (a
             // broken clock: counted when received).
@@ -88,7 +89,7 @@ struct EventRollupsTests {
     @Test("a batch persisted twice, or rolled back, counts once")
     func exactlyOnce() async throws {
         try await Pipeline.withPipeline { f in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Date().unixMilliseconds
             let rollups = EventRollups(configuration: .defaults, activeUsers: f.activeUsers)
             let events = (0..<50).map { Self.event("x-\($0)", "level_completed", user: "w\($0)", clientMs: now) }
             struct Abandoned: Error {}
@@ -112,7 +113,7 @@ struct EventRollupsTests {
     @Test("a day's active users are within 1% of the exact count(DISTINCT user_id), and per month too")
     func activeUsersEstimate() async throws {
         try await Pipeline.withPipeline { f in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Date().unixMilliseconds
             let rollups = EventRollups(configuration: .defaults, activeUsers: f.activeUsers)
             let users = 20_000
             for chunk in 0..<20 {
@@ -154,7 +155,7 @@ struct EventRollupsTests {
     @Test("a day whose events were written while Redis was down is made whole by an exact recount")
     func recountRepairsADay() async throws {
         try await Pipeline.withPipeline { f in
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Date().unixMilliseconds
             let today = RollupTime.day(now)
             let events = (0..<30).map { Self.event("r-\($0)", "purchase", user: "buyer-\($0)", clientMs: now) }
             // The ingestor's fallback path: counts without the users.

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import Domain
+import Units
 
 /// Boards whose Redis copy missed committed improvements (`leaderboard_pending_merges`): every
 /// instance learns it from Postgres, reads such a board from Postgres, and repairs it, whoever
@@ -62,7 +63,7 @@ struct LeaderboardRepairTests {
             // dies there, before `publish`.
             let outcome = try await database.withTransaction { connection in
                 try await EventStore.persist(users.map { Self.gameEnded("died-\($0)", user: $0, score: 1000 + Int64($0.count)) },
-                                             receivedAtMs: Int64(Date().timeIntervalSince1970 * 1000),
+                                             receivedAtMs: Date().unixMilliseconds,
                                              rollups: EventRollups(configuration: .defaults, activeUsers: nil), on: connection)
             }
             #expect(outcome.scores.improved.count == users.count)

@@ -2,6 +2,7 @@ public import Storage
 public import Logging
 public import ServiceLifecycle
 public import Foundation
+import Units
 
 /// Keeps `event_counts` small to read and within retention, hourly: folds the shards of past
 /// hours into one row per hour and type, and deletes hours older than the retention (the
@@ -33,7 +34,7 @@ public struct RollupMaintenance: Service {
     /// which a later pass folds) and prunes hours that ended more than `retentionDays` before `now`.
     @discardableResult
     public func maintain(now: Date = Date()) async throws -> Report {
-        let nowMs = Int64(now.timeIntervalSince1970 * 1000)
+        let nowMs = now.unixMilliseconds
         return try await pool.withTransaction { connection in
             _ = try await connection.query("SELECT pg_advisory_xact_lock($1)", [Self.lockKey])
             var report = Report(folded: 0, pruned: 0)

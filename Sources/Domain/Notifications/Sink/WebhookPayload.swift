@@ -1,4 +1,5 @@
 import Foundation
+import Units
 
 /// The exact bytes a webhook receives: `{"id", "destination", "kind", "body", "attempt",
 /// "sent_at"}`, the message's body embedded as JSON (it is JSON text already) rather than as a
@@ -13,7 +14,7 @@ enum WebhookPayload {
     static func bytes(of message: NotificationMessage, attempt: Int, sentAt: Date) -> [UInt8] {
         var json = "{\"id\":\(quoted(message.id)),\"destination\":\(quoted(message.destination)),\"kind\":\(quoted(message.kind)),\"body\":"
         json += isJSON(message.body) ? message.body : quoted(message.body)
-        json += ",\"attempt\":\(attempt),\"sent_at\":\(Int64((sentAt.timeIntervalSince1970 * 1000).rounded(.down)))}"
+        json += ",\"attempt\":\(attempt),\"sent_at\":\(sentAt.unixMilliseconds)}"
         return Array(json.utf8)
     }
 
